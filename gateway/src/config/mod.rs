@@ -1,0 +1,352 @@
+//! Gateway configuration: one serde struct per TOML section, unknown keys refused.
+//!
+//! Sources, later ones winning: built-in defaults, the TOML file (optional), and
+//! environment variables `GATEWAY_<SECTION>__<KEY>` (see [`env`]).  Every key and its
+//! default is documented in `config/gateway.toml`; a test keeps the two in step.
+
+mod env;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a configuration could not be used. Exit code 2 in the binary.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config key `{key}`: {message}")]
+    Key { key: String, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+}
+
+impl ConfigError {
+    /// Stable machine code, as used everywhere else in the gateway.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConfigError::Read { .. } => "config.unreadable",
+            ConfigError::Syntax { .. } => "config.syntax",
+            ConfigError::Key { .. } => "config.invalid_key",
+            ConfigError::Env { .. } => "config.invalid_env",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub log: LogConfig,
+    pub sftp: SftpConfig,
+    pub https: HttpsConfig,
+    pub admin: AdminConfig,
+    pub catalog: CatalogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Every piece of state lives below this directory.
+    pub data_dir: PathBuf,
+    /// Institutions, reviewers and admins; reloaded on SIGHUP.
+    pub tenants_file: PathBuf,
+    /// Seconds in-flight requests and sessions get to finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            data_dir: PathBuf::from("./data"),
+            tenants_file: PathBuf::from("config/tenants.toml"),
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter directive, e.g. `info` or `gateway=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SftpConfig {
+    pub listen: SocketAddr,
+}
+
+impl Default for SftpConfig {
+    fn default() -> Self {
+        SftpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 2222)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpsConfig {
+    pub listen: SocketAddr,
+    /// PEM certificate chain; empty = self-signed certificate under `data_dir/keys`.
+    pub cert_file: PathBuf,
+    /// PEM private key matching `cert_file`.
+    pub key_file: PathBuf,
+}
+
+impl Default for HttpsConfig {
+    fn default() -> Self {
+        HttpsConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            cert_file: PathBuf::new(),
+            key_file: PathBuf::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Plain HTTP: /metrics, /healthz, /readyz. Keep it on a private interface.
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// Database URL; empty = embedded SQLite at `data_dir/catalog.db`.
+    pub url: String,
+}
+
+impl Config {
+    /// Loads defaults, then `path` if given, then `GATEWAY_*` environment overrides.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// As [`Config::load`] with an explicit environment (tests stay hermetic).
+    pub fn load_with_env(
+        path: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table = match path {
+            Some(p) => read_table(p)?,
+            None => toml::Table::new(),
+        };
+        env::apply(&mut table, vars)?;
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                ConfigError::Key {
+                    key: key_path(e.path()),
+                    message: e.into_inner().message().to_string(),
+                }
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: &str| {
+            Err(ConfigError::Key {
+                key: key.into(),
+                message: message.into(),
+            })
+        };
+        if self.server.data_dir.as_os_str().is_empty() {
+            return bad("server.data_dir", "must not be empty");
+        }
+        if self.https.cert_file.as_os_str().is_empty() != self.https.key_file.as_os_str().is_empty()
+        {
+            return bad(
+                "https.cert_file",
+                "cert_file and key_file must be given together",
+            );
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return bad("log.level", &e.to_string());
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, with secrets redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        if !shown.catalog.url.is_empty() {
+            shown.catalog.url = redact_url(&shown.catalog.url);
+        }
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+
+    pub fn keys_dir(&self) -> PathBuf {
+        self.server.data_dir.join("keys")
+    }
+
+    pub fn run_dir(&self) -> PathBuf {
+        self.server.data_dir.join("run")
+    }
+}
+
+fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    text.parse::<toml::Table>()
+        .map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+}
+
+fn key_path(path: &serde_path_to_error::Path) -> String {
+    let s = path.to_string();
+    if s == "." { "(top level)".into() } else { s }
+}
+
+/// Keeps scheme and host of a database URL, hides credentials.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://<redacted>{}", &url[..scheme_end], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("g.toml");
+        std::fs::write(&p, text).unwrap();
+        let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::load_with_env(Some(&p), vars)
+    }
+
+    #[test]
+    fn defaults_without_file() {
+        let c = Config::load_with_env(None, Vec::new()).unwrap();
+        assert_eq!(c.sftp.listen.port(), 2222);
+        assert_eq!(c.https.listen.port(), 8443);
+        assert_eq!(c.admin.listen.port(), 9090);
+        assert_eq!(c.server.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = load_str("[sftp]\nlisen = \"127.0.0.1:1\"\n", &[]).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("lisen"), "{msg}");
+        assert!(msg.contains("sftp"), "{msg}");
+        assert_eq!(e.code(), "config.invalid_key");
+    }
+
+    #[test]
+    fn malformed_value_is_named() {
+        let e = load_str("[admin]\nlisten = \"not an address\"\n", &[]).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("admin.listen"), "{msg}");
+    }
+
+    #[test]
+    fn syntax_error_says_where() {
+        let e = load_str("[admin\n", &[]).unwrap_err();
+        assert_eq!(e.code(), "config.syntax");
+        assert!(e.to_string().contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let c = load_str(
+            "[sftp]\nlisten = \"127.0.0.1:1\"\n",
+            &[
+                ("GATEWAY_SFTP__LISTEN", "127.0.0.1:2"),
+                ("GATEWAY_SERVER__SHUTDOWN_GRACE_SECS", "5"),
+                ("UNRELATED", "x"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.sftp.listen.port(), 2);
+        assert_eq!(c.server.shutdown_grace_secs, 5);
+    }
+
+    #[test]
+    fn env_unknown_key_is_named() {
+        let e = load_str("", &[("GATEWAY_SFTP__NOPE", "1")]).unwrap_err();
+        assert!(e.to_string().contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn redacts_database_credentials() {
+        let mut c = Config::default();
+        c.catalog.url = "postgres://user:secret@db:5432/gw".into();
+        let shown = c.to_redacted_toml();
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("@db:5432/gw"), "{shown}");
+    }
+
+    /// The documented example must be exactly the defaults, key for key.
+    #[test]
+    fn documented_file_matches_defaults() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/gateway.toml");
+        let documented = Config::load_with_env(Some(&p), Vec::new()).unwrap();
+        let a = toml::to_string(&documented).unwrap();
+        let b = toml::to_string(&Config::default()).unwrap();
+        assert_eq!(a, b);
+        let text = std::fs::read_to_string(&p).unwrap();
+        let table: toml::Table = text.parse().unwrap();
+        let defaults: toml::Table = b.parse().unwrap();
+        for (section, keys) in &defaults {
+            let keys = keys.as_table().unwrap();
+            let doc = table.get(section).and_then(|v| v.as_table());
+            for key in keys.keys() {
+                assert!(
+                    doc.is_some_and(|d| d.contains_key(key)),
+                    "config/gateway.toml does not document {section}.{key}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! Streaming open: feed ciphertext as it arrives, get verified plaintext out.
+//!
+//! At most one sealed chunk (64 KiB + 16) is buffered: a full chunk is held back
+//! until the next byte shows it is not the final one. Plaintext reaches the sink only
+//! after its chunk authenticated, so nothing unverified is ever emitted.
+
+use std::io::Write;
+
+use ring::digest;
+
+use super::diagnose;
+use super::error::{Result, SealedError};
+use super::header::{self, HeaderPolicy};
+use super::keys::Identity;
+use super::primitives::{PAYLOAD_NONCE, PayloadKey, SEALED_CHUNK, TAG};
+
+/// What an opened file turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenReport {
+    pub plaintext_len: u64,
+    pub sealed_len: u64,
+    pub chunks: u64,
+    /// SHA-256 of the plaintext, when it was computed.
+    pub sha256: Option<[u8; 32]>,
+}
+
+enum Phase {
+    Header,
+    Nonce,
+    Payload(PayloadKey),
+    Done,
+}
+
+pub struct StreamOpener<W: Write> {
+    identity: Identity,
+    policy: HeaderPolicy,
+    phase: Phase,
+    /// Header bytes, then nonce bytes, then the pending (last seen) chunk.
+    pending: Vec<u8>,
+    /// Where chunks are decrypted, so `pending` survives a failed attempt.
+    scratch: Vec<u8>,
+    probed_len: Option<(u64, usize)>,
+    file_key: Option<super::primitives::FileKey>,
+    chunk_index: u64,
+    plaintext_len: u64,
+    sealed_len: u64,
+    sha: digest::Context,
+    out: W,
+}
+
+impl<W: Write> StreamOpener<W> {
+    pub fn new(identity: Identity, policy: HeaderPolicy, out: W) -> Self {
+        StreamOpener {
+            identity,
+            policy,
+            phase: Phase::Header,
+            pending: Vec::with_capacity(SEALED_CHUNK),
+            scratch: Vec::with_capacity(SEALED_CHUNK),
+            probed_len: None,
+            file_key: None,
+            chunk_index: 0,
+            plaintext_len: 0,
+            sealed_len: 0,
+            sha: digest::Context::new(&digest::SHA256),
+            out,
+        }
+    }
+
+    /// Plaintext bytes verified and handed to the sink so far.
+    pub fn verified_plaintext(&self) -> u64 {
+        self.plaintext_len
+    }
+
+    /// Ciphertext bytes consumed so far (verified or pending).
+    pub fn consumed(&self) -> u64 {
+        self.sealed_len
+    }
+
+    /// True once the final chunk has authenticated.
+    pub fn final_seen(&self) -> bool {
+        matches!(self.phase, Phase::Done)
+    }
+
+    /// True once the header verified (so the file is for us and intact so far).
+    pub fn header_verified(&self) -> bool {
+        matches!(self.phase, Phase::Nonce | Phase::Payload(_) | Phase::Done)
+    }
+
+    /// Consumes the next bytes of the sealed file.
+    pub fn push(&mut self, mut data: &[u8]) -> Result<()> {
+        while !data.is_empty() {
+            let used = match &self.phase {
+                Phase::Header => self.push_header(data)?,
+                Phase::Nonce => self.push_nonce(data),
+                Phase::Payload(_) => self.push_payload(data)?,
+                Phase::Done => {
+                    return Err(SealedError::TrailingData {
+                        extra: data.len() as u64,
+                    });
+                }
+            };
+            self.sealed_len += used as u64;
+            data = &data[used..];
+        }
+        Ok(())
+    }
+
+    fn push_header(&mut self, data: &[u8]) -> Result<usize> {
+        // Copy in small steps so that the header's end is found without over-reading.
+        let take = data.len().min(
+            self.policy
+                .max_header_bytes
+                .saturating_sub(self.pending.len())
+                .max(1),
+        );
+        let before = self.pending.len();
+        self.pending.extend_from_slice(&data[..take]);
+        let Some(h) = header::parse(&self.pending, &self.policy)? else {
+            return Ok(take);
+        };
+        let key = h.unwrap_key(&self.pending, &self.identity, &self.policy)?;
+        self.file_key = Some(key);
+        self.phase = Phase::Nonce;
+        let used = h.len - before;
+        self.pending.clear();
+        Ok(used)
+    }
+
+    fn push_nonce(&mut self, data: &[u8]) -> usize {
+        let take = data.len().min(PAYLOAD_NONCE - self.pending.len());
+        self.pending.extend_from_slice(&data[..take]);
+        if self.pending.len() == PAYLOAD_NONCE {
+            let mut nonce = [0u8; PAYLOAD_NONCE];
+            nonce.copy_from_slice(&self.pending);
+            if let Some(fk) = self.file_key.take() {
+                self.phase = Phase::Payload(PayloadKey::derive(&fk, &nonce));
+            }
+            self.pending.clear();
+        }
+        take
+    }
+
+    fn push_payload(&mut self, data: &[u8]) -> Result<usize> {
+        if self.pending.len() == SEALED_CHUNK {
+            // More bytes follow, so the held chunk is a middle chunk.
+            self.open_pending(false, data.len() as u64)?;
+        }
+        let take = data.len().min(SEALED_CHUNK - self.pending.len());
+        self.pending.extend_from_slice(&data[..take]);
+        Ok(take)
+    }
+
+    fn open_pending(&mut self, last: bool, bytes_after: u64) -> Result<()> {
+        let Phase::Payload(key) = &self.phase else {
+            return Err(SealedError::Truncated { verified: 0 });
+        };
+        let index = self.chunk_index;
+        if last && self.pending.len() < TAG {
+            return Err(SealedError::Truncated {
+                verified: self.plaintext_len,
+            });
+        }
+        // Decrypt a copy: on failure the ciphertext is still needed to name the cause.
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&self.pending);
+        if !key.open(index, last, &mut self.scratch) {
+            return Err(if last {
+                diagnose::last_chunk(key, index, &self.pending, self.plaintext_len)
+            } else {
+                diagnose::middle_chunk(key, index, &self.pending, bytes_after)
+            });
+        }
+        let plain = &self.scratch[..self.scratch.len() - TAG];
+        if last && plain.is_empty() && index > 0 {
+            return Err(SealedError::EmptyFinalChunk { index });
+        }
+        self.sha.update(plain);
+        self.out.write_all(plain)?;
+        self.plaintext_len += plain.len() as u64;
+        self.chunk_index += 1;
+        self.pending.clear();
+        if last {
+            self.phase = Phase::Done;
+        }
+        Ok(())
+    }
+
+    /// Authenticates the pending bytes as the final chunk, if they are one, without
+    /// waiting for the end of input. Returns whether the final chunk has been seen.
+    /// Cheap to call repeatedly: the same pending length is never probed twice.
+    pub fn probe_final(&mut self) -> bool {
+        if let Phase::Payload(key) = &self.phase
+            && self.pending.len() >= TAG
+            && self.probed_len != Some((self.chunk_index, self.pending.len()))
+        {
+            self.probed_len = Some((self.chunk_index, self.pending.len()));
+            if key.verifies(self.chunk_index, true, &self.pending) {
+                return self.open_pending(true, 0).is_ok();
+            }
+        }
+        self.final_seen()
+    }
+
+    /// Declares the end of input: the pending chunk must be the final one.
+    pub fn finish(mut self) -> Result<(OpenReport, W)> {
+        match &self.phase {
+            Phase::Done => {}
+            Phase::Payload(_) => self.open_pending(true, 0)?,
+            Phase::Header | Phase::Nonce => {
+                return Err(SealedError::Truncated { verified: 0 });
+            }
+        }
+        self.out.flush()?;
+        let mut sha = [0u8; 32];
+        sha.copy_from_slice(self.sha.finish().as_ref());
+        Ok((
+            OpenReport {
+                plaintext_len: self.plaintext_len,
+                sealed_len: self.sealed_len,
+                chunks: self.chunk_index,
+                sha256: Some(sha),
+            },
+            self.out,
+        ))
+    }
+}

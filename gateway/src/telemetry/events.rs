@@ -1,0 +1,158 @@
+//! Typed internal events. Each `emit()` logs one structured line and updates the
+//! matching metric; call sites never touch `tracing` or `prometheus` for these.
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::metrics::METRICS;
+
+pub trait InternalEvent {
+    fn emit(self);
+}
+
+pub struct ListenerStarted<'a> {
+    pub name: &'a str,
+    pub addr: SocketAddr,
+}
+
+impl InternalEvent for ListenerStarted<'_> {
+    fn emit(self) {
+        tracing::info!(listener = self.name, addr = %self.addr, "listening");
+    }
+}
+
+pub struct TenantsLoaded<'a> {
+    pub path: &'a std::path::Path,
+    pub tenants: usize,
+    pub principals: usize,
+    pub reload: bool,
+}
+
+impl InternalEvent for TenantsLoaded<'_> {
+    fn emit(self) {
+        METRICS.tenants_loaded.set(self.tenants as i64);
+        if self.reload {
+            METRICS.tenants_reloads.with_label_values(&["ok"]).inc();
+        }
+        tracing::info!(
+            path = %self.path.display(),
+            tenants = self.tenants,
+            principals = self.principals,
+            reload = self.reload,
+            "tenants loaded"
+        );
+    }
+}
+
+pub struct TenantsReloadFailed<'a> {
+    pub error: &'a dyn std::error::Error,
+    pub code: &'static str,
+}
+
+impl InternalEvent for TenantsReloadFailed<'_> {
+    fn emit(self) {
+        METRICS.tenants_reloads.with_label_values(&["error"]).inc();
+        tracing::error!(code = self.code, error = %self.error, "tenants reload failed; keeping the previous tenants");
+    }
+}
+
+pub struct SshConnectionAccepted {
+    pub peer: SocketAddr,
+}
+
+impl InternalEvent for SshConnectionAccepted {
+    fn emit(self) {
+        METRICS.ssh_connections.inc();
+        tracing::debug!(peer = %self.peer, "ssh connection");
+    }
+}
+
+/// Why an SSH login was refused; the label values of `gateway_ssh_auth_failures_total`.
+#[derive(Debug, Clone, Copy)]
+pub enum AuthRefusal {
+    UnknownUser,
+    IpNotAllowed,
+    KeyNotAuthorized,
+    MethodNotAllowed,
+}
+
+impl AuthRefusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthRefusal::UnknownUser => "unknown_user",
+            AuthRefusal::IpNotAllowed => "ip_not_allowed",
+            AuthRefusal::KeyNotAuthorized => "key_not_authorized",
+            AuthRefusal::MethodNotAllowed => "method_not_allowed",
+        }
+    }
+}
+
+pub struct SshAuthRefused<'a> {
+    pub user: &'a str,
+    pub ip: Option<IpAddr>,
+    pub reason: AuthRefusal,
+}
+
+impl InternalEvent for SshAuthRefused<'_> {
+    fn emit(self) {
+        METRICS
+            .ssh_auth_failures
+            .with_label_values(&[self.reason.as_str()])
+            .inc();
+        tracing::warn!(
+            audit = true,
+            user = self.user,
+            ip = ?self.ip,
+            reason = self.reason.as_str(),
+            "ssh login refused"
+        );
+    }
+}
+
+pub struct SshLogin<'a> {
+    pub tenant: &'a str,
+    pub ip: Option<IpAddr>,
+    pub key_fingerprint: &'a str,
+}
+
+impl InternalEvent for SshLogin<'_> {
+    fn emit(self) {
+        METRICS.ssh_logins.inc();
+        tracing::info!(
+            audit = true,
+            tenant = self.tenant,
+            ip = ?self.ip,
+            key = self.key_fingerprint,
+            "ssh login"
+        );
+    }
+}
+
+pub struct HttpRequestServed<'a> {
+    pub listener: &'static str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub status: u16,
+}
+
+impl InternalEvent for HttpRequestServed<'_> {
+    fn emit(self) {
+        let class = match self.status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        METRICS
+            .http_requests
+            .with_label_values(&[self.listener, class])
+            .inc();
+        tracing::debug!(
+            listener = self.listener,
+            method = self.method,
+            path = self.path,
+            status = self.status,
+            "http request"
+        );
+    }
+}

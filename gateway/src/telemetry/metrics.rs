@@ -1,0 +1,148 @@
+//! The one Prometheus registry of the process and the metrics registered in it.
+//!
+//! Names follow Prometheus conventions: `gateway_` prefix, base units, `_total` for
+//! counters. Labels are bounded by code (reasons, protocols), never by client input.
+
+use std::sync::LazyLock;
+use std::time::Instant;
+
+use prometheus::{
+    Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    started: Instant,
+    pub uptime_seconds: IntGauge,
+    pub tenants_loaded: IntGauge,
+    pub tenants_reloads: IntCounterVec,
+    pub ssh_connections: IntCounter,
+    pub ssh_auth_failures: IntCounterVec,
+    pub ssh_logins: IntCounter,
+    pub sessions_active: IntGaugeVec,
+    pub http_requests: IntCounterVec,
+}
+
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    registry
+        .register(Box::new(c.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    c
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    registry
+        .register(Box::new(g.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    g
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    registry
+        .register(Box::new(c.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    c
+}
+
+impl Metrics {
+    // Registration can only fail on a programming error (duplicate or malformed
+    // name), which every test run would reveal, hence the panics above.
+    fn new() -> Metrics {
+        let registry = Registry::new();
+        let build = IntGaugeVec::new(
+            Opts::new(
+                "gateway_build_info",
+                "Build of the running gateway; value is 1.",
+            ),
+            &["version", "rustc"],
+        )
+        .expect("build_info metric");
+        registry
+            .register(Box::new(build.clone()))
+            .expect("register build_info");
+        build
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), rustc_version()])
+            .set(1);
+        let sessions_active = IntGaugeVec::new(
+            Opts::new(
+                "gateway_sessions_active",
+                "Authenticated sessions now open, by protocol.",
+            ),
+            &["protocol"],
+        )
+        .expect("sessions_active metric");
+        registry
+            .register(Box::new(sessions_active.clone()))
+            .expect("register sessions_active");
+        Metrics {
+            started: Instant::now(),
+            uptime_seconds: gauge(
+                &registry,
+                "gateway_uptime_seconds",
+                "Seconds since this gateway process started.",
+            ),
+            tenants_loaded: gauge(
+                &registry,
+                "gateway_tenants_loaded",
+                "Institutions in the currently loaded tenants file.",
+            ),
+            tenants_reloads: counter_vec(
+                &registry,
+                "gateway_tenants_reloads_total",
+                "Tenants file reloads (SIGHUP), by result.",
+                &["result"],
+            ),
+            ssh_connections: counter(
+                &registry,
+                "gateway_ssh_connections_total",
+                "TCP connections accepted on the SFTP listener.",
+            ),
+            ssh_auth_failures: counter_vec(
+                &registry,
+                "gateway_ssh_auth_failures_total",
+                "Refused SSH authentication attempts, by reason.",
+                &["reason"],
+            ),
+            ssh_logins: counter(
+                &registry,
+                "gateway_ssh_logins_total",
+                "Successful SSH logins.",
+            ),
+            sessions_active,
+            http_requests: counter_vec(
+                &registry,
+                "gateway_http_requests_total",
+                "HTTP requests answered, by listener and status class.",
+                &["listener", "status"],
+            ),
+            registry,
+        }
+    }
+
+    /// Renders the registry in the Prometheus text format.
+    pub fn render(&self) -> String {
+        self.uptime_seconds.set(
+            self.started
+                .elapsed()
+                .as_secs()
+                .try_into()
+                .unwrap_or(i64::MAX),
+        );
+        let mut out = Vec::new();
+        let encoder = TextEncoder::new();
+        if let Err(e) = encoder.encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+fn rustc_version() -> &'static str {
+    option_env!("GATEWAY_RUSTC_VERSION").unwrap_or("unknown")
+}

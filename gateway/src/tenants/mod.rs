@@ -1,0 +1,136 @@
+//! Institutions (tenants) and other principals, read from `tenants.toml`.
+//!
+//! The file is the source of truth; [`Registry`] holds the parsed snapshot and swaps
+//! it atomically on SIGHUP so that sessions already open keep working and new logins
+//! see the new file. A bad file on reload is refused and the old snapshot stays.
+
+mod file;
+mod token;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+pub use file::{NetRange, Principal, Profile, Quota, Role, Tenant, TenantsError, TenantsFile};
+pub use token::{TokenHash, mint_token};
+
+use crate::telemetry::events::{InternalEvent, TenantsLoaded, TenantsReloadFailed};
+
+/// A validated, indexed snapshot of the tenants file.
+#[derive(Debug, Default)]
+pub struct Tenants {
+    by_code: HashMap<String, Tenant>,
+    principals: Vec<Principal>,
+}
+
+impl Tenants {
+    pub fn from_file(file: TenantsFile) -> Tenants {
+        let by_code = file
+            .tenants
+            .into_iter()
+            .map(|t| (t.code.clone(), t))
+            .collect();
+        Tenants {
+            by_code,
+            principals: file.principals,
+        }
+    }
+
+    pub fn tenant(&self, code: &str) -> Option<&Tenant> {
+        self.by_code.get(code)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_code.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_code.is_empty()
+    }
+
+    pub fn principals(&self) -> &[Principal] {
+        &self.principals
+    }
+}
+
+impl Tenant {
+    /// True when `ip` is inside one of the tenant's registered ranges.
+    pub fn allows_ip(&self, ip: IpAddr) -> bool {
+        // An IPv4 client reaching a dual-stack socket shows up as ::ffff:a.b.c.d.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        self.allow_ips.iter().any(|r| r.contains(ip))
+    }
+}
+
+/// The live tenants snapshot, shared by every front end.
+#[derive(Clone)]
+pub struct Registry {
+    path: PathBuf,
+    current: Arc<RwLock<Arc<Tenants>>>,
+}
+
+impl Registry {
+    /// Loads `path`; a missing file is an empty registry (with a warning), a bad one an error.
+    pub fn load(path: &Path) -> Result<Registry, TenantsError> {
+        let tenants = read_snapshot(path)?;
+        TenantsLoaded {
+            path,
+            tenants: tenants.len(),
+            principals: tenants.principals.len(),
+            reload: false,
+        }
+        .emit();
+        Ok(Registry {
+            path: path.to_owned(),
+            current: Arc::new(RwLock::new(Arc::new(tenants))),
+        })
+    }
+
+    pub fn snapshot(&self) -> Arc<Tenants> {
+        match self.current.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads the file; on error the previous snapshot stays in force.
+    pub fn reload(&self) -> Result<(), TenantsError> {
+        match read_snapshot(&self.path) {
+            Ok(tenants) => {
+                TenantsLoaded {
+                    path: &self.path,
+                    tenants: tenants.len(),
+                    principals: tenants.principals.len(),
+                    reload: true,
+                }
+                .emit();
+                let mut guard = match self.current.write() {
+                    Ok(g) => g,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                *guard = Arc::new(tenants);
+                Ok(())
+            }
+            Err(e) => {
+                TenantsReloadFailed {
+                    error: &e,
+                    code: e.code(),
+                }
+                .emit();
+                Err(e)
+            }
+        }
+    }
+}
+
+fn read_snapshot(path: &Path) -> Result<Tenants, TenantsError> {
+    if !path.exists() {
+        tracing::warn!(path = %path.display(), "tenants file not found: no institution can log in");
+        return Ok(Tenants::default());
+    }
+    Ok(Tenants::from_file(TenantsFile::read(path)?))
+}
