@@ -1,7 +1,12 @@
 //! The ingestion gateway library. The binary in `main.rs` is a thin CLI over it.
 //! Folder map: see docs/ARCHITECTURE.md.
 
+pub mod backends;
 pub mod config;
+pub mod frontends;
+pub mod keys;
 pub mod sealed;
+pub mod serve;
 pub mod telemetry;
 pub mod tenants;
+pub mod util;

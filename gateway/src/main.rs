@@ -1,1 +1,136 @@
-fn main() {}
+//! The `gateway` binary: the server (`serve`) and the tools around it, for operators
+//! (`config check`, `keys show`, `tenants token`) and hospitals (`keygen`, `seal`, `open`).
+
+mod cli;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use gateway::config::LogFormat;
+
+#[derive(Parser)]
+#[command(
+    name = "gateway",
+    version,
+    about = "Ingestion gateway for sealed medical records"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// Configuration file (TOML). Without it: built-in defaults plus GATEWAY_* variables.
+    #[arg(long, short = 'c', env = "GATEWAY_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (SFTP, HTTPS and admin listeners).
+    Serve {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Log format; wins over `log.format` in the config.
+        #[arg(long, value_enum)]
+        log_format: Option<LogFormatArg>,
+    },
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// The gateway's own keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Institutions and principals.
+    Tenants {
+        #[command(subcommand)]
+        command: TenantsCommand,
+    },
+    /// Generate an age identity (secret key) and print its recipient.
+    Keygen {
+        /// Write the identity here (mode 0600) instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Seal a file to one or more age recipients.
+    Seal(cli::seal::SealArgs),
+    /// Open (verify and decrypt) a sealed file.
+    Open(cli::seal::OpenArgs),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print the effective settings (secrets redacted).
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print the age recipient, SSH host key and TLS fingerprint (generating missing keys).
+    Show {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantsCommand {
+    /// Mint an API token for an institution: its hash goes into the tenants file, the
+    /// token is printed once. Send SIGHUP to a running gateway afterwards.
+    Token {
+        /// The institution's 10-digit hospital code.
+        code: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormatArg {
+    Pretty,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { config, log_format } => {
+            let format = log_format.map(|f| match f {
+                LogFormatArg::Pretty => LogFormat::Pretty,
+                LogFormatArg::Json => LogFormat::Json,
+            });
+            cli::serve(config.config.as_deref(), format)
+        }
+        Command::Config {
+            command: ConfigCommand::Check { config },
+        } => cli::config_check(config.config.as_deref()),
+        Command::Keys {
+            command: KeysCommand::Show { config },
+        } => cli::keys_show(config.config.as_deref()),
+        Command::Tenants {
+            command: TenantsCommand::Token { code, config },
+        } => cli::tenants_token(config.config.as_deref(), &code),
+        Command::Keygen { output } => cli::seal::keygen(output.as_deref()),
+        Command::Seal(args) => cli::seal::seal(args),
+        Command::Open(args) => cli::seal::open(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            match e.downcast_ref::<gateway::sealed::SealedError>() {
+                Some(s) => eprintln!("error: {}: {e:#}", s.code()),
+                None => eprintln!("error: {e:#}"),
+            }
+            ExitCode::from(cli::exit_code(&e))
+        }
+    }
+}

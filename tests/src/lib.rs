@@ -1,1 +1,364 @@
+//! `TestGateway`: starts the real `gateway` binary on ephemeral loopback ports with a
+//! temporary data directory and the tenants a test declares, and tears it down.
+//! Later end-to-end tests (SFTP, tus, review API) build on it.
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// The gateway binary: `$GATEWAY_BIN`, or the one cargo built beside this test.
+pub fn gateway_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("GATEWAY_BIN") {
+        return PathBuf::from(p);
+    }
+    // target/<profile>/deps/<test-binary> → target/<profile>/gateway
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    profile_dir.join("gateway")
+}
+
+/// Runs the gateway binary with `args` to completion.
+pub fn run_gateway(args: &[&str], cwd: &Path) -> Result<Output> {
+    Command::new(gateway_bin())
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("RUST_LOG")
+        .output()
+        .context("cannot run the gateway binary (build it with `cargo build --bin gateway`)")
+}
+
+/// An institution for the tenants file.
+#[derive(Clone, Debug)]
+pub struct TestTenant {
+    pub code: String,
+    pub profile: String,
+    pub ssh_keys: Vec<String>,
+    pub allow_ips: Vec<String>,
+}
+
+impl TestTenant {
+    pub fn new(code: &str) -> TestTenant {
+        TestTenant {
+            code: code.into(),
+            profile: "generic".into(),
+            ssh_keys: Vec::new(),
+            allow_ips: vec!["127.0.0.0/8".into(), "::1".into()],
+        }
+    }
+
+    pub fn ssh_key(mut self, openssh_public: &str) -> Self {
+        self.ssh_keys.push(openssh_public.trim().to_string());
+        self
+    }
+
+    pub fn allow_ips(mut self, ips: &[&str]) -> Self {
+        self.allow_ips = ips.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    fn to_toml(&self) -> String {
+        let list = |v: &[String]| {
+            v.iter()
+                .map(|s| format!("{s:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "[[tenant]]\ncode = \"{}\"\nname = \"Test hospital {}\"\nprofile = \"{}\"\nssh_keys = [{}]\nallow_ips = [{}]\n\n",
+            self.code,
+            self.code,
+            self.profile,
+            list(&self.ssh_keys),
+            list(&self.allow_ips)
+        )
+    }
+}
+
+pub fn tenants_toml(tenants: &[TestTenant]) -> String {
+    tenants.iter().map(TestTenant::to_toml).collect()
+}
+
+#[derive(Default)]
+pub struct TestGatewayBuilder {
+    tenants: Vec<TestTenant>,
+    extra_config: String,
+    grace_secs: u64,
+}
+
+impl TestGatewayBuilder {
+    pub fn tenant(mut self, t: TestTenant) -> Self {
+        self.tenants.push(t);
+        self
+    }
+
+    /// Appends raw TOML to the generated config (sections not already present).
+    pub fn config(mut self, toml: &str) -> Self {
+        self.extra_config.push_str(toml);
+        self
+    }
+
+    pub fn shutdown_grace_secs(mut self, secs: u64) -> Self {
+        self.grace_secs = secs;
+        self
+    }
+
+    pub fn start(self) -> Result<TestGateway> {
+        let dir = tempfile::tempdir()?;
+        let data_dir = dir.path().join("data");
+        let tenants_path = dir.path().join("tenants.toml");
+        std::fs::write(&tenants_path, tenants_toml(&self.tenants))?;
+        let config_path = dir.path().join("gateway.toml");
+        let grace = if self.grace_secs == 0 {
+            5
+        } else {
+            self.grace_secs
+        };
+        let config = format!(
+            "[server]\ndata_dir = {:?}\ntenants_file = {:?}\nshutdown_grace_secs = {grace}\n\n\
+             [sftp]\nlisten = \"127.0.0.1:0\"\n[https]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+             [log]\nformat = \"json\"\nlevel = \"info\"\n{}",
+            data_dir, tenants_path, self.extra_config
+        );
+        std::fs::write(&config_path, config)?;
+        let mut gw = TestGateway {
+            dir,
+            data_dir,
+            config_path,
+            tenants_path,
+            child: None,
+            sftp: unspecified(),
+            https: unspecified(),
+            admin: unspecified(),
+        };
+        gw.launch()?;
+        Ok(gw)
+    }
+}
+
+fn unspecified() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 0))
+}
+
+/// A running gateway process. Dropping it kills the process.
+pub struct TestGateway {
+    dir: tempfile::TempDir,
+    pub data_dir: PathBuf,
+    pub config_path: PathBuf,
+    pub tenants_path: PathBuf,
+    child: Option<Child>,
+    pub sftp: SocketAddr,
+    pub https: SocketAddr,
+    pub admin: SocketAddr,
+}
+
+impl TestGateway {
+    pub fn builder() -> TestGatewayBuilder {
+        TestGatewayBuilder::default()
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("gateway.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn launch(&mut self) -> Result<()> {
+        let listeners = self.data_dir.join("run/listeners.json");
+        let _ = std::fs::remove_file(&listeners);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())?;
+        let child = Command::new(gateway_bin())
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config_path)
+            .current_dir(self.dir.path())
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {}", gateway_bin().display()))?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&listeners) {
+                let v: serde_json::Value = serde_json::from_str(&text)?;
+                let addr = |k: &str| -> Result<SocketAddr> {
+                    Ok(v[k].as_str().context("listener address")?.parse()?)
+                };
+                self.sftp = addr("sftp")?;
+                self.https = addr("https")?;
+                self.admin = addr("admin")?;
+                return Ok(());
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                bail!("gateway exited during start-up ({status}):\n{}", self.log());
+            }
+            if Instant::now() > deadline {
+                bail!("gateway did not start within 30 s:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// Sends a signal by name (`HUP`, `TERM`, `INT`) with the system `kill`.
+    pub fn signal(&self, name: &str) -> Result<()> {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()?;
+        if !status.success() {
+            bail!("kill -{name} failed");
+        }
+        Ok(())
+    }
+
+    /// SIGTERM, then waits up to `limit` for the exit status.
+    pub fn stop(&mut self, limit: Duration) -> Result<(ExitStatus, Duration)> {
+        let started = Instant::now();
+        self.signal("TERM")?;
+        let child = self.child.as_mut().context("not running")?;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                self.child = None;
+                return Ok((status, started.elapsed()));
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                bail!(
+                    "gateway still running {limit:?} after SIGTERM:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops and starts again on the same data directory (new ports).
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop(Duration::from_secs(30))?;
+        self.launch()
+    }
+
+    /// `curl` against the admin listener; returns (status, body).
+    pub fn admin_get(&self, path: &str) -> Result<(u16, String)> {
+        curl(&[&format!("http://{}{path}", self.admin)])
+    }
+
+    /// `curl -k` against the HTTPS listener; returns (status, body).
+    pub fn https_get(&self, path: &str) -> Result<(u16, String)> {
+        curl(&["-k", &format!("https://{}{path}", self.https)])
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub fn wait_ready(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if matches!(self.admin_get("/readyz"), Ok((200, _))) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("gateway never became ready:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Writes a new tenants file (the gateway sees it after SIGHUP).
+    pub fn write_tenants(&self, tenants: &[TestTenant]) -> Result<()> {
+        std::fs::write(&self.tenants_path, tenants_toml(tenants))?;
+        Ok(())
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Runs curl with `-s -w '\n%{http_code}'`, returning (status, body).
+pub fn curl(args: &[&str]) -> Result<(u16, String)> {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "10", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .context("curl is required for the end-to-end tests")?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    Ok((code.trim().parse().unwrap_or(0), body.to_string()))
+}
+
+/// An Ed25519 key pair made by the real `ssh-keygen`; returns (private path, public line).
+pub fn ssh_keygen(dir: &Path, name: &str) -> Result<(PathBuf, String)> {
+    let path = dir.join(name);
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&path)
+        .status()
+        .context("ssh-keygen is required")?;
+    if !status.success() {
+        bail!("ssh-keygen failed");
+    }
+    let public = std::fs::read_to_string(path.with_extension("pub"))?;
+    Ok((path, public.trim().to_string()))
+}
+
+/// Logs in with the OpenSSH client and asks for the sftp subsystem.
+/// Returns (exit code, stderr).
+pub fn ssh_login(addr: SocketAddr, user: &str, key: &Path) -> Result<(i32, String)> {
+    let out = Command::new("ssh")
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "ConnectTimeout=10",
+            "-o",
+            "LogLevel=ERROR",
+            "-p",
+        ])
+        .arg(addr.port().to_string())
+        .arg("-i")
+        .arg(key)
+        .arg(format!("{user}@{}", addr.ip()))
+        .arg("-s")
+        .arg("sftp")
+        .stdin(Stdio::null())
+        .output()
+        .context("the OpenSSH client `ssh` is required")?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    ))
+}

@@ -136,6 +136,14 @@ impl Default for HttpsConfig {
     }
 }
 
+impl HttpsConfig {
+    /// The configured certificate and key, when they replace the self-signed pair.
+    pub fn tls_override(&self) -> Option<(&Path, &Path)> {
+        (!self.cert_file.as_os_str().is_empty())
+            .then_some((self.cert_file.as_path(), self.key_file.as_path()))
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminConfig {

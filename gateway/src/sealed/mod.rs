@@ -23,6 +23,11 @@ pub use primitives::{CHUNK, SEALED_CHUNK};
 pub use seal::Sealer;
 pub use stream::{OpenReport, StreamOpener};
 
+/// 32 bytes from the system CSPRNG (for other keys the gateway generates).
+pub fn random_seed() -> Result<[u8; 32]> {
+    keys::random_bytes::<32>()
+}
+
 /// Seals `plaintext` in memory (tests and small payloads).
 pub fn seal_to_vec(recipients: &[Recipient], plaintext: &[u8]) -> Result<Vec<u8>> {
     use std::io::Write;

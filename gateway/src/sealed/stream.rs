@@ -27,7 +27,7 @@ pub struct OpenReport {
 enum Phase {
     Header,
     Nonce,
-    Payload(PayloadKey),
+    Payload(Box<PayloadKey>),
     Done,
 }
 
@@ -133,7 +133,7 @@ impl<W: Write> StreamOpener<W> {
             let mut nonce = [0u8; PAYLOAD_NONCE];
             nonce.copy_from_slice(&self.pending);
             if let Some(fk) = self.file_key.take() {
-                self.phase = Phase::Payload(PayloadKey::derive(&fk, &nonce));
+                self.phase = Phase::Payload(Box::new(PayloadKey::derive(&fk, &nonce)));
             }
             self.pending.clear();
         }

@@ -1,0 +1,4 @@
+//! Pluggable parts with an embedded default and a scale-out engine each
+//! (see the backends table in docs/ARCHITECTURE.md).
+
+pub mod catalog;

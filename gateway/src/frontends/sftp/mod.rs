@@ -1,0 +1,230 @@
+//! The SSH/SFTP listener (russh, ring backend). Hospitals log in as their 10-digit
+//! code with a registered key, from a registered address. The SFTP subsystem itself
+//! arrives with its issue; until then a logged-in client is told so and disconnected.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use russh::keys::HashAlg;
+use russh::server::{Auth, Msg, Session};
+use russh::{Channel, ChannelId, MethodKind, MethodSet};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::telemetry::events::{
+    AuthRefusal, InternalEvent, SshAuthRefused, SshConnectionAccepted, SshLogin,
+};
+use crate::telemetry::metrics::METRICS;
+use crate::tenants::Registry;
+
+pub fn server_config(host_key: russh::keys::PrivateKey) -> russh::server::Config {
+    russh::server::Config {
+        server_id: russh::SshId::Standard(
+            concat!("SSH-2.0-gateway_", env!("CARGO_PKG_VERSION")).into(),
+        ),
+        methods: MethodSet::from(&[MethodKind::PublicKey][..]),
+        keys: vec![host_key],
+        auth_rejection_time: std::time::Duration::from_millis(300),
+        auth_rejection_time_initial: Some(std::time::Duration::ZERO),
+        ..Default::default()
+    }
+}
+
+/// Accepts connections until `shutdown` turns true, then asks every open session to
+/// end; sessions still open after `grace` are dropped by the caller's timeout.
+pub async fn run(
+    listener: TcpListener,
+    config: Arc<russh::server::Config>,
+    tenants: Registry,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut sessions = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => {
+                let (socket, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "ssh accept failed");
+                        continue;
+                    }
+                };
+                SshConnectionAccepted { peer }.emit();
+                let handler = Connection { peer, tenants: tenants.clone(), tenant: None };
+                let config = config.clone();
+                let mut stop = shutdown.clone();
+                sessions.spawn(async move {
+                    let session = match russh::server::run_stream(config, socket, handler).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::debug!(peer = %peer, error = %e, "ssh handshake failed");
+                            return;
+                        }
+                    };
+                    let handle = session.handle();
+                    tokio::select! {
+                        r = session => if let Err(e) = r {
+                            tracing::debug!(peer = %peer, error = %e, "ssh session ended with error");
+                        },
+                        _ = stop.changed() => {
+                            let _ = handle
+                                .disconnect(russh::Disconnect::ByApplication, "gateway shutting down".into(), "".into())
+                                .await;
+                        }
+                    }
+                });
+            }
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+        }
+    }
+    drop(listener);
+    while sessions.join_next().await.is_some() {}
+}
+
+struct Connection {
+    peer: SocketAddr,
+    tenants: Registry,
+    /// The tenant code once logged in.
+    tenant: Option<String>,
+}
+
+impl Connection {
+    /// Checks user, source address and key, in that order; the first failure names the refusal.
+    fn check(&self, user: &str, key: &russh::keys::PublicKey) -> Result<(), AuthRefusal> {
+        let snapshot = self.tenants.snapshot();
+        let tenant = snapshot.tenant(user).ok_or(AuthRefusal::UnknownUser)?;
+        if !tenant.allows_ip(self.peer.ip()) {
+            return Err(AuthRefusal::IpNotAllowed);
+        }
+        let authorized = tenant.ssh_keys.iter().any(|line| {
+            russh::keys::PublicKey::from_openssh(line).is_ok_and(|k| k.key_data() == key.key_data())
+        });
+        if authorized {
+            Ok(())
+        } else {
+            Err(AuthRefusal::KeyNotAuthorized)
+        }
+    }
+
+    fn refuse(&self, user: &str, reason: AuthRefusal) -> Auth {
+        SshAuthRefused {
+            user,
+            ip: Some(self.peer.ip()),
+            reason,
+        }
+        .emit();
+        Auth::reject()
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if self.tenant.is_some() {
+            METRICS.sessions_active.with_label_values(&["sftp"]).dec();
+        }
+    }
+}
+
+const NOT_YET: &str =
+    "gateway: login ok, but SFTP uploads are not implemented yet on this server\r\n";
+
+impl russh::server::Handler for Connection {
+    type Error = russh::Error;
+
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: russh::server::PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        Ok(match self.check(user, offer.public_key) {
+            Ok(()) => Auth::Accept,
+            Err(reason) => self.refuse(user, reason),
+        })
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: russh::server::VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        if let Err(reason) = self.check(user, key.public_key) {
+            return Ok(self.refuse(user, reason));
+        }
+        SshLogin {
+            tenant: user,
+            ip: Some(self.peer.ip()),
+            key_fingerprint: &key.public_key.fingerprint(HashAlg::Sha256).to_string(),
+        }
+        .emit();
+        if self.tenant.is_none() {
+            METRICS.sessions_active.with_label_values(&["sftp"]).inc();
+        }
+        self.tenant = Some(user.to_string());
+        Ok(Auth::Accept)
+    }
+
+    async fn auth_password(&mut self, user: &str, _password: &str) -> Result<Auth, Self::Error> {
+        Ok(self.refuse(user, AuthRefusal::MethodNotAllowed))
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        _channel: Channel<Msg>,
+        reply: russh::server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        let msg = if name == "sftp" {
+            NOT_YET.to_string()
+        } else {
+            format!("gateway: unknown subsystem `{name}`; only sftp is offered\r\n")
+        };
+        end_channel(channel, session, &msg)
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        end_channel(
+            channel,
+            session,
+            "gateway: no shell here; use an SFTP client\r\n",
+        )
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        _data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        end_channel(
+            channel,
+            session,
+            "gateway: no commands here; use an SFTP client\r\n",
+        )
+    }
+}
+
+fn end_channel(channel: ChannelId, session: &mut Session, msg: &str) -> Result<(), russh::Error> {
+    session.extended_data(channel, 1, msg.as_bytes().to_vec())?;
+    session.exit_status_request(channel, 1)?;
+    session.eof(channel)?;
+    session.close(channel)?;
+    Ok(())
+}

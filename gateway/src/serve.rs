@@ -1,0 +1,252 @@
+//! `gateway serve`: bring up keys, catalog, tenants and every listener; reload tenants
+//! on SIGHUP; on SIGTERM / Ctrl-C stop accepting, give in-flight work the grace
+//! period, flush the catalog and exit.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+
+use crate::backends::catalog::{Catalog, CatalogError};
+use crate::config::Config;
+use crate::frontends;
+use crate::keys::{self, GatewayKeys, KeysError};
+use crate::telemetry::events::{InternalEvent, ListenerStarted};
+use crate::tenants::{Registry, TenantsError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Keys(#[from] KeysError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Tenants(#[from] TenantsError),
+    #[error("cannot listen on {addr} ({name}): {source}")]
+    Bind {
+        name: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("TLS setup failed: {0}")]
+    Tls(std::io::Error),
+    #[error("signal handling unavailable: {0}")]
+    Signals(std::io::Error),
+}
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub catalog: Catalog,
+    pub tenants: Registry,
+    pub keys: Arc<GatewayKeys>,
+}
+
+impl AppState {
+    /// Storage readiness: the objects directory exists and accepts a file.
+    pub async fn storage_probe(&self) -> std::io::Result<()> {
+        let dir = self.config.server.data_dir.join("objects");
+        let probe = dir.join(".ready-probe");
+        tokio::fs::create_dir_all(&dir).await?;
+        tokio::fs::write(&probe, b"ok").await?;
+        tokio::fs::remove_file(&probe).await
+    }
+}
+
+/// The bound addresses, written to `data_dir/run/listeners.json` once listening
+/// (ports chosen by the OS when configured as 0 show up here).
+#[derive(Debug, Serialize)]
+pub struct Listeners {
+    pub sftp: SocketAddr,
+    pub https: SocketAddr,
+    pub admin: SocketAddr,
+    pub pid: u32,
+}
+
+/// Everything set up before any listener opens.
+pub async fn prepare(config: Config) -> Result<AppState, ServeError> {
+    let data_dir = config.server.data_dir.clone();
+    std::fs::create_dir_all(&data_dir).map_err(|source| ServeError::DataDir {
+        path: data_dir.clone(),
+        source,
+    })?;
+    let tls = config.https.tls_override();
+    let keys = keys::load_or_generate(&config.keys_dir(), tls)?;
+    tracing::info!(
+        recipient = %keys.age_recipient(),
+        ssh_host_key = %keys.ssh_fingerprint(),
+        "gateway identity (hospitals seal files to this age recipient)"
+    );
+    let catalog = Catalog::open(&config.catalog.url, &data_dir).await?;
+    let tenants = Registry::load(&config.server.tenants_file)?;
+    Ok(AppState {
+        config: Arc::new(config),
+        catalog,
+        tenants,
+        keys: Arc::new(keys),
+    })
+}
+
+async fn bind(name: &'static str, addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { name, addr, source })
+}
+
+fn local(
+    name: &'static str,
+    l: &TcpListener,
+    configured: SocketAddr,
+) -> Result<SocketAddr, ServeError> {
+    l.local_addr().map_err(|source| ServeError::Bind {
+        name,
+        addr: configured,
+        source,
+    })
+}
+
+/// Runs the gateway until SIGTERM or Ctrl-C.
+pub async fn run(config: Config) -> Result<(), ServeError> {
+    let state = prepare(config).await?;
+    let cfg = state.config.clone();
+    let grace = cfg.server.shutdown_grace();
+
+    // Signal streams first, so a signal that arrives during start-up is not lost.
+    let mut sigterm = signal(SignalKind::terminate()).map_err(ServeError::Signals)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(ServeError::Signals)?;
+
+    let sftp_l = bind("sftp", cfg.sftp.listen).await?;
+    let https_l = bind("https", cfg.https.listen).await?;
+    let admin_l = bind("admin", cfg.admin.listen).await?;
+    let listeners = Listeners {
+        sftp: local("sftp", &sftp_l, cfg.sftp.listen)?,
+        https: local("https", &https_l, cfg.https.listen)?,
+        admin: local("admin", &admin_l, cfg.admin.listen)?,
+        pid: std::process::id(),
+    };
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let ssh_config = Arc::new(frontends::sftp::server_config(
+        state.keys.ssh_host_key.clone(),
+    ));
+    let sftp_task = tokio::spawn(frontends::sftp::run(
+        sftp_l,
+        ssh_config,
+        state.tenants.clone(),
+        stop_rx.clone(),
+    ));
+
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(
+        &state.keys.tls_cert_pem,
+        &state.keys.tls_key_pem,
+    )
+    .await
+    .map_err(ServeError::Tls)?;
+    let https_handle = axum_server::Handle::new();
+    let https_std = https_l.into_std().map_err(ServeError::Tls)?;
+    let https_server = axum_server::from_tcp_rustls(https_std, tls).map_err(ServeError::Tls)?;
+    let https_app = frontends::https::router(state.clone());
+    let https_task = tokio::spawn(
+        https_server
+            .handle(https_handle.clone())
+            .serve(https_app.into_make_service()),
+    );
+
+    let admin_app = frontends::admin::router(state.clone());
+    let mut admin_stop = stop_rx.clone();
+    let admin_task = tokio::spawn(async move {
+        axum::serve(admin_l, admin_app)
+            .with_graceful_shutdown(async move {
+                let _ = admin_stop.changed().await;
+            })
+            .await
+    });
+
+    ListenerStarted {
+        name: "sftp",
+        addr: listeners.sftp,
+    }
+    .emit();
+    ListenerStarted {
+        name: "https",
+        addr: listeners.https,
+    }
+    .emit();
+    ListenerStarted {
+        name: "admin",
+        addr: listeners.admin,
+    }
+    .emit();
+    write_listeners(&cfg, &listeners);
+    audit(
+        &state,
+        "gateway.started",
+        serde_json::json!({ "pid": listeners.pid }),
+    )
+    .await;
+
+    loop {
+        tokio::select! {
+            _ = sighup.recv() => {
+                // Errors are reported by the registry's own event; the old tenants stay.
+                let _ = state.tenants.reload();
+            }
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+        }
+    }
+
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "shutting down: no new connections"
+    );
+    https_handle.graceful_shutdown(Some(grace));
+    let _ = stop_tx.send(true);
+    let all = async {
+        let _ = sftp_task.await;
+        let _ = https_task.await;
+        let _ = admin_task.await;
+    };
+    if tokio::time::timeout(grace + Duration::from_secs(1), all)
+        .await
+        .is_err()
+    {
+        tracing::warn!("grace period over: remaining connections are cut");
+    }
+    audit(&state, "gateway.stopped", serde_json::json!({})).await;
+    state.catalog.close().await;
+    let _ = std::fs::remove_file(cfg.run_dir().join("listeners.json"));
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn audit(state: &AppState, action: &str, detail: serde_json::Value) {
+    if let Err(e) = state.catalog.audit("gateway", action, &detail).await {
+        tracing::error!(code = e.code(), error = %e, action, "audit record not written");
+    }
+}
+
+fn write_listeners(cfg: &Config, l: &Listeners) {
+    let dir = cfg.run_dir();
+    let result = std::fs::create_dir_all(&dir).and_then(|_| {
+        let tmp = dir.join("listeners.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(l).unwrap_or_default())?;
+        std::fs::rename(&tmp, dir.join("listeners.json"))
+    });
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "cannot write run/listeners.json");
+    }
+}

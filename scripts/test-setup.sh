@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what the test suite talks to, once: the OpenSSH client, curl, the age CLI
+# (interop), promtool (metrics format), and pyrage (interop). A second run only checks.
+set -euo pipefail
+
+need_apt=()
+command -v ssh >/dev/null || need_apt+=(openssh-client)
+command -v curl >/dev/null || need_apt+=(curl)
+command -v age >/dev/null || need_apt+=(age)
+command -v promtool >/dev/null || need_apt+=(prometheus)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "test-setup: apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if ! python3 -c 'import pyrage' 2>/dev/null; then
+  echo "test-setup: pip install pyrage"
+  python3 -m pip install -q 'pyrage==1.4.0'
+fi
