@@ -196,6 +196,9 @@ fn sighup_reloads_tenants_and_bad_files_keep_the_old_ones() {
 
     let (code, err) = ssh_login(gw.sftp, CODE, &key_a).unwrap();
     assert!(err.contains("not implemented yet"), "key a: {code} {err}");
+    // A session opened before the reload must survive it.
+    let mut held = idle_ssh(&gw, &key_a);
+    wait_for_metric(&gw, "gateway_sessions_active{protocol=\"sftp\"}", 1.0);
     let (_, err) = ssh_login(gw.sftp, CODE, &key_b).unwrap();
     assert!(
         err.contains("Permission denied"),
@@ -216,6 +219,18 @@ fn sighup_reloads_tenants_and_bad_files_keep_the_old_ones() {
         err.contains("Permission denied"),
         "key a after reload: {err}"
     );
+    assert!(
+        held.try_wait().unwrap().is_none(),
+        "the open session was dropped by the reload"
+    );
+    let (_, m) = gw.admin_get("/metrics").unwrap();
+    assert_eq!(
+        metric(&m, "gateway_sessions_active{protocol=\"sftp\"}"),
+        Some(1.0),
+        "{m}"
+    );
+    let _ = held.kill();
+    let _ = held.wait();
 
     std::fs::write(&gw.tenants_path, "[[tenant]]\ncode = \"12\"\n").unwrap();
     gw.signal("HUP").unwrap();
@@ -258,34 +273,19 @@ fn sigterm_exits_zero_within_the_grace_period() {
         .unwrap();
     gw.wait_ready().unwrap();
     // An SSH connection that stays open (no command) must not hold the exit up.
-    let mut idle = Command::new("ssh")
-        .args([
-            "-N",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
-        .args([
-            "-o",
-            "IdentitiesOnly=yes",
-            "-p",
-            &gw.sftp.port().to_string(),
-            "-i",
-        ])
-        .arg(&key)
-        .arg(format!("{CODE}@127.0.0.1"))
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut idle = idle_ssh(&gw, &key);
     wait_for_metric(&gw, "gateway_sessions_active{protocol=\"sftp\"}", 1.0);
     let (status, took) = gw.stop(Duration::from_secs(10)).unwrap();
     assert!(status.success(), "exit status {status}\n{}", gw.log());
     assert!(took < Duration::from_secs(4), "took {took:?}");
-    assert!(gw.log().contains("\"stopped\""), "{}", gw.log());
+    let log = gw.log();
+    assert!(log.contains("\"stopped\""), "{log}");
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "not JSON: {line}"
+        );
+    }
     let _ = idle.kill();
     let _ = idle.wait();
 }
@@ -329,7 +329,7 @@ fn dependency_tree_is_ring_only() {
             "normal,build,dev",
             "--prefix",
             "none",
-            "--offline",
+            "--locked",
         ])
         .current_dir(root)
         .output()
@@ -345,6 +345,52 @@ fn dependency_tree_is_ring_only() {
         !tree.contains("aws-lc"),
         "aws-lc found in the dependency tree"
     );
+}
+
+/// An authenticated SSH connection with no command (`ssh -N`), kept open.
+fn idle_ssh(gw: &TestGateway, key: &std::path::Path) -> std::process::Child {
+    Command::new("ssh")
+        .args([
+            "-N",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
+        .args([
+            "-o",
+            "IdentitiesOnly=yes",
+            "-p",
+            &gw.sftp.port().to_string(),
+            "-i",
+        ])
+        .arg(key)
+        .arg(format!("{CODE}@127.0.0.1"))
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn readyz_fails_when_storage_cannot_be_written() {
+    let gw = TestGateway::builder().start().unwrap();
+    gw.wait_ready().unwrap();
+    let objects = gw.data_dir.join("objects");
+    std::fs::remove_dir_all(&objects).unwrap();
+    std::fs::write(&objects, b"not a directory").unwrap();
+    let (status, body) = gw.admin_get("/readyz").unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("\"catalog\":\"ok\""), "{body}");
+    assert_eq!(
+        gw.admin_get("/healthz").unwrap().0,
+        200,
+        "alive even when not ready"
+    );
+    std::fs::remove_file(&objects).unwrap();
+    assert_eq!(gw.admin_get("/readyz").unwrap().0, 200);
 }
 
 fn wait_for_metric(gw: &TestGateway, name: &str, at_least: f64) {

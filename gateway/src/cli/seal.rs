@@ -48,6 +48,14 @@ fn is_std(p: &Option<PathBuf>) -> bool {
     p.as_deref().is_none_or(|p| p == Path::new("-"))
 }
 
+/// An output path that exists but is not a regular file (`/dev/null`, a FIFO) is
+/// written in place; only regular files get the temporary-file-and-rename treatment.
+fn is_special(p: &Option<PathBuf>) -> bool {
+    p.as_deref()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .is_some_and(|m| !m.is_file())
+}
+
 pub fn keygen(output: Option<&Path>) -> Result<()> {
     let id = Identity::generate()?;
     let text = id.to_file_text(&gateway::util::now_rfc3339());
@@ -147,7 +155,8 @@ pub fn open(args: OpenArgs) -> Result<()> {
         allow_other_recipients: args.allow_other_recipients,
         ..HeaderPolicy::default()
     };
-    let report = if !args.stream && !is_std(&args.input) && !is_std(&args.output) {
+    let direct = is_std(&args.output) || is_special(&args.output);
+    let report = if !args.stream && !is_std(&args.input) && !direct {
         let (Some(i), Some(o)) = (&args.input, &args.output) else {
             bail!("input and output files are required for a parallel open");
         };
@@ -161,7 +170,7 @@ pub fn open(args: OpenArgs) -> Result<()> {
         let bar = progress(len);
         // A file output appears only once every chunk verified (temp file + rename).
         let (sink, tmp): (Box<dyn Write>, _) = match &args.output {
-            Some(p) if !is_std(&args.output) => {
+            Some(p) if !direct => {
                 let dir = p
                     .parent()
                     .filter(|d| !d.as_os_str().is_empty())
