@@ -49,6 +49,7 @@ pub struct Config {
     pub https: HttpsConfig,
     pub admin: AdminConfig,
     pub catalog: CatalogConfig,
+    pub ingest: IngestConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -166,6 +167,27 @@ pub struct CatalogConfig {
     pub url: String,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Largest sealed file accepted, in bytes.
+    pub max_file_bytes: u64,
+    /// Received bytes allowed to sit unsynced before an fsync and a durable-offset update.
+    pub fsync_interval_bytes: u64,
+    /// Accept files sealed to other recipients besides the gateway.
+    pub allow_other_recipients: bool,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_file_bytes: 16 << 30,
+            fsync_interval_bytes: 8 << 20,
+            allow_other_recipients: false,
+        }
+    }
+}
+
 impl Config {
     /// Loads defaults, then `path` if given, then `GATEWAY_*` environment overrides.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
@@ -209,6 +231,9 @@ impl Config {
                 "https.cert_file",
                 "cert_file and key_file must be given together",
             );
+        }
+        if self.ingest.fsync_interval_bytes == 0 {
+            return bad("ingest.fsync_interval_bytes", "must be at least 1");
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return bad("log.level", &e.to_string());

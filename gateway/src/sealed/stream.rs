@@ -76,6 +76,13 @@ impl<W: Write> StreamOpener<W> {
         self.sealed_len
     }
 
+    /// SHA-256 of the plaintext verified so far (of the whole file once `final_seen`).
+    pub fn sha256_so_far(&self) -> [u8; 32] {
+        let mut d = [0u8; 32];
+        d.copy_from_slice(self.sha.clone().finish().as_ref());
+        d
+    }
+
     /// True once the final chunk has authenticated.
     pub fn final_seen(&self) -> bool {
         matches!(self.phase, Phase::Done)

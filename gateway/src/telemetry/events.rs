@@ -156,3 +156,73 @@ impl InternalEvent for HttpRequestServed<'_> {
         );
     }
 }
+
+pub struct UploadStarted<'a> {
+    pub tenant: &'a str,
+    pub protocol: &'a str,
+    pub resumed: bool,
+}
+
+impl InternalEvent for UploadStarted<'_> {
+    fn emit(self) {
+        let kind = if self.resumed { "resumed" } else { "new" };
+        METRICS
+            .uploads_started
+            .with_label_values(&[self.protocol, kind])
+            .inc();
+        tracing::debug!(
+            tenant = self.tenant,
+            protocol = self.protocol,
+            resumed = self.resumed,
+            "upload opened"
+        );
+    }
+}
+
+pub struct UploadAccepted<'a> {
+    pub tenant: &'a str,
+    pub protocol: &'a str,
+    pub bytes: u64,
+}
+
+impl InternalEvent for UploadAccepted<'_> {
+    fn emit(self) {
+        METRICS
+            .uploads_accepted
+            .with_label_values(&[self.protocol])
+            .inc();
+        METRICS
+            .upload_bytes_accepted
+            .with_label_values(&[self.protocol])
+            .inc_by(self.bytes);
+        tracing::info!(
+            audit = true,
+            tenant = self.tenant,
+            protocol = self.protocol,
+            bytes = self.bytes,
+            "upload accepted"
+        );
+    }
+}
+
+pub struct UploadRejected<'a> {
+    pub tenant: &'a str,
+    pub protocol: &'a str,
+    pub code: &'static str,
+}
+
+impl InternalEvent for UploadRejected<'_> {
+    fn emit(self) {
+        METRICS
+            .uploads_rejected
+            .with_label_values(&[self.protocol, self.code])
+            .inc();
+        tracing::warn!(
+            audit = true,
+            tenant = self.tenant,
+            protocol = self.protocol,
+            code = self.code,
+            "upload rejected"
+        );
+    }
+}

@@ -21,6 +21,10 @@ pub struct Metrics {
     pub ssh_logins: IntCounter,
     pub sessions_active: IntGaugeVec,
     pub http_requests: IntCounterVec,
+    pub uploads_started: IntCounterVec,
+    pub uploads_accepted: IntCounterVec,
+    pub uploads_rejected: IntCounterVec,
+    pub upload_bytes_accepted: IntCounterVec,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -120,6 +124,30 @@ impl Metrics {
                 "gateway_http_requests_total",
                 "HTTP requests answered, by listener and status class.",
                 &["listener", "status"],
+            ),
+            uploads_started: counter_vec(
+                &registry,
+                "gateway_uploads_started_total",
+                "Uploads opened, by protocol and whether new or resumed.",
+                &["protocol", "kind"],
+            ),
+            uploads_accepted: counter_vec(
+                &registry,
+                "gateway_uploads_accepted_total",
+                "Uploads accepted (complete, verified, durable), by protocol.",
+                &["protocol"],
+            ),
+            uploads_rejected: counter_vec(
+                &registry,
+                "gateway_uploads_rejected_total",
+                "Uploads rejected, by protocol and stable error code.",
+                &["protocol", "code"],
+            ),
+            upload_bytes_accepted: counter_vec(
+                &registry,
+                "gateway_upload_accepted_bytes_total",
+                "Sealed bytes of accepted uploads, by protocol.",
+                &["protocol"],
             ),
             registry,
         }

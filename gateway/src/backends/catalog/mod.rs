@@ -19,6 +19,8 @@ pub enum CatalogError {
     Query(#[from] sqlx::Error),
     #[error("catalog URL `{0}` is not supported yet (only embedded SQLite)")]
     Unsupported(String),
+    #[error("catalog conflict: {0}")]
+    Conflict(String),
 }
 
 impl CatalogError {
@@ -28,11 +30,15 @@ impl CatalogError {
             CatalogError::Migrate(_) => "catalog.migrate",
             CatalogError::Query(_) => "catalog.query",
             CatalogError::Unsupported(_) => "catalog.unsupported",
+            CatalogError::Conflict(_) => "catalog.conflict",
         }
     }
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+mod uploads;
+pub use uploads::{TenantUsage, UploadRow, UploadState};
 
 #[derive(Clone)]
 pub struct Catalog {

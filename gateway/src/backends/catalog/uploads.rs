@@ -1,0 +1,273 @@
+//! Upload rows: creation, resume lookup, durable offset, acceptance, tenant usage.
+//! Plain SQL that PostgreSQL accepts too (placeholders aside).
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{Catalog, CatalogError};
+use crate::util::unix_now;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadState {
+    Receiving,
+    Accepted,
+    Checking,
+    Indexed,
+    Rejected,
+    Expired,
+}
+
+impl UploadState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UploadState::Receiving => "receiving",
+            UploadState::Accepted => "accepted",
+            UploadState::Checking => "checking",
+            UploadState::Indexed => "indexed",
+            UploadState::Rejected => "rejected",
+            UploadState::Expired => "expired",
+        }
+    }
+
+    fn parse(s: &str) -> Option<UploadState> {
+        Some(match s {
+            "receiving" => UploadState::Receiving,
+            "accepted" => UploadState::Accepted,
+            "checking" => UploadState::Checking,
+            "indexed" => UploadState::Indexed,
+            "rejected" => UploadState::Rejected,
+            "expired" => UploadState::Expired,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct UploadRow {
+    pub id: String,
+    pub tenant: String,
+    pub name: String,
+    pub protocol: String,
+    pub state: UploadState,
+    pub declared_len: Option<u64>,
+    pub durable_offset: u64,
+    pub plaintext_len: Option<u64>,
+    pub plaintext_sha256: Option<String>,
+    pub accept_seq: Option<i64>,
+}
+
+fn u64_of(v: Option<i64>) -> Option<u64> {
+    v.and_then(|x| u64::try_from(x).ok())
+}
+
+impl TryFrom<SqliteRow> for UploadRow {
+    type Error = sqlx::Error;
+    fn try_from(r: SqliteRow) -> Result<Self, sqlx::Error> {
+        let state: String = r.try_get("state")?;
+        Ok(UploadRow {
+            id: r.try_get("id")?,
+            tenant: r.try_get("tenant")?,
+            name: r.try_get("name")?,
+            protocol: r.try_get("protocol")?,
+            state: UploadState::parse(&state).ok_or_else(|| {
+                sqlx::Error::Decode(format!("unknown upload state `{state}`").into())
+            })?,
+            declared_len: u64_of(r.try_get("declared_len")?),
+            durable_offset: u64_of(Some(r.try_get("durable_offset")?)).unwrap_or(0),
+            plaintext_len: u64_of(r.try_get("plaintext_len")?),
+            plaintext_sha256: r.try_get("plaintext_sha256")?,
+            accept_seq: r.try_get("accept_seq")?,
+        })
+    }
+}
+
+/// What a tenant holds and has in flight, for quota checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TenantUsage {
+    pub accepted_bytes: u64,
+    pub accepted_files: u64,
+    pub receiving: u64,
+}
+
+/// The columns of [`UploadRow`]; a macro so that queries stay static strings.
+macro_rules! upload_columns {
+    () => {
+        "id, tenant, name, protocol, state, declared_len, durable_offset, plaintext_len, \
+         plaintext_sha256, accept_seq"
+    };
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Catalog {
+    pub async fn create_upload(
+        &self,
+        id: &str,
+        tenant: &str,
+        name: &str,
+        protocol: &str,
+        declared_len: Option<u64>,
+    ) -> Result<(), CatalogError> {
+        let now = unix_now();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO uploads (id, tenant, name, protocol, state, declared_len, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, 'receiving', ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(tenant)
+        .bind(name)
+        .bind(protocol)
+        .bind(declared_len.map(to_i64))
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        record_state(&mut tx, id, UploadState::Receiving, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn upload(&self, id: &str) -> Result<Option<UploadRow>, CatalogError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            upload_columns!(),
+            " FROM uploads WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(UploadRow::try_from).transpose()?)
+    }
+
+    /// The partial upload of `name` a client would resume, if any.
+    pub async fn receiving_upload(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Option<UploadRow>, CatalogError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            upload_columns!(),
+            " FROM uploads WHERE tenant = ? AND name = ? AND state = 'receiving'"
+        ))
+        .bind(tenant)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(UploadRow::try_from).transpose()?)
+    }
+
+    /// Records that the spool file holds `offset` bytes on stable storage.
+    pub async fn set_durable_offset(&self, id: &str, offset: u64) -> Result<(), CatalogError> {
+        sqlx::query("UPDATE uploads SET durable_offset = ?, updated_at = ? WHERE id = ? AND state = 'receiving'")
+            .bind(to_i64(offset))
+            .bind(unix_now())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The commit point of an upload: `receiving` → `accepted` with its final length and
+    /// digest, and its place in the processing order. Returns that place.
+    pub async fn accept_upload(
+        &self,
+        id: &str,
+        sealed_len: u64,
+        plaintext_len: u64,
+        plaintext_sha256: &str,
+    ) -> Result<i64, CatalogError> {
+        let now = unix_now();
+        let mut tx = self.pool.begin().await?;
+        let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(accept_seq), 0) + 1 FROM uploads")
+            .fetch_one(&mut *tx)
+            .await?;
+        let done = sqlx::query(
+            "UPDATE uploads SET state = 'accepted', durable_offset = ?, plaintext_len = ?, \
+             plaintext_sha256 = ?, accepted_at = ?, updated_at = ?, accept_seq = ? \
+             WHERE id = ? AND state = 'receiving'",
+        )
+        .bind(to_i64(sealed_len))
+        .bind(to_i64(plaintext_len))
+        .bind(plaintext_sha256)
+        .bind(now)
+        .bind(now)
+        .bind(seq)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(CatalogError::Conflict(format!(
+                "upload {id} is not receiving"
+            )));
+        }
+        record_state(&mut tx, id, UploadState::Accepted, now).await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    /// Moves an upload to a final or intermediate state other than accepted.
+    pub async fn set_upload_state(
+        &self,
+        id: &str,
+        state: UploadState,
+        detail: &serde_json::Value,
+    ) -> Result<(), CatalogError> {
+        let now = unix_now();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE uploads SET state = ?, updated_at = ? WHERE id = ?")
+            .bind(state.as_str())
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO upload_states (upload_id, state, at, detail) VALUES (?, ?, ?, ?)")
+            .bind(id)
+            .bind(state.as_str())
+            .bind(now)
+            .bind(detail.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn tenant_usage(&self, tenant: &str) -> Result<TenantUsage, CatalogError> {
+        let row = sqlx::query(
+            "SELECT \
+               COALESCE(SUM(CASE WHEN state IN ('accepted','checking','indexed') THEN durable_offset END), 0) AS bytes, \
+               COUNT(CASE WHEN state IN ('accepted','checking','indexed') THEN 1 END) AS files, \
+               COUNT(CASE WHEN state = 'receiving' THEN 1 END) AS receiving \
+             FROM uploads WHERE tenant = ?",
+        )
+        .bind(tenant)
+        .fetch_one(&self.pool)
+        .await?;
+        let get = |k: &str| -> Result<u64, sqlx::Error> {
+            Ok(u64_of(Some(row.try_get::<i64, _>(k)?)).unwrap_or(0))
+        };
+        Ok(TenantUsage {
+            accepted_bytes: get("bytes")?,
+            accepted_files: get("files")?,
+            receiving: get("receiving")?,
+        })
+    }
+}
+
+async fn record_state(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: &str,
+    state: UploadState,
+    at: i64,
+) -> Result<(), CatalogError> {
+    sqlx::query("INSERT INTO upload_states (upload_id, state, at) VALUES (?, ?, ?)")
+        .bind(id)
+        .bind(state.as_str())
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

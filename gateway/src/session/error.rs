@@ -1,0 +1,67 @@
+//! Why an upload call was refused. Codes are stable: hospitals see them.
+
+use crate::backends::catalog::CatalogError;
+use crate::sealed::SealedError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("write at offset {got}, but the upload continues at offset {expected}")]
+    OffsetMismatch { expected: u64, got: u64 },
+    #[error("file name `{name}` is not allowed: {reason}")]
+    NameNotAllowed { name: String, reason: &'static str },
+    #[error("file is larger than the {limit}-byte limit")]
+    TooLarge { limit: u64 },
+    #[error("upload would exceed the declared length of {declared} bytes")]
+    LengthExceeded { declared: u64 },
+    #[error("upload ended at {got} bytes, but {declared} were declared")]
+    LengthShort { declared: u64, got: u64 },
+    #[error("tenant storage quota of {limit} bytes would be exceeded")]
+    QuotaBytes { limit: u64 },
+    #[error("tenant quota of {limit} files reached")]
+    QuotaFiles { limit: u64 },
+    #[error("{limit} uploads are already in progress for this tenant")]
+    TooManyUploads { limit: u32 },
+    #[error("unknown tenant `{0}`")]
+    UnknownTenant(String),
+    #[error("no upload `{0}` for this tenant")]
+    NotFound(String),
+    #[error("upload `{0}` is no longer receiving")]
+    NotReceiving(String),
+    #[error(transparent)]
+    Sealed(#[from] SealedError),
+    #[error("storage error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+impl IngestError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            IngestError::OffsetMismatch { .. } => "ingest.offset_mismatch",
+            IngestError::NameNotAllowed { .. } => "ingest.name_not_allowed",
+            IngestError::TooLarge { .. } => "ingest.too_large",
+            IngestError::LengthExceeded { .. } => "ingest.length_exceeded",
+            IngestError::LengthShort { .. } => "ingest.length_short",
+            IngestError::QuotaBytes { .. } => "ingest.quota_bytes",
+            IngestError::QuotaFiles { .. } => "ingest.quota_files",
+            IngestError::TooManyUploads { .. } => "ingest.too_many_uploads",
+            IngestError::UnknownTenant(_) => "ingest.unknown_tenant",
+            IngestError::NotFound(_) => "ingest.not_found",
+            IngestError::NotReceiving(_) => "ingest.not_receiving",
+            IngestError::Sealed(e) => e.code(),
+            IngestError::Io(_) => "ingest.io",
+            IngestError::Catalog(e) => e.code(),
+        }
+    }
+
+    /// True when the client can fix this by resuming (the upload stays receiving).
+    pub fn is_resumable(&self) -> bool {
+        matches!(
+            self,
+            IngestError::OffsetMismatch { .. }
+                | IngestError::LengthShort { .. }
+                | IngestError::Sealed(SealedError::Truncated { .. })
+        )
+    }
+}

@@ -1,0 +1,477 @@
+//! The one ingest session every front end uses (SFTP, tus, STOW): `open` → `write_at`
+//! → `finish`. Limits are enforced here, not in front ends, and `finish` is the single
+//! commit point where an upload becomes *accepted*: its bytes complete, verified (the
+//! age final chunk authenticated), fsync'd, and its catalog row committed.
+//!
+//! Resume is the same for every protocol: open the same upload again (by name for
+//! SFTP, by id for tus) and continue at `offset()`, which after a crash is the last
+//! durable length the catalog recorded.
+
+mod error;
+pub mod names;
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use error::IngestError;
+
+use crate::backends::catalog::{Catalog, UploadRow, UploadState};
+use crate::pipeline::spool::SpoolFile;
+use crate::sealed::{HeaderPolicy, Identity, StreamOpener};
+use crate::telemetry::events::{InternalEvent, UploadAccepted, UploadRejected, UploadStarted};
+use crate::tenants::Registry;
+
+type Result<T, E = IngestError> = std::result::Result<T, E>;
+
+/// Limits and placement, from the `[ingest]` config section.
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    pub spool_dir: PathBuf,
+    pub max_file_bytes: u64,
+    /// Unsynced bytes allowed before an fsync and a durable-offset update.
+    pub fsync_interval_bytes: u64,
+    pub header_policy: HeaderPolicy,
+}
+
+impl IngestSettings {
+    pub fn from_config(config: &crate::config::Config) -> IngestSettings {
+        IngestSettings {
+            spool_dir: config.server.data_dir.join("spool"),
+            max_file_bytes: config.ingest.max_file_bytes,
+            fsync_interval_bytes: config.ingest.fsync_interval_bytes,
+            header_policy: HeaderPolicy {
+                allow_other_recipients: config.ingest.allow_other_recipients,
+                ..HeaderPolicy::default()
+            },
+        }
+    }
+}
+
+/// Who is uploading, as a front end authenticated them.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub tenant: String,
+    pub protocol: &'static str,
+}
+
+pub struct IngestCore {
+    catalog: Catalog,
+    tenants: Registry,
+    identity: Identity,
+    settings: IngestSettings,
+}
+
+/// What `finish` promises: the upload is accepted and will not be lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub id: String,
+    pub sealed_len: u64,
+    pub plaintext_len: u64,
+    pub plaintext_sha256: String,
+    /// Place in the processing order.
+    pub seq: i64,
+}
+
+struct Receiving {
+    spool: SpoolFile,
+    opener: StreamOpener<io::Sink>,
+}
+
+pub struct Upload {
+    core: Arc<IngestCore>,
+    row: UploadRow,
+    /// Accepted bytes the tenant held when this upload opened (quota arithmetic).
+    tenant_bytes: u64,
+    inner: Option<Box<Receiving>>,
+}
+
+impl std::fmt::Debug for Upload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload")
+            .field("id", &self.row.id)
+            .field("name", &self.row.name)
+            .field("offset", &self.offset())
+            .finish()
+    }
+}
+
+fn new_upload_id() -> Result<String> {
+    let seed = crate::sealed::random_seed().map_err(IngestError::Sealed)?;
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    // Time first, so ids sort by creation; 64 random bits make them unguessable enough
+    // to be handed out (tus upload URLs) — authorisation is still checked on every use.
+    Ok(format!("{millis:012x}{}", hex::encode(&seed[..8])))
+}
+
+impl IngestCore {
+    pub fn new(
+        catalog: Catalog,
+        tenants: Registry,
+        identity: Identity,
+        settings: IngestSettings,
+    ) -> Arc<IngestCore> {
+        Arc::new(IngestCore {
+            catalog,
+            tenants,
+            identity,
+            settings,
+        })
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Opens `name` for `who`: resumes the tenant's partial upload of that name if there
+    /// is one, otherwise starts a new upload (a new version if the name was accepted before).
+    pub async fn open(
+        self: &Arc<Self>,
+        who: &Principal,
+        name: &str,
+        declared_len: Option<u64>,
+    ) -> Result<Upload> {
+        names::check(name).map_err(|reason| IngestError::NameNotAllowed {
+            name: name.into(),
+            reason,
+        })?;
+        if let Some(row) = self.catalog.receiving_upload(&who.tenant, name).await? {
+            return self.reopen(row).await;
+        }
+        let limit = self.settings.max_file_bytes;
+        if declared_len.is_some_and(|d| d > limit) {
+            return Err(IngestError::TooLarge { limit });
+        }
+        let tenant_bytes = self
+            .check_quota(&who.tenant, declared_len.unwrap_or(0))
+            .await?;
+        let id = new_upload_id()?;
+        let (dir, tenant, sid) = (
+            self.settings.spool_dir.clone(),
+            who.tenant.clone(),
+            id.clone(),
+        );
+        let spool = blocking(move || Ok(SpoolFile::create(&dir, &tenant, &sid)?)).await?;
+        self.catalog
+            .create_upload(&id, &who.tenant, name, who.protocol, declared_len)
+            .await?;
+        let row = self
+            .catalog
+            .upload(&id)
+            .await?
+            .ok_or_else(|| IngestError::NotFound(id.clone()))?;
+        UploadStarted {
+            tenant: &who.tenant,
+            protocol: who.protocol,
+            resumed: false,
+        }
+        .emit();
+        Ok(Upload {
+            core: self.clone(),
+            row,
+            tenant_bytes,
+            inner: Some(Box::new(Receiving {
+                spool,
+                opener: self.opener(),
+            })),
+        })
+    }
+
+    /// Resumes upload `id` of `who`'s tenant (tus addresses uploads by id).
+    pub async fn resume(self: &Arc<Self>, who: &Principal, id: &str) -> Result<Upload> {
+        match self.catalog.upload(id).await? {
+            Some(row) if row.tenant == who.tenant => match row.state {
+                UploadState::Receiving => self.reopen(row).await,
+                _ => Err(IngestError::NotReceiving(id.into())),
+            },
+            // Another tenant's id is "not found", never "forbidden".
+            _ => Err(IngestError::NotFound(id.into())),
+        }
+    }
+
+    fn opener(&self) -> StreamOpener<io::Sink> {
+        StreamOpener::new(
+            self.identity.clone(),
+            self.settings.header_policy.clone(),
+            io::sink(),
+        )
+    }
+
+    async fn reopen(self: &Arc<Self>, row: UploadRow) -> Result<Upload> {
+        let tenant_bytes = self.catalog.tenant_usage(&row.tenant).await?.accepted_bytes;
+        let core = self.clone();
+        let (tenant, id, durable) = (row.tenant.clone(), row.id.clone(), row.durable_offset);
+        // Verification restarts from the first byte: re-reading what is on disk costs
+        // ~1 s per GB and spares persisting the decryptor's state.
+        let inner = blocking(move || {
+            let spool = SpoolFile::reopen(&core.settings.spool_dir, &tenant, &id, durable)?;
+            let mut opener = core.opener();
+            let mut reader = io::Read::take(spool.reader()?, durable);
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = io::Read::read(&mut reader, &mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                opener.push(&buf[..n])?;
+            }
+            Ok(Box::new(Receiving { spool, opener }))
+        })
+        .await?;
+        UploadStarted {
+            tenant: &row.tenant,
+            protocol: &row.protocol,
+            resumed: true,
+        }
+        .emit();
+        Ok(Upload {
+            core: self.clone(),
+            row,
+            tenant_bytes,
+            inner: Some(inner),
+        })
+    }
+
+    /// Refuses a new upload that the tenant's quota cannot take; returns accepted bytes.
+    async fn check_quota(&self, tenant: &str, incoming: u64) -> Result<u64> {
+        let snapshot = self.tenants.snapshot();
+        let t = snapshot
+            .tenant(tenant)
+            .ok_or_else(|| IngestError::UnknownTenant(tenant.into()))?;
+        let usage = self.catalog.tenant_usage(tenant).await?;
+        let q = &t.quota;
+        if q.max_files > 0 && usage.accepted_files >= q.max_files {
+            return Err(IngestError::QuotaFiles { limit: q.max_files });
+        }
+        if q.max_concurrent_uploads > 0 && usage.receiving >= u64::from(q.max_concurrent_uploads) {
+            return Err(IngestError::TooManyUploads {
+                limit: q.max_concurrent_uploads,
+            });
+        }
+        if q.max_bytes > 0 && usage.accepted_bytes + incoming > q.max_bytes {
+            return Err(IngestError::QuotaBytes { limit: q.max_bytes });
+        }
+        Ok(usage.accepted_bytes)
+    }
+
+    fn quota_bytes(&self, tenant: &str) -> u64 {
+        self.tenants
+            .snapshot()
+            .tenant(tenant)
+            .map(|t| t.quota.max_bytes)
+            .unwrap_or(0)
+    }
+}
+
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| IngestError::Io(io::Error::other(e)))?
+}
+
+impl Upload {
+    pub fn id(&self) -> &str {
+        &self.row.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.row.name
+    }
+
+    pub fn declared_len(&self) -> Option<u64> {
+        self.row.declared_len
+    }
+
+    /// Where the next write must start: every byte before it is on the gateway.
+    pub fn offset(&self) -> u64 {
+        self.inner
+            .as_ref()
+            .map(|r| r.spool.len())
+            .unwrap_or(self.row.durable_offset)
+    }
+
+    /// Appends `data` at `offset`, which must be exactly `offset()`.
+    pub async fn write_at(&mut self, offset: u64, data: Vec<u8>) -> Result<()> {
+        let expected = self.offset();
+        if offset != expected {
+            return Err(IngestError::OffsetMismatch {
+                expected,
+                got: offset,
+            });
+        }
+        let end = expected + data.len() as u64;
+        self.check_limits(end)?;
+        let interval = self.core.settings.fsync_interval_bytes;
+        let result = self
+            .with_receiving(move |r| {
+                r.spool.append(&data)?;
+                r.opener.push(&data)?;
+                Ok(if r.spool.unsynced() >= interval {
+                    Some(r.spool.sync()?)
+                } else {
+                    None
+                })
+            })
+            .await;
+        match result {
+            Ok(Some(durable)) => Ok(self
+                .core
+                .catalog
+                .set_durable_offset(&self.row.id, durable)
+                .await?),
+            Ok(None) => Ok(()),
+            Err(e) => Err(self.fail(e).await),
+        }
+    }
+
+    fn check_limits(&self, end: u64) -> Result<()> {
+        let limit = self.core.settings.max_file_bytes;
+        if end > limit {
+            return Err(IngestError::TooLarge { limit });
+        }
+        if let Some(declared) = self.row.declared_len
+            && end > declared
+        {
+            return Err(IngestError::LengthExceeded { declared });
+        }
+        let quota = self.core.quota_bytes(&self.row.tenant);
+        if quota > 0 && self.tenant_bytes + end > quota {
+            return Err(IngestError::QuotaBytes { limit: quota });
+        }
+        Ok(())
+    }
+
+    /// The client went away without finishing (disconnect, close of a partial file):
+    /// make what arrived durable so a later resume continues from here.
+    pub async fn suspend(mut self) -> Result<u64> {
+        let durable = self.with_receiving(|r| Ok(r.spool.sync()?)).await?;
+        self.core
+            .catalog
+            .set_durable_offset(&self.row.id, durable)
+            .await?;
+        Ok(durable)
+    }
+
+    /// The commit point. On success the upload is accepted; on a resumable error
+    /// (incomplete) it stays receiving; on a verification failure it is rejected.
+    pub async fn finish(mut self) -> Result<Accepted> {
+        let len = self.offset();
+        // Whatever happens next, what arrived is made durable first: a client that
+        // closes early resumes from here.
+        let verdict = self
+            .with_receiving(|r| {
+                r.spool.sync()?;
+                Ok(r.opener
+                    .probe_final()
+                    .then(|| (r.opener.verified_plaintext(), r.opener.sha256_so_far())))
+            })
+            .await;
+        let verdict = match verdict {
+            Ok(v) => v,
+            Err(e) => return Err(self.fail(e).await),
+        };
+        let declared_ok = self.row.declared_len.is_none_or(|d| d == len);
+        let (plaintext_len, sha) = match verdict {
+            Some(v) if declared_ok => v,
+            _ => {
+                let e = match self.row.declared_len {
+                    Some(declared) if !declared_ok => {
+                        IngestError::LengthShort { declared, got: len }
+                    }
+                    _ => IngestError::Sealed(crate::sealed::SealedError::Truncated {
+                        verified: self
+                            .inner
+                            .as_ref()
+                            .map(|r| r.opener.verified_plaintext())
+                            .unwrap_or(0),
+                    }),
+                };
+                self.core
+                    .catalog
+                    .set_durable_offset(&self.row.id, len)
+                    .await?;
+                return Err(e);
+            }
+        };
+        let sha = hex::encode(sha);
+        let seq = self
+            .core
+            .catalog
+            .accept_upload(&self.row.id, len, plaintext_len, &sha)
+            .await?;
+        self.inner = None;
+        let accepted = Accepted {
+            id: self.row.id.clone(),
+            sealed_len: len,
+            plaintext_len,
+            plaintext_sha256: sha,
+            seq,
+        };
+        let detail = serde_json::json!({ "upload": accepted.id, "name": self.row.name, "bytes": len, "sha256": accepted.plaintext_sha256 });
+        if let Err(e) = self
+            .core
+            .catalog
+            .audit(&self.row.tenant, "upload.accepted", &detail)
+            .await
+        {
+            tracing::error!(code = e.code(), error = %e, "audit record not written");
+        }
+        UploadAccepted {
+            tenant: &self.row.tenant,
+            protocol: &self.row.protocol,
+            bytes: len,
+        }
+        .emit();
+        Ok(accepted)
+    }
+
+    async fn with_receiving<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Receiving) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let mut r = self
+            .inner
+            .take()
+            .ok_or_else(|| IngestError::NotReceiving(self.row.id.clone()))?;
+        let (r, out) = tokio::task::spawn_blocking(move || {
+            let out = f(&mut r);
+            (r, out)
+        })
+        .await
+        .map_err(|e| IngestError::Io(io::Error::other(e)))?;
+        self.inner = Some(r);
+        out
+    }
+
+    /// A failed write or finish: resumable errors leave the upload as it was; a failed
+    /// verification rejects it (its bytes stay in the spool for inspection).
+    async fn fail(&mut self, e: IngestError) -> IngestError {
+        if e.is_resumable() || matches!(e, IngestError::Io(_) | IngestError::Catalog(_)) {
+            return e;
+        }
+        self.inner = None;
+        let detail = serde_json::json!({ "code": e.code(), "message": e.to_string() });
+        if let Err(ce) = self
+            .core
+            .catalog
+            .set_upload_state(&self.row.id, UploadState::Rejected, &detail)
+            .await
+        {
+            tracing::error!(code = ce.code(), error = %ce, "cannot record rejection");
+        }
+        UploadRejected {
+            tenant: &self.row.tenant,
+            protocol: &self.row.protocol,
+            code: e.code(),
+        }
+        .emit();
+        e
+    }
+}
+
+#[cfg(test)]
+mod tests;

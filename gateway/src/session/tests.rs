@@ -1,0 +1,324 @@
+//! The session API end to end on a real catalog and spool (no front end).
+
+use super::*;
+use crate::sealed::seal_to_vec;
+use crate::tenants::Quota;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    core: Arc<IngestCore>,
+    identity: Identity,
+}
+
+const CODE: &str = "3501200000";
+
+async fn fixture_with(quota: Quota, max_file_bytes: u64, fsync_interval_bytes: u64) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = dir.path().join("tenants.toml");
+    std::fs::write(
+        &tenants,
+        format!(
+            "[[tenant]]\ncode = \"{CODE}\"\nname = \"T\"\nprofile = \"generic\"\n[tenant.quota]\n\
+             max_bytes = {}\nmax_files = {}\nmax_concurrent_uploads = {}\n",
+            quota.max_bytes, quota.max_files, quota.max_concurrent_uploads
+        ),
+    )
+    .unwrap();
+    let catalog = Catalog::open("", dir.path()).await.unwrap();
+    let registry = Registry::load(&tenants).unwrap();
+    let identity = Identity::generate().unwrap();
+    let settings = IngestSettings {
+        spool_dir: dir.path().join("spool"),
+        max_file_bytes,
+        fsync_interval_bytes,
+        header_policy: HeaderPolicy::default(),
+    };
+    let core = IngestCore::new(catalog, registry, identity.clone(), settings);
+    Fixture {
+        _dir: dir,
+        core,
+        identity,
+    }
+}
+
+async fn fixture() -> Fixture {
+    fixture_with(Quota::default(), 1 << 30, 1 << 20).await
+}
+
+fn who() -> Principal {
+    Principal {
+        tenant: CODE.into(),
+        protocol: "test",
+    }
+}
+
+fn plaintext(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 % 253) as u8).collect()
+}
+
+impl Fixture {
+    fn seal(&self, len: usize) -> (Vec<u8>, String) {
+        let pt = plaintext(len);
+        let sha = hex::encode(ring::digest::digest(&ring::digest::SHA256, &pt));
+        (seal_to_vec(&[self.identity.to_public()], &pt).unwrap(), sha)
+    }
+}
+
+async fn write_all(u: &mut Upload, data: &[u8], piece: usize) {
+    for p in data.chunks(piece) {
+        let off = u.offset();
+        u.write_at(off, p.to_vec()).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pieces_with_interruptions_resume_and_accept() {
+    let f = fixture().await;
+    let (sealed, sha) = f.seal(300_000);
+    let third = sealed.len() / 3;
+    let mut u = f.core.open(&who(), "12A03123345.pdf", None).await.unwrap();
+    let id = u.id().to_string();
+    write_all(&mut u, &sealed[..third], 10_000).await;
+    // The client disconnects: what arrived is kept.
+    assert_eq!(u.suspend().await.unwrap(), third as u64);
+
+    // SFTP-style resume: the same name continues where it stopped.
+    let mut u = f.core.open(&who(), "12A03123345.pdf", None).await.unwrap();
+    assert_eq!(u.id(), id);
+    assert_eq!(u.offset(), third as u64);
+    write_all(&mut u, &sealed[third..2 * third], 7_777).await;
+    u.suspend().await.unwrap();
+
+    // tus-style resume: by id.
+    let mut u = f.core.resume(&who(), &id).await.unwrap();
+    assert_eq!(u.offset(), 2 * third as u64);
+    write_all(&mut u, &sealed[2 * third..], 65_536).await;
+    let acc = u.finish().await.unwrap();
+    assert_eq!(acc.plaintext_sha256, sha);
+    assert_eq!(acc.plaintext_len, 300_000);
+    assert_eq!(acc.sealed_len, sealed.len() as u64);
+    let row = f.core.catalog().upload(&id).await.unwrap().unwrap();
+    assert_eq!(row.state, UploadState::Accepted);
+    assert_eq!(
+        f.core
+            .catalog()
+            .audit_count("upload.accepted")
+            .await
+            .unwrap(),
+        1
+    );
+
+    // An accepted upload is not resumable; the same name starts a new version.
+    assert_eq!(
+        f.core
+            .resume(&who(), &id)
+            .await
+            .map(|_| ())
+            .unwrap_err()
+            .code(),
+        "ingest.not_receiving"
+    );
+    let again = f.core.open(&who(), "12A03123345.pdf", None).await.unwrap();
+    assert_ne!(again.id(), id);
+    assert_eq!(again.offset(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gaps_and_overlaps_name_the_right_offset() {
+    let f = fixture().await;
+    let (sealed, _) = f.seal(1000);
+    let mut u = f.core.open(&who(), "a.pdf", None).await.unwrap();
+    u.write_at(0, sealed[..100].to_vec()).await.unwrap();
+    for bad in [50u64, 101, 5000] {
+        match u.write_at(bad, sealed[..10].to_vec()).await {
+            Err(IngestError::OffsetMismatch { expected: 100, got }) => assert_eq!(got, bad),
+            other => panic!("offset {bad}: {other:?}"),
+        }
+    }
+    u.write_at(100, sealed[100..].to_vec()).await.unwrap();
+    u.finish().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn finishing_early_keeps_the_upload_resumable() {
+    let f = fixture().await;
+    let (sealed, sha) = f.seal(200_000);
+    let mut u = f.core.open(&who(), "b.pdf", None).await.unwrap();
+    let id = u.id().to_string();
+    write_all(&mut u, &sealed[..100_000], 50_000).await;
+    let e = u.finish().await.unwrap_err();
+    assert_eq!(e.code(), "sealed.truncated");
+    let mut u = f.core.resume(&who(), &id).await.unwrap();
+    assert_eq!(u.offset(), 100_000);
+    write_all(&mut u, &sealed[100_000..], 50_000).await;
+    assert_eq!(u.finish().await.unwrap().plaintext_sha256, sha);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn declared_length_is_enforced() {
+    let f = fixture().await;
+    let (sealed, _) = f.seal(5000);
+    let n = sealed.len() as u64;
+    let mut u = f.core.open(&who(), "c.pdf", Some(n)).await.unwrap();
+    u.write_at(0, sealed[..100].to_vec()).await.unwrap();
+    assert_eq!(
+        u.write_at(100, vec![0; n as usize])
+            .await
+            .unwrap_err()
+            .code(),
+        "ingest.length_exceeded"
+    );
+    let e = u.finish().await.unwrap_err();
+    assert_eq!(e.code(), "ingest.length_short");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn size_and_quota_limits() {
+    let f = fixture_with(Quota::default(), 10_000, 1 << 20).await;
+    assert_eq!(
+        f.core
+            .open(&who(), "big.pdf", Some(10_001))
+            .await
+            .unwrap_err()
+            .code(),
+        "ingest.too_large"
+    );
+    let (sealed, _) = f.seal(20_000);
+    let mut u = f.core.open(&who(), "big.pdf", None).await.unwrap();
+    assert_eq!(
+        u.write_at(0, sealed.clone()).await.unwrap_err().code(),
+        "ingest.too_large"
+    );
+
+    let quota = Quota {
+        max_bytes: 0,
+        max_files: 1,
+        max_concurrent_uploads: 1,
+    };
+    let f = fixture_with(quota, 1 << 30, 1 << 20).await;
+    let (sealed, _) = f.seal(1000);
+    let mut u = f.core.open(&who(), "one.pdf", None).await.unwrap();
+    let e = f
+        .core
+        .open(&who(), "two.pdf", None)
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(e.code(), "ingest.too_many_uploads");
+    u.write_at(0, sealed.clone()).await.unwrap();
+    u.finish().await.unwrap();
+    let e = f
+        .core
+        .open(&who(), "two.pdf", None)
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(e.code(), "ingest.quota_files");
+
+    let quota = Quota {
+        max_bytes: 3000,
+        max_files: 0,
+        max_concurrent_uploads: 0,
+    };
+    let f = fixture_with(quota, 1 << 30, 1 << 20).await;
+    let (sealed, _) = f.seal(2000);
+    let mut u = f.core.open(&who(), "x.pdf", None).await.unwrap();
+    u.write_at(0, sealed.clone()).await.unwrap();
+    u.finish().await.unwrap();
+    let mut u = f.core.open(&who(), "y.pdf", None).await.unwrap();
+    assert_eq!(
+        u.write_at(0, sealed).await.unwrap_err().code(),
+        "ingest.quota_bytes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_and_tenants_are_checked() {
+    let f = fixture().await;
+    for bad in ["病歷.pdf", "../etc/passwd", ".hidden", "a b"] {
+        assert_eq!(
+            f.core
+                .open(&who(), bad, None)
+                .await
+                .map(|_| ())
+                .unwrap_err()
+                .code(),
+            "ingest.name_not_allowed"
+        );
+    }
+    let stranger = Principal {
+        tenant: "9999999999".into(),
+        protocol: "test",
+    };
+    assert_eq!(
+        f.core
+            .open(&stranger, "a.pdf", None)
+            .await
+            .map(|_| ())
+            .unwrap_err()
+            .code(),
+        "ingest.unknown_tenant"
+    );
+    let u = f.core.open(&who(), "a.pdf", None).await.unwrap();
+    assert_eq!(
+        f.core
+            .resume(&stranger, u.id())
+            .await
+            .map(|_| ())
+            .unwrap_err()
+            .code(),
+        "ingest.not_found"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_content_is_rejected_and_kept_out() {
+    let f = fixture().await;
+    let mut u = f.core.open(&who(), "plain.pdf", None).await.unwrap();
+    let id = u.id().to_string();
+    let e = u
+        .write_at(0, b"%PDF-1.7 not sealed".to_vec())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "sealed.not_age_file");
+    let row = f.core.catalog().upload(&id).await.unwrap().unwrap();
+    assert_eq!(row.state, UploadState::Rejected);
+
+    let (mut sealed, _) = f.seal(200_000);
+    let n = sealed.len();
+    sealed[n / 2] ^= 1;
+    let mut u = f.core.open(&who(), "flip.pdf", None).await.unwrap();
+    let mut failure = None;
+    for p in sealed.chunks(32_768) {
+        let off = u.offset();
+        if let Err(e) = u.write_at(off, p.to_vec()).await {
+            failure = Some(e);
+            break;
+        }
+    }
+    let e = match failure {
+        Some(e) => e,
+        None => u.finish().await.unwrap_err(),
+    };
+    assert_eq!(e.code(), "sealed.chunk_auth_failed");
+    let rejected = f.core.catalog().tenant_usage(CODE).await.unwrap();
+    assert_eq!(rejected.accepted_files, 0);
+}
+
+/// A crash loses at most the unsynced tail: the upload resumes at the last durable
+/// offset the catalog recorded, and finishes with the right digest.
+#[tokio::test(flavor = "multi_thread")]
+async fn crash_resumes_from_the_last_durable_offset() {
+    let f = fixture_with(Quota::default(), 1 << 30, 100_000).await;
+    let (sealed, sha) = f.seal(500_000);
+    let mut u = f.core.open(&who(), "crash.pdf", None).await.unwrap();
+    let id = u.id().to_string();
+    write_all(&mut u, &sealed[..350_000], 30_000).await;
+    drop(u); // no suspend: as if the process died
+    let u = f.core.resume(&who(), &id).await.unwrap();
+    let durable = u.offset();
+    assert!((300_000..=350_000).contains(&durable), "durable {durable}");
+    let mut u = u;
+    write_all(&mut u, &sealed[durable as usize..], 30_000).await;
+    assert_eq!(u.finish().await.unwrap().plaintext_sha256, sha);
+}
