@@ -13,9 +13,12 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 use crate::backends::catalog::{Catalog, CatalogError};
+use crate::backends::objects::ObjectStore;
+use crate::backends::objects::local::LocalStore;
 use crate::config::Config;
 use crate::frontends;
 use crate::keys::{self, GatewayKeys, KeysError};
+use crate::session::{IngestCore, IngestSettings};
 use crate::telemetry::events::{InternalEvent, ListenerStarted};
 use crate::tenants::{Registry, TenantsError};
 
@@ -51,17 +54,8 @@ pub struct AppState {
     pub catalog: Catalog,
     pub tenants: Registry,
     pub keys: Arc<GatewayKeys>,
-}
-
-impl AppState {
-    /// Storage readiness: the objects directory exists and accepts a file.
-    pub async fn storage_probe(&self) -> std::io::Result<()> {
-        let dir = self.config.server.data_dir.join("objects");
-        let probe = dir.join(".ready-probe");
-        tokio::fs::create_dir_all(&dir).await?;
-        tokio::fs::write(&probe, b"ok").await?;
-        tokio::fs::remove_file(&probe).await
-    }
+    pub objects: Arc<dyn ObjectStore>,
+    pub ingest: Arc<IngestCore>,
 }
 
 /// The bound addresses, written to `data_dir/run/listeners.json` once listening
@@ -90,11 +84,24 @@ pub async fn prepare(config: Config) -> Result<AppState, ServeError> {
     );
     let catalog = Catalog::open(&config.catalog.url, &data_dir).await?;
     let tenants = Registry::load(&config.server.tenants_file)?;
+    let objects_dir = data_dir.join("objects");
+    let objects = LocalStore::new(&objects_dir).map_err(|source| ServeError::DataDir {
+        path: objects_dir,
+        source,
+    })?;
+    let ingest = IngestCore::new(
+        catalog.clone(),
+        tenants.clone(),
+        keys.age_identity.clone(),
+        IngestSettings::from_config(&config),
+    );
     Ok(AppState {
         config: Arc::new(config),
         catalog,
         tenants,
         keys: Arc::new(keys),
+        objects: Arc::new(objects),
+        ingest,
     })
 }
 

@@ -2,3 +2,4 @@
 //! (see the backends table in docs/ARCHITECTURE.md).
 
 pub mod catalog;
+pub mod objects;

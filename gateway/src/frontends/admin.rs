@@ -38,10 +38,10 @@ async fn healthz() -> impl IntoResponse {
 /// Ready: the catalog answers a query and the storage directory is writable.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let catalog = state.catalog.ping().await;
-    let storage = state.storage_probe().await;
+    let storage = state.objects.probe().await;
     let body = serde_json::json!({
         "catalog": catalog.as_ref().map(|_| "ok").unwrap_or_else(|e| e.code()),
-        "storage": storage.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
+        "storage": storage.as_ref().map(|_| "ok").unwrap_or_else(|e| e.code()),
     });
     let status = if catalog.is_ok() && storage.is_ok() {
         StatusCode::OK
