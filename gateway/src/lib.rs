@@ -2,6 +2,7 @@
 //! Folder map: see docs/ARCHITECTURE.md.
 
 pub mod backends;
+pub mod checks;
 pub mod config;
 pub mod frontends;
 pub mod keys;

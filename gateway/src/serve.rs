@@ -172,6 +172,18 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
             .serve(https_app.into_make_service()),
     );
 
+    let windows = cfg
+        .pipeline
+        .windows()
+        .unwrap_or_else(|_| crate::pipeline::window::Windows::none());
+    let pipeline = crate::pipeline::Pipeline::new(
+        state.ingest.clone(),
+        state.objects.clone(),
+        cfg.server.data_dir.join("work"),
+        windows,
+    );
+    let pipeline_task = tokio::spawn(pipeline.run(stop_rx.clone()));
+
     let admin_app = frontends::admin::router(state.clone());
     let mut admin_stop = stop_rx.clone();
     let admin_task = tokio::spawn(async move {
@@ -223,6 +235,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     https_handle.graceful_shutdown(Some(grace));
     let _ = stop_tx.send(true);
     let all = async {
+        let _ = pipeline_task.await;
         let _ = sftp_task.await;
         let _ = https_task.await;
         let _ = admin_task.await;

@@ -50,6 +50,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub catalog: CatalogConfig,
     pub ingest: IngestConfig,
+    pub pipeline: PipelineConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -188,6 +189,30 @@ impl Default for IngestConfig {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Daily `HH:MM-HH:MM` periods (local time at `utc_offset`) during which checks wait.
+    pub maintenance_windows: Vec<String>,
+    /// The local time of the maintenance windows, as a fixed offset from UTC.
+    pub utc_offset: String,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            maintenance_windows: Vec::new(),
+            utc_offset: "+08:00".into(),
+        }
+    }
+}
+
+impl PipelineConfig {
+    pub fn windows(&self) -> Result<crate::pipeline::window::Windows, String> {
+        crate::pipeline::window::Windows::parse(&self.maintenance_windows, &self.utc_offset)
+    }
+}
+
 impl Config {
     /// Loads defaults, then `path` if given, then `GATEWAY_*` environment overrides.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
@@ -231,6 +256,9 @@ impl Config {
                 "https.cert_file",
                 "cert_file and key_file must be given together",
             );
+        }
+        if let Err(e) = self.pipeline.windows() {
+            return bad("pipeline.maintenance_windows", &e);
         }
         if self.ingest.fsync_interval_bytes == 0 {
             return bad("ingest.fsync_interval_bytes", "must be at least 1");

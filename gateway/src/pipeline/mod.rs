@@ -1,4 +1,241 @@
-//! The stages an upload goes through, one file per stage. Today: the spool, where
-//! bytes land while they arrive. Verify/decrypt/inspect/store/publish follow.
+//! The stages an accepted upload goes through, one file per stage:
+//! [`spool`] (while it arrives) → [`decrypt`] → [`inspect`] → [`store`] → [`index`]
+//! (which also writes the outbox event for hand-off).
+//!
+//! One worker takes accepted uploads in arrival order (`accept_seq`); the CPU-heavy
+//! decrypt runs on rayon inside it. During a maintenance [`window`] it waits. After a
+//! restart, uploads caught mid-check are re-queued, and because indexing and the state
+//! change are one transaction, nothing is indexed twice.
 
+pub mod decrypt;
+pub mod index;
+pub mod inspect;
 pub mod spool;
+pub mod store;
+pub mod window;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::backends::catalog::{CatalogError, NewFile, UploadRow};
+use crate::backends::objects::ObjectStore;
+use crate::checks::{Check, Severity};
+use crate::session::IngestCore;
+use crate::tenants::Profile;
+
+pub struct Pipeline {
+    core: Arc<IngestCore>,
+    objects: Arc<dyn ObjectStore>,
+    work_dir: PathBuf,
+    windows: window::Windows,
+}
+
+/// What happened to one upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Indexed {
+        upload_id: String,
+        file_id: String,
+    },
+    Rejected {
+        upload_id: String,
+        codes: Vec<String>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("pipeline I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+}
+
+impl Pipeline {
+    pub fn new(
+        core: Arc<IngestCore>,
+        objects: Arc<dyn ObjectStore>,
+        work_dir: PathBuf,
+        windows: window::Windows,
+    ) -> Pipeline {
+        Pipeline {
+            core,
+            objects,
+            work_dir,
+            windows,
+        }
+    }
+
+    /// Seconds left in the current maintenance window, if checks must wait now.
+    pub fn paused_for(&self) -> Option<u64> {
+        self.windows.remaining(crate::util::unix_now())
+    }
+
+    /// Checks the oldest accepted upload, if any and if not in a maintenance window.
+    pub async fn process_next(&self) -> Result<Option<Outcome>, PipelineError> {
+        if self.paused_for().is_some() {
+            return Ok(None);
+        }
+        let catalog = self.core.catalog();
+        let Some(upload) = catalog.next_accepted().await? else {
+            return Ok(None);
+        };
+        if !catalog.start_checking(&upload.id).await? {
+            return Ok(None);
+        }
+        let outcome = self.check(&upload).await;
+        let _ = std::fs::remove_file(self.work_dir.join(format!("{}.plain", upload.id)));
+        let _ = std::fs::remove_file(self.work_dir.join(format!("{}.sealed", upload.id)));
+        outcome.map(Some)
+    }
+
+    async fn check(&self, upload: &UploadRow) -> Result<Outcome, PipelineError> {
+        let catalog = self.core.catalog();
+        let spool = spool::spool_path(&self.core.settings().spool_dir, &upload.tenant, &upload.id);
+        let (work, id) = (self.work_dir.clone(), upload.id.clone());
+        let (identity, policy) = (
+            self.core.identity().clone(),
+            self.core.settings().header_policy.clone(),
+        );
+        let spool_for_decrypt = spool.clone();
+        let plain = tokio::task::spawn_blocking(move || {
+            decrypt::decrypt(&spool_for_decrypt, &work, &id, &identity, &policy)
+        })
+        .await
+        .map_err(|e| PipelineError::Io(std::io::Error::other(e)))?;
+        let plain = match plain {
+            Ok(p) if Some(&p.sha256) == upload.plaintext_sha256.as_ref() => p,
+            Ok(_) => {
+                return self
+                    .reject(
+                        upload,
+                        vec![Check::new(
+                            "integrity.digest_mismatch",
+                            Severity::Error,
+                            "the spooled file changed after it was accepted",
+                        )],
+                    )
+                    .await;
+            }
+            Err(e) => {
+                return self
+                    .reject(
+                        upload,
+                        vec![Check::new(e.code(), Severity::Error, e.to_string())],
+                    )
+                    .await;
+            }
+        };
+        let profile = self
+            .core
+            .tenants()
+            .snapshot()
+            .tenant(&upload.tenant)
+            .map(|t| t.profile)
+            .unwrap_or(Profile::Generic);
+        let path = plain.path.clone();
+        let inspection = tokio::task::spawn_blocking(move || inspect::inspect(&path, profile))
+            .await
+            .map_err(|e| PipelineError::Io(std::io::Error::other(e)))??;
+        let mut checks = inspection.checks.clone();
+        if !inspection.passed() {
+            return self.reject(upload, checks).await;
+        }
+        if let Some(dup) = index::duplicate_check(catalog, &upload.tenant, &plain.sha256).await? {
+            checks.push(dup);
+        }
+        let recipient = self.core.identity().to_public();
+        let (key, _) = store::store(
+            self.objects.as_ref(),
+            &plain.path,
+            &plain.sha256,
+            &recipient,
+        )
+        .await?;
+        let file = NewFile {
+            id: format!("f{}", upload.id),
+            name: upload.name.clone(),
+            sha256: plain.sha256.clone(),
+            size: plain.len,
+            media_type: inspection.media_type.mime().to_string(),
+            object_key: key.as_str().to_string(),
+            metadata: inspection.metadata,
+        };
+        index::index(catalog, upload, &file, &checks).await?;
+        // The object store holds it now; the sealed spool copy has done its job.
+        let _ = std::fs::remove_file(&spool);
+        Ok(Outcome::Indexed {
+            upload_id: upload.id.clone(),
+            file_id: file.id,
+        })
+    }
+
+    async fn reject(
+        &self,
+        upload: &UploadRow,
+        checks: Vec<Check>,
+    ) -> Result<Outcome, PipelineError> {
+        let codes = checks
+            .iter()
+            .filter(|c| c.severity == Severity::Error)
+            .map(|c| c.code.clone())
+            .collect();
+        // The spool file stays: rejected uploads are kept for inspection (quarantine).
+        self.core
+            .catalog()
+            .reject_upload(&upload.id, &upload.tenant, &checks)
+            .await?;
+        Ok(Outcome::Rejected {
+            upload_id: upload.id.clone(),
+            codes,
+        })
+    }
+
+    /// Runs until `stop` turns true: re-queues interrupted checks, then processes uploads
+    /// as they are accepted, sleeping through maintenance windows.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        match self.core.catalog().requeue_checking().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                uploads = n,
+                "re-queued uploads whose checks were interrupted"
+            ),
+            Err(e) => {
+                tracing::error!(code = e.code(), error = %e, "cannot re-queue interrupted checks")
+            }
+        }
+        let signal = self.core.accepted_signal();
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let wait = match self.process_next().await {
+                Ok(Some(outcome)) => {
+                    tracing::debug!(?outcome, "upload checked");
+                    continue;
+                }
+                Ok(None) => self
+                    .paused_for()
+                    .map(|s| Duration::from_secs(s.clamp(1, 60)))
+                    .unwrap_or(Duration::from_secs(5)),
+                Err(e) => {
+                    tracing::error!(error = %e, "pipeline step failed; retrying");
+                    Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                _ = signal.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -17,6 +17,7 @@ use std::sync::Arc;
 pub use error::IngestError;
 
 use crate::backends::catalog::{Catalog, UploadRow, UploadState};
+use crate::checks::{Check, Severity};
 use crate::pipeline::spool::SpoolFile;
 use crate::sealed::{HeaderPolicy, Identity, StreamOpener};
 use crate::telemetry::events::{InternalEvent, UploadAccepted, UploadRejected, UploadStarted};
@@ -60,6 +61,8 @@ pub struct IngestCore {
     tenants: Registry,
     identity: Identity,
     settings: IngestSettings,
+    /// Woken on every acceptance, so the pipeline does not poll.
+    accepted: Arc<tokio::sync::Notify>,
 }
 
 /// What `finish` promises: the upload is accepted and will not be lost.
@@ -119,11 +122,29 @@ impl IngestCore {
             tenants,
             identity,
             settings,
+            accepted: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    pub fn tenants(&self) -> &Registry {
+        &self.tenants
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    pub fn settings(&self) -> &IngestSettings {
+        &self.settings
+    }
+
+    /// Notified whenever an upload is accepted.
+    pub fn accepted_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.accepted.clone()
     }
 
     /// Opens `name` for `who`: resumes the tenant's partial upload of that name if there
@@ -454,11 +475,11 @@ impl Upload {
             return e;
         }
         self.inner = None;
-        let detail = serde_json::json!({ "code": e.code(), "message": e.to_string() });
+        let check = Check::new(e.code(), Severity::Error, e.to_string());
         if let Err(ce) = self
             .core
             .catalog
-            .set_upload_state(&self.row.id, UploadState::Rejected, &detail)
+            .reject_upload(&self.row.id, &self.row.tenant, &[check])
             .await
         {
             tracing::error!(code = ce.code(), error = %ce, "cannot record rejection");
@@ -473,5 +494,7 @@ impl Upload {
     }
 }
 
+#[cfg(test)]
+pub(crate) mod testing;
 #[cfg(test)]
 mod tests;

@@ -1,68 +1,8 @@
 //! The session API end to end on a real catalog and spool (no front end).
 
+use super::testing::{CODE, fixture, fixture_with, who};
 use super::*;
-use crate::sealed::seal_to_vec;
 use crate::tenants::Quota;
-
-struct Fixture {
-    _dir: tempfile::TempDir,
-    core: Arc<IngestCore>,
-    identity: Identity,
-}
-
-const CODE: &str = "3501200000";
-
-async fn fixture_with(quota: Quota, max_file_bytes: u64, fsync_interval_bytes: u64) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let tenants = dir.path().join("tenants.toml");
-    std::fs::write(
-        &tenants,
-        format!(
-            "[[tenant]]\ncode = \"{CODE}\"\nname = \"T\"\nprofile = \"generic\"\n[tenant.quota]\n\
-             max_bytes = {}\nmax_files = {}\nmax_concurrent_uploads = {}\n",
-            quota.max_bytes, quota.max_files, quota.max_concurrent_uploads
-        ),
-    )
-    .unwrap();
-    let catalog = Catalog::open("", dir.path()).await.unwrap();
-    let registry = Registry::load(&tenants).unwrap();
-    let identity = Identity::generate().unwrap();
-    let settings = IngestSettings {
-        spool_dir: dir.path().join("spool"),
-        max_file_bytes,
-        fsync_interval_bytes,
-        header_policy: HeaderPolicy::default(),
-    };
-    let core = IngestCore::new(catalog, registry, identity.clone(), settings);
-    Fixture {
-        _dir: dir,
-        core,
-        identity,
-    }
-}
-
-async fn fixture() -> Fixture {
-    fixture_with(Quota::default(), 1 << 30, 1 << 20).await
-}
-
-fn who() -> Principal {
-    Principal {
-        tenant: CODE.into(),
-        protocol: "test",
-    }
-}
-
-fn plaintext(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 7 % 253) as u8).collect()
-}
-
-impl Fixture {
-    fn seal(&self, len: usize) -> (Vec<u8>, String) {
-        let pt = plaintext(len);
-        let sha = hex::encode(ring::digest::digest(&ring::digest::SHA256, &pt));
-        (seal_to_vec(&[self.identity.to_public()], &pt).unwrap(), sha)
-    }
-}
 
 async fn write_all(u: &mut Upload, data: &[u8], piece: usize) {
     for p in data.chunks(piece) {

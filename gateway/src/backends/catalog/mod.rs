@@ -37,7 +37,9 @@ impl CatalogError {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+mod results;
 mod uploads;
+pub use results::{NewFile, SameContent};
 pub use uploads::{TenantUsage, UploadRow, UploadState};
 
 #[derive(Clone)]

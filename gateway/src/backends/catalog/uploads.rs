@@ -90,12 +90,13 @@ pub struct TenantUsage {
 }
 
 /// The columns of [`UploadRow`]; a macro so that queries stay static strings.
-macro_rules! upload_columns {
+macro_rules! upload_columns_def {
     () => {
         "id, tenant, name, protocol, state, declared_len, durable_offset, plaintext_len, \
          plaintext_sha256, accept_seq"
     };
 }
+pub(super) use upload_columns_def as upload_columns;
 
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -209,32 +210,6 @@ impl Catalog {
         Ok(seq)
     }
 
-    /// Moves an upload to a final or intermediate state other than accepted.
-    pub async fn set_upload_state(
-        &self,
-        id: &str,
-        state: UploadState,
-        detail: &serde_json::Value,
-    ) -> Result<(), CatalogError> {
-        let now = unix_now();
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE uploads SET state = ?, updated_at = ? WHERE id = ?")
-            .bind(state.as_str())
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO upload_states (upload_id, state, at, detail) VALUES (?, ?, ?, ?)")
-            .bind(id)
-            .bind(state.as_str())
-            .bind(now)
-            .bind(detail.to_string())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     pub async fn tenant_usage(&self, tenant: &str) -> Result<TenantUsage, CatalogError> {
         let row = sqlx::query(
             "SELECT \
@@ -263,10 +238,21 @@ async fn record_state(
     state: UploadState,
     at: i64,
 ) -> Result<(), CatalogError> {
-    sqlx::query("INSERT INTO upload_states (upload_id, state, at) VALUES (?, ?, ?)")
+    let _ = at; // the history row takes the transaction's clock
+    record_state_detail(tx, id, state, &serde_json::json!({})).await
+}
+
+pub(super) async fn record_state_detail(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: &str,
+    state: UploadState,
+    detail: &serde_json::Value,
+) -> Result<(), CatalogError> {
+    sqlx::query("INSERT INTO upload_states (upload_id, state, at, detail) VALUES (?, ?, ?, ?)")
         .bind(id)
         .bind(state.as_str())
-        .bind(at)
+        .bind(unix_now())
+        .bind(detail.to_string())
         .execute(&mut **tx)
         .await?;
     Ok(())

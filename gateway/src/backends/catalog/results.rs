@@ -1,0 +1,328 @@
+//! What checking writes: indexed files, findings, and the outbox event, each outcome in
+//! one transaction with the upload's state change, so a crash can never leave a file
+//! indexed without its event, or an upload indexed twice.
+
+use sqlx::Row;
+
+use super::uploads::{record_state_detail, upload_columns};
+use super::{Catalog, CatalogError, UploadRow, UploadState};
+use crate::checks::{Check, CheckResult, Severity, Status};
+use crate::util::unix_now;
+
+/// A file about to be indexed.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    pub id: String,
+    pub name: String,
+    pub sha256: String,
+    pub size: u64,
+    pub media_type: String,
+    pub object_key: String,
+    pub metadata: serde_json::Value,
+}
+
+/// An earlier indexed file with the same content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SameContent {
+    pub file_id: String,
+    pub name: String,
+    pub indexed_at: i64,
+}
+
+fn severity_str(s: Severity) -> &'static str {
+    match s {
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+        Severity::Error => "error",
+    }
+}
+
+fn severity_of(s: &str) -> Severity {
+    match s {
+        "info" => Severity::Info,
+        "warning" => Severity::Warning,
+        _ => Severity::Error,
+    }
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+
+async fn insert_checks(
+    tx: &mut Tx<'_>,
+    upload_id: &str,
+    checks: &[Check],
+) -> Result<(), CatalogError> {
+    let base: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM checks WHERE upload_id = ?")
+            .bind(upload_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    for (i, c) in checks.iter().enumerate() {
+        sqlx::query("INSERT INTO checks (upload_id, seq, code, severity, message, detail) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(upload_id)
+            .bind(base + 1 + i as i64)
+            .bind(&c.code)
+            .bind(severity_str(c.severity))
+            .bind(&c.message)
+            .bind(c.detail.to_string())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn insert_event(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    kind: &str,
+    event_id: &str,
+    payload: &serde_json::Value,
+) -> Result<(), CatalogError> {
+    sqlx::query(
+        "INSERT INTO outbox (event_id, tenant, kind, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(event_id)
+    .bind(tenant)
+    .bind(kind)
+    .bind(payload.to_string())
+    .bind(unix_now())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Catalog {
+    /// The oldest accepted upload waiting for its checks (arrival order).
+    pub async fn next_accepted(&self) -> Result<Option<UploadRow>, CatalogError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            upload_columns!(),
+            " FROM uploads WHERE state = 'accepted' ORDER BY accept_seq LIMIT 1"
+        ))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(UploadRow::try_from).transpose()?)
+    }
+
+    /// After a restart: uploads caught mid-check go back to the queue, in their order.
+    pub async fn requeue_checking(&self) -> Result<u64, CatalogError> {
+        let done = sqlx::query("UPDATE uploads SET state = 'accepted' WHERE state = 'checking'")
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// `accepted` → `checking`; false if another worker took it first.
+    pub async fn start_checking(&self, id: &str) -> Result<bool, CatalogError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE uploads SET state = 'checking', updated_at = ? WHERE id = ? AND state = 'accepted'")
+            .bind(unix_now())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 1 {
+            record_state_detail(&mut tx, id, UploadState::Checking, &serde_json::Value::Null)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The tenant's current (not superseded) file with this content, if any.
+    pub async fn same_content(
+        &self,
+        tenant: &str,
+        sha256: &str,
+    ) -> Result<Option<SameContent>, CatalogError> {
+        let row = sqlx::query(
+            "SELECT id, name, indexed_at FROM files WHERE tenant = ? AND sha256 = ? AND superseded_by IS NULL \
+             ORDER BY indexed_at LIMIT 1",
+        )
+        .bind(tenant)
+        .bind(sha256)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| -> Result<SameContent, CatalogError> {
+            Ok(SameContent {
+                file_id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                indexed_at: r.try_get("indexed_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// `checking` → `indexed`: the file row (superseding earlier versions of its name),
+    /// the findings and the `file.indexed` event, together.
+    pub async fn index_upload(
+        &self,
+        upload: &UploadRow,
+        file: &NewFile,
+        checks: &[Check],
+        event: &serde_json::Value,
+    ) -> Result<(), CatalogError> {
+        let now = unix_now();
+        let mut tx = self.pool.begin().await?;
+        let moved = sqlx::query("UPDATE uploads SET state = 'indexed', updated_at = ? WHERE id = ? AND state = 'checking'")
+            .bind(now)
+            .bind(&upload.id)
+            .execute(&mut *tx)
+            .await?;
+        if moved.rows_affected() != 1 {
+            return Err(CatalogError::Conflict(format!(
+                "upload {} is not being checked",
+                upload.id
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO files (id, upload_id, tenant, name, sha256, size, media_type, object_key, metadata, indexed_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&file.id)
+        .bind(&upload.id)
+        .bind(&upload.tenant)
+        .bind(&file.name)
+        .bind(&file.sha256)
+        .bind(i64::try_from(file.size).unwrap_or(i64::MAX))
+        .bind(&file.media_type)
+        .bind(&file.object_key)
+        .bind(file.metadata.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE files SET superseded_by = ? WHERE tenant = ? AND name = ? AND id != ? AND superseded_by IS NULL")
+            .bind(&file.id)
+            .bind(&upload.tenant)
+            .bind(&file.name)
+            .bind(&file.id)
+            .execute(&mut *tx)
+            .await?;
+        insert_checks(&mut tx, &upload.id, checks).await?;
+        insert_event(
+            &mut tx,
+            &upload.tenant,
+            "file.indexed",
+            &format!("file.indexed:{}", file.id),
+            event,
+        )
+        .await?;
+        record_state_detail(
+            &mut tx,
+            &upload.id,
+            UploadState::Indexed,
+            &serde_json::Value::Null,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Any state → `rejected`, with the findings and the `upload.rejected` event.
+    pub async fn reject_upload(
+        &self,
+        id: &str,
+        tenant: &str,
+        checks: &[Check],
+    ) -> Result<(), CatalogError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE uploads SET state = 'rejected', updated_at = ? WHERE id = ?")
+            .bind(unix_now())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        insert_checks(&mut tx, id, checks).await?;
+        let codes: Vec<&str> = checks
+            .iter()
+            .filter(|c| c.severity == Severity::Error)
+            .map(|c| c.code.as_str())
+            .collect();
+        let payload = serde_json::json!({ "upload_id": id, "tenant": tenant, "codes": codes });
+        insert_event(
+            &mut tx,
+            tenant,
+            "upload.rejected",
+            &format!("upload.rejected:{id}"),
+            &payload,
+        )
+        .await?;
+        record_state_detail(
+            &mut tx,
+            id,
+            UploadState::Rejected,
+            &serde_json::json!({ "codes": codes }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn outbox_count(&self, kind: &str) -> Result<i64, CatalogError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = ?")
+                .bind(kind)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn indexed_files(
+        &self,
+        upload_id: &str,
+    ) -> Result<Vec<(String, String, String)>, CatalogError> {
+        let rows = sqlx::query(
+            "SELECT id, sha256, object_key FROM files WHERE upload_id = ? ORDER BY name",
+        )
+        .bind(upload_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get("sha256")?,
+                    r.try_get("object_key")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The hospital-facing result of one upload.
+    pub async fn check_result(&self, id: &str) -> Result<Option<CheckResult>, CatalogError> {
+        let Some(up) = self.upload(id).await? else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(
+            "SELECT code, severity, message, detail FROM checks WHERE upload_id = ? ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut checks = Vec::with_capacity(rows.len());
+        for r in rows {
+            let detail: String = r.try_get("detail")?;
+            let severity: String = r.try_get("severity")?;
+            checks.push(Check {
+                code: r.try_get("code")?,
+                severity: severity_of(&severity),
+                message: r.try_get("message")?,
+                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+            });
+        }
+        let status = match up.state {
+            UploadState::Receiving => Status::Receiving,
+            UploadState::Accepted | UploadState::Checking => Status::Checking,
+            UploadState::Indexed => Status::Passed,
+            UploadState::Rejected => Status::Failed,
+            UploadState::Expired => Status::Expired,
+        };
+        Ok(Some(CheckResult {
+            upload_id: up.id,
+            tenant: up.tenant,
+            name: up.name,
+            status,
+            received_bytes: up.durable_offset,
+            sha256: up.plaintext_sha256,
+            checks,
+        }))
+    }
+}

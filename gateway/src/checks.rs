@@ -1,0 +1,70 @@
+//! Check results (DOMAIN rule 11): what a hospital sees for each upload — a status
+//! (`receiving`, `checking`, `passed`, `failed`) and a list of findings with stable
+//! codes. The format is documented, with its JSON schema, in docs/check-results.md.
+
+use serde::{Deserialize, Serialize};
+
+/// One finding about an upload, as shown to the hospital.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Check {
+    pub code: String,
+    pub severity: Severity,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Passed; recorded so the hospital sees what was checked.
+    Info,
+    /// Accepted, but worth a look (e.g. a duplicate).
+    Warning,
+    /// The upload fails.
+    Error,
+}
+
+impl Check {
+    pub fn new(code: &str, severity: Severity, message: impl Into<String>) -> Check {
+        Check {
+            code: code.into(),
+            severity,
+            message: message.into(),
+            detail: serde_json::Value::Null,
+        }
+    }
+
+    pub fn with_detail(mut self, detail: serde_json::Value) -> Check {
+        self.detail = detail;
+        self
+    }
+}
+
+/// The hospital-facing status of an upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Bytes are still arriving (or the upload is waiting to be resumed).
+    Receiving,
+    /// Accepted; checks are queued or running (also during a maintenance window).
+    Checking,
+    Passed,
+    Failed,
+    /// A partial upload that was never finished and was cleaned up.
+    Expired,
+}
+
+/// The check result of one upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub upload_id: String,
+    pub tenant: String,
+    pub name: String,
+    pub status: Status,
+    /// Sealed bytes received (durable) so far.
+    pub received_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    pub checks: Vec<Check>,
+}

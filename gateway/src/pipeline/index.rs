@@ -1,0 +1,53 @@
+//! Index stage: one catalog transaction records the file, the findings (including
+//! duplicate detection, DOMAIN rule 4) and the `file.indexed` event for hand-off.
+
+use crate::backends::catalog::{Catalog, CatalogError, NewFile, UploadRow};
+use crate::checks::{Check, Severity};
+
+/// A finding when the tenant already has a current file with the same content.
+pub async fn duplicate_check(
+    catalog: &Catalog,
+    tenant: &str,
+    sha256: &str,
+) -> Result<Option<Check>, CatalogError> {
+    let Some(same) = catalog.same_content(tenant, sha256).await? else {
+        return Ok(None);
+    };
+    let when = crate::util::rfc3339(same.indexed_at);
+    Ok(Some(
+        Check::new(
+            "duplicate.same_content",
+            Severity::Warning,
+            format!(
+                "same content as file {} (`{}`) accepted at {when}",
+                same.file_id, same.name
+            ),
+        )
+        .with_detail(
+            serde_json::json!({ "file_id": same.file_id, "name": same.name, "indexed_at": when }),
+        ),
+    ))
+}
+
+pub async fn index(
+    catalog: &Catalog,
+    upload: &UploadRow,
+    file: &NewFile,
+    checks: &[Check],
+) -> Result<(), CatalogError> {
+    let event = serde_json::json!({
+        "schema": 1,
+        "kind": "file.indexed",
+        "event_id": format!("file.indexed:{}", file.id),
+        "tenant": upload.tenant,
+        "upload_id": upload.id,
+        "file_id": file.id,
+        "name": file.name,
+        "sha256": file.sha256,
+        "size": file.size,
+        "media_type": file.media_type,
+        "metadata": file.metadata,
+        "checks": checks.iter().map(|c| serde_json::json!({"code": c.code, "severity": c.severity})).collect::<Vec<_>>(),
+    });
+    catalog.index_upload(upload, file, checks, &event).await
+}

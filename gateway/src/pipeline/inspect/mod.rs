@@ -1,0 +1,120 @@
+//! Inspection: what a verified plaintext is, and whether the tenant's profile takes it.
+//! The type comes from the content (magic bytes), never from the name, so a renamed
+//! executable is still an executable. Format-specific inspectors (PDF, DICOM, DICOMDIR,
+//! ZIP) plug in behind [`inspect`] with their own issue; here is the dispatch and the
+//! generic type check every profile runs.
+
+mod magic;
+
+use std::io::Read;
+use std::path::Path;
+
+pub use magic::{MediaType, sniff};
+
+pub use crate::checks::{Check, Severity};
+use crate::tenants::Profile;
+
+/// What inspection found.
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    pub media_type: MediaType,
+    pub checks: Vec<Check>,
+    pub metadata: serde_json::Value,
+}
+
+impl Inspection {
+    pub fn passed(&self) -> bool {
+        !self.checks.iter().any(|c| c.severity == Severity::Error)
+    }
+}
+
+/// Types each profile accepts (DOMAIN rule 5 for `nhi-review`, plus ZIP batches, rule 8; `emr-download` takes
+/// encrypted PDF records only; `generic` anything recognised that is not executable).
+pub fn allowed(profile: Profile, t: MediaType) -> bool {
+    use MediaType::*;
+    match profile {
+        Profile::NhiReview => matches!(
+            t,
+            Dicom
+                | Text
+                | Gif
+                | Jpeg
+                | Pict
+                | Tiff
+                | Bmp
+                | Pdf
+                | Html
+                | Doc
+                | Mpeg
+                | Mp4
+                | Xml
+                | Zip
+        ),
+        Profile::EmrDownload => t == Pdf,
+        Profile::Generic => !matches!(t, Executable | Unknown),
+    }
+}
+
+/// Reads the head of `plaintext` and runs the checks for `profile`.
+pub fn inspect(plaintext: &Path, profile: Profile) -> std::io::Result<Inspection> {
+    let mut head = Vec::with_capacity(4096);
+    std::fs::File::open(plaintext)?
+        .take(4096)
+        .read_to_end(&mut head)?;
+    let media_type = sniff(&head);
+    let mut checks = Vec::new();
+    if allowed(profile, media_type) {
+        checks.push(Check::new(
+            "type.allowed",
+            Severity::Info,
+            format!("content is {}", media_type.description()),
+        ));
+    } else {
+        let code = if media_type == MediaType::Unknown {
+            "type.unknown"
+        } else {
+            "type.not_allowed"
+        };
+        checks.push(
+            Check::new(
+                code,
+                Severity::Error,
+                format!(
+                    "{} is not accepted for this profile",
+                    media_type.description()
+                ),
+            )
+            .with_detail(serde_json::json!({ "media_type": media_type.mime() })),
+        );
+    }
+    Ok(Inspection {
+        media_type,
+        checks,
+        metadata: serde_json::json!({ "media_type": media_type.mime() }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_renamed_executable_is_refused_whatever_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("12A03123345.pdf");
+        std::fs::write(&p, b"MZ\x90\x00\x03\x00\x00\x00").unwrap();
+        for profile in [Profile::NhiReview, Profile::EmrDownload, Profile::Generic] {
+            let i = inspect(&p, profile).unwrap();
+            assert!(!i.passed());
+            assert_eq!(i.checks[0].code, "type.not_allowed");
+        }
+        std::fs::write(&p, b"%PDF-1.7\n%%EOF\n").unwrap();
+        assert!(inspect(&p, Profile::EmrDownload).unwrap().passed());
+        std::fs::write(&p, b"\xff\xd8\xff\xe0").unwrap();
+        assert!(
+            !inspect(&p, Profile::EmrDownload).unwrap().passed(),
+            "emr-download takes PDF only"
+        );
+        assert!(inspect(&p, Profile::NhiReview).unwrap().passed());
+    }
+}

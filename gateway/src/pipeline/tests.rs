@@ -1,0 +1,195 @@
+//! The pipeline behind the session: accepted uploads become indexed files (or
+//! rejections) with their findings and outbox events, in arrival order.
+
+use super::*;
+use crate::backends::catalog::UploadState;
+use crate::backends::objects::local::LocalStore;
+use crate::checks::Status;
+use crate::session::testing::{Fixture, fixture};
+use tokio::io::AsyncReadExt;
+
+fn pipeline(f: &Fixture, windows: window::Windows) -> Pipeline {
+    let objects = LocalStore::new(f.dir.path().join("objects")).unwrap();
+    Pipeline::new(
+        f.core.clone(),
+        Arc::new(objects),
+        f.dir.path().join("work"),
+        windows,
+    )
+}
+
+fn pdf(body: &str) -> Vec<u8> {
+    format!("%PDF-1.7\n{body}\n%%EOF\n").into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn accepted_upload_is_indexed_stored_sealed_and_announced() {
+    let f = fixture().await;
+    let p = pipeline(&f, window::Windows::none());
+    let content = pdf(&"x".repeat(200_000));
+    let acc = f.upload("12A03123345.pdf", &content).await;
+    let outcome = p.process_next().await.unwrap().unwrap();
+    let Outcome::Indexed { upload_id, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(upload_id, acc.id);
+
+    let result = f
+        .core
+        .catalog()
+        .check_result(&acc.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(result.status, Status::Passed);
+    assert_eq!(result.checks[0].code, "type.allowed");
+    assert_eq!(
+        f.core.catalog().outbox_count("file.indexed").await.unwrap(),
+        1
+    );
+
+    // Stored encrypted at rest, under the plaintext's SHA-256, and it opens to the original.
+    let files = f.core.catalog().indexed_files(&acc.id).await.unwrap();
+    let (_, sha, key) = &files[0];
+    assert_eq!(sha, &acc.plaintext_sha256);
+    let objects = LocalStore::new(f.dir.path().join("objects")).unwrap();
+    let key = crate::backends::objects::ObjectKey::new(key).unwrap();
+    let mut stored = Vec::new();
+    objects
+        .get(&key, None)
+        .await
+        .unwrap()
+        .read_to_end(&mut stored)
+        .await
+        .unwrap();
+    assert!(
+        stored.starts_with(b"age-encryption.org/v1\n"),
+        "objects stay sealed at rest"
+    );
+    let (opened, _) = crate::sealed::open_to_vec(
+        &f.identity,
+        &crate::sealed::HeaderPolicy::default(),
+        &stored,
+    )
+    .unwrap();
+    assert_eq!(opened, content);
+    assert_eq!(
+        p.process_next().await.unwrap(),
+        None,
+        "nothing is processed twice"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn same_content_is_flagged_as_a_duplicate_and_stored_once() {
+    let f = fixture().await;
+    let p = pipeline(&f, window::Windows::none());
+    let content = pdf("same record");
+    let first = f.upload("11B09001352.pdf", &content).await;
+    p.process_next().await.unwrap().unwrap();
+    let second = f.upload("11B09001352_1.pdf", &content).await;
+    p.process_next().await.unwrap().unwrap();
+    let result = f
+        .core
+        .catalog()
+        .check_result(&second.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(result.status, Status::Passed);
+    let dup = result
+        .checks
+        .iter()
+        .find(|c| c.code == "duplicate.same_content")
+        .expect("duplicate finding");
+    assert!(dup.message.contains("11B09001352.pdf"), "{}", dup.message);
+    let a = f.core.catalog().indexed_files(&first.id).await.unwrap();
+    let b = f.core.catalog().indexed_files(&second.id).await.unwrap();
+    assert_eq!(a[0].2, b[0].2, "one object for identical content");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sealed_executable_fails_with_its_code_and_stays_quarantined() {
+    let f = fixture().await;
+    let p = pipeline(&f, window::Windows::none());
+    let acc = f
+        .upload("12A03123345.pdf", b"MZ\x90\x00 this is not a PDF")
+        .await;
+    let outcome = p.process_next().await.unwrap().unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::Rejected {
+            upload_id: acc.id.clone(),
+            codes: vec!["type.not_allowed".into()]
+        }
+    );
+    let result = f
+        .core
+        .catalog()
+        .check_result(&acc.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(result.status, Status::Failed);
+    assert_eq!(
+        f.core
+            .catalog()
+            .outbox_count("upload.rejected")
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        f.core
+            .catalog()
+            .indexed_files(&acc.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let spooled = spool::spool_path(&f.core.settings().spool_dir, &result.tenant, &acc.id);
+    assert!(spooled.exists(), "rejected bytes are kept for inspection");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_are_checked_in_arrival_order_and_requeued_after_a_restart() {
+    let f = fixture().await;
+    let p = pipeline(&f, window::Windows::none());
+    let a = f.upload("a.pdf", &pdf("a")).await;
+    let b = f.upload("b.pdf", &pdf("b")).await;
+    // A crash while `a` was being checked leaves it in `checking`.
+    assert!(f.core.catalog().start_checking(&a.id).await.unwrap());
+    assert_eq!(f.core.catalog().requeue_checking().await.unwrap(), 1);
+    let first = p.process_next().await.unwrap().unwrap();
+    let second = p.process_next().await.unwrap().unwrap();
+    assert!(matches!(first, Outcome::Indexed { ref upload_id, .. } if *upload_id == a.id));
+    assert!(matches!(second, Outcome::Indexed { ref upload_id, .. } if *upload_id == b.id));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn maintenance_window_holds_checks_but_not_uploads() {
+    let f = fixture().await;
+    // A window around "now" in UTC.
+    let now_min = (crate::util::unix_now().rem_euclid(86_400) / 60) as u32;
+    let fmt = |m: u32| format!("{:02}:{:02}", (m % 1440) / 60, m % 60);
+    let span = format!("{}-{}", fmt(now_min + 1440 - 30), fmt(now_min + 30));
+    let held = pipeline(&f, window::Windows::parse(&[span], "+00:00").unwrap());
+    let a = f.upload("a.pdf", &pdf("a")).await;
+    let b = f.upload("b.pdf", &pdf("b")).await;
+    assert!(held.paused_for().is_some());
+    assert_eq!(held.process_next().await.unwrap(), None);
+    let r = f.core.catalog().check_result(&a.id).await.unwrap().unwrap();
+    assert_eq!(
+        r.status,
+        Status::Checking,
+        "received and accepted, waiting as `checking`"
+    );
+    // The window ends: they run, in arrival order.
+    let open = pipeline(&f, window::Windows::none());
+    let first = open.process_next().await.unwrap().unwrap();
+    assert!(matches!(first, Outcome::Indexed { ref upload_id, .. } if *upload_id == a.id));
+    let second = open.process_next().await.unwrap().unwrap();
+    assert!(matches!(second, Outcome::Indexed { ref upload_id, .. } if *upload_id == b.id));
+    let row = f.core.catalog().upload(&b.id).await.unwrap().unwrap();
+    assert_eq!(row.state, UploadState::Indexed);
+}

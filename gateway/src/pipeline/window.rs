@@ -1,0 +1,98 @@
+//! Maintenance windows (DOMAIN rule 12): daily periods, in the operator's local time,
+//! during which uploads are still received and accepted but checks wait; afterwards they
+//! run in arrival order. Written as `HH:MM-HH:MM` with a fixed UTC offset (`+08:00`):
+//! Taiwan has no daylight saving, so a time-zone database would add nothing but weight.
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Windows {
+    /// (start, end) in minutes after local midnight; end < start wraps past midnight.
+    spans: Vec<(u32, u32)>,
+    offset_secs: i64,
+}
+
+fn minutes(hhmm: &str) -> Option<u32> {
+    let (h, m) = hhmm.trim().split_once(':')?;
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60 && hhmm.trim().len() == 5).then_some(h * 60 + m)
+}
+
+fn offset(s: &str) -> Option<i64> {
+    let sign = match s.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let m = minutes(&s[1..])?;
+    Some(sign * i64::from(m) * 60)
+}
+
+impl Windows {
+    pub fn parse(spans: &[String], utc_offset: &str) -> Result<Windows, String> {
+        let offset_secs = offset(utc_offset)
+            .ok_or_else(|| format!("`{utc_offset}` is not an offset like +08:00"))?;
+        let spans = spans
+            .iter()
+            .map(|s| {
+                let (a, b) = s
+                    .split_once('-')
+                    .ok_or_else(|| format!("`{s}` is not HH:MM-HH:MM"))?;
+                match (minutes(a), minutes(b)) {
+                    (Some(a), Some(b)) if a != b => Ok((a, b)),
+                    _ => Err(format!("`{s}` is not HH:MM-HH:MM with two different times")),
+                }
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Windows { spans, offset_secs })
+    }
+
+    pub fn none() -> Windows {
+        Windows {
+            spans: Vec::new(),
+            offset_secs: 0,
+        }
+    }
+
+    /// Seconds until the window containing `unix_secs` ends; `None` outside every window.
+    pub fn remaining(&self, unix_secs: i64) -> Option<u64> {
+        let local_min = ((unix_secs + self.offset_secs).rem_euclid(86_400) / 60) as u32;
+        let sec_in_min = (unix_secs + self.offset_secs).rem_euclid(60) as u64;
+        self.spans
+            .iter()
+            .filter_map(|&(start, end)| {
+                let inside = if start < end {
+                    (start..end).contains(&local_min)
+                } else {
+                    local_min >= start || local_min < end
+                };
+                inside.then(|| u64::from((end + 1440 - local_min) % 1440) * 60 - sec_in_min)
+            })
+            .max()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(h: i64, m: i64) -> i64 {
+        // 2026-11-22 in UTC, then h:m local at +08:00.
+        1_795_305_600 + (h - 8) * 3600 + m * 60
+    }
+
+    #[test]
+    fn taipei_maintenance_window() {
+        let w = Windows::parse(&["05:00-08:00".into()], "+08:00").unwrap();
+        assert_eq!(w.remaining(at(4, 59)), None);
+        assert_eq!(w.remaining(at(5, 0)), Some(3 * 3600));
+        assert_eq!(w.remaining(at(7, 30)), Some(30 * 60));
+        assert_eq!(w.remaining(at(8, 0)), None);
+        let night = Windows::parse(&["23:00-01:00".into()], "+08:00").unwrap();
+        assert_eq!(night.remaining(at(23, 30)), Some(90 * 60));
+        assert_eq!(night.remaining(at(24, 30)), Some(30 * 60));
+        assert_eq!(night.remaining(at(12, 0)), None);
+        for bad in ["5-8", "05:00", "25:00-26:00", "05:00-05:00"] {
+            assert!(Windows::parse(&[bad.into()], "+08:00").is_err(), "{bad}");
+        }
+        assert!(Windows::parse(&[], "Asia/Taipei").is_err());
+    }
+}

@@ -1,0 +1,79 @@
+//! A real ingest core on a temporary catalog and spool, for tests of the session and of
+//! the pipeline stages behind it.
+
+use std::sync::Arc;
+
+use super::{IngestCore, IngestSettings, Principal};
+use crate::backends::catalog::Catalog;
+use crate::sealed::{HeaderPolicy, Identity, seal_to_vec};
+use crate::tenants::{Quota, Registry};
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub core: Arc<IngestCore>,
+    pub identity: Identity,
+}
+
+pub const CODE: &str = "3501200000";
+
+pub async fn fixture_with(quota: Quota, max_file_bytes: u64, fsync_interval_bytes: u64) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = dir.path().join("tenants.toml");
+    std::fs::write(
+        &tenants,
+        format!(
+            "[[tenant]]\ncode = \"{CODE}\"\nname = \"T\"\nprofile = \"generic\"\n[tenant.quota]\n\
+             max_bytes = {}\nmax_files = {}\nmax_concurrent_uploads = {}\n",
+            quota.max_bytes, quota.max_files, quota.max_concurrent_uploads
+        ),
+    )
+    .unwrap();
+    let catalog = Catalog::open("", dir.path()).await.unwrap();
+    let registry = Registry::load(&tenants).unwrap();
+    let identity = Identity::generate().unwrap();
+    let settings = IngestSettings {
+        spool_dir: dir.path().join("spool"),
+        max_file_bytes,
+        fsync_interval_bytes,
+        header_policy: HeaderPolicy::default(),
+    };
+    let core = IngestCore::new(catalog, registry, identity.clone(), settings);
+    Fixture {
+        dir,
+        core,
+        identity,
+    }
+}
+
+pub async fn fixture() -> Fixture {
+    fixture_with(Quota::default(), 1 << 30, 1 << 20).await
+}
+
+pub fn who() -> Principal {
+    Principal {
+        tenant: CODE.into(),
+        protocol: "test",
+    }
+}
+
+pub fn plaintext(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 % 253) as u8).collect()
+}
+
+impl Fixture {
+    pub fn seal(&self, len: usize) -> (Vec<u8>, String) {
+        let pt = plaintext(len);
+        let sha = hex::encode(ring::digest::digest(&ring::digest::SHA256, &pt));
+        (seal_to_vec(&[self.identity.to_public()], &pt).unwrap(), sha)
+    }
+}
+
+impl Fixture {
+    /// Seals `plaintext` and uploads it in one piece; returns the accepted upload.
+    pub async fn upload(&self, name: &str, plaintext: &[u8]) -> super::Accepted {
+        let sealed = seal_to_vec(&[self.identity.to_public()], plaintext).unwrap();
+        let mut u = self.core.open(&who(), name, None).await.unwrap();
+        u.write_at(0, sealed).await.unwrap();
+        u.finish().await.unwrap()
+    }
+}
