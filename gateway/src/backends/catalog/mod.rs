@@ -76,6 +76,15 @@ impl Catalog {
         Ok(Catalog { pool })
     }
 
+    /// A write transaction. `BEGIN IMMEDIATE` takes SQLite's write lock up front (waiting
+    /// out `busy_timeout`); a deferred one that reads first fails with "database is
+    /// locked" when another connection wrote in between.
+    pub(crate) async fn write_tx(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, CatalogError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// Cheap liveness probe for `/readyz`.
     pub async fn ping(&self) -> Result<(), CatalogError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

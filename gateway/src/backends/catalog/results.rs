@@ -114,7 +114,7 @@ impl Catalog {
 
     /// `accepted` → `checking`; false if another worker took it first.
     pub async fn start_checking(&self, id: &str) -> Result<bool, CatalogError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE uploads SET state = 'checking', updated_at = ? WHERE id = ? AND state = 'accepted'")
             .bind(unix_now())
             .bind(id)
@@ -162,7 +162,7 @@ impl Catalog {
         event: &serde_json::Value,
     ) -> Result<(), CatalogError> {
         let now = unix_now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let moved = sqlx::query("UPDATE uploads SET state = 'indexed', updated_at = ? WHERE id = ? AND state = 'checking'")
             .bind(now)
             .bind(&upload.id)
@@ -224,7 +224,7 @@ impl Catalog {
         tenant: &str,
         checks: &[Check],
     ) -> Result<(), CatalogError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE uploads SET state = 'rejected', updated_at = ? WHERE id = ?")
             .bind(unix_now())
             .bind(id)
@@ -254,6 +254,25 @@ impl Catalog {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    pub async fn count_in_state(&self, state: UploadState) -> Result<i64, CatalogError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM uploads WHERE state = ?")
+                .bind(state.as_str())
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// (upload id, file sha256) of every indexed file, for audits and tests.
+    pub async fn all_indexed(&self) -> Result<Vec<(String, String)>, CatalogError> {
+        let rows = sqlx::query("SELECT upload_id, sha256 FROM files ORDER BY upload_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|r| Ok((r.try_get("upload_id")?, r.try_get("sha256")?)))
+            .collect()
     }
 
     pub async fn outbox_count(&self, kind: &str) -> Result<i64, CatalogError> {

@@ -112,7 +112,7 @@ impl Catalog {
         declared_len: Option<u64>,
     ) -> Result<(), CatalogError> {
         let now = unix_now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO uploads (id, tenant, name, protocol, state, declared_len, created_at, updated_at) \
              VALUES (?, ?, ?, ?, 'receiving', ?, ?, ?)",
@@ -182,7 +182,7 @@ impl Catalog {
         plaintext_sha256: &str,
     ) -> Result<i64, CatalogError> {
         let now = unix_now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(accept_seq), 0) + 1 FROM uploads")
             .fetch_one(&mut *tx)
             .await?;
