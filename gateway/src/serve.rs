@@ -182,7 +182,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         cfg.server.data_dir.join("work"),
         windows,
     );
-    let pipeline_task = tokio::spawn(pipeline.run(stop_rx.clone()));
+    let pipeline_task = tokio::spawn(pipeline.run(cfg.pipeline.workers, stop_rx.clone()));
 
     let admin_app = frontends::admin::router(state.clone());
     let mut admin_stop = stop_rx.clone();

@@ -196,6 +196,8 @@ pub struct PipelineConfig {
     pub maintenance_windows: Vec<String>,
     /// The local time of the maintenance windows, as a fixed offset from UTC.
     pub utc_offset: String,
+    /// Uploads checked at once (taken in arrival order).
+    pub workers: usize,
 }
 
 impl Default for PipelineConfig {
@@ -203,6 +205,7 @@ impl Default for PipelineConfig {
         PipelineConfig {
             maintenance_windows: Vec::new(),
             utc_offset: "+08:00".into(),
+            workers: 4,
         }
     }
 }

@@ -81,13 +81,9 @@ impl Pipeline {
         if self.paused_for().is_some() {
             return Ok(None);
         }
-        let catalog = self.core.catalog();
-        let Some(upload) = catalog.next_accepted().await? else {
+        let Some(upload) = self.core.catalog().claim_next_accepted().await? else {
             return Ok(None);
         };
-        if !catalog.start_checking(&upload.id).await? {
-            return Ok(None);
-        }
         let outcome = self.check(&upload).await;
         let _ = std::fs::remove_file(self.work_dir.join(format!("{}.plain", upload.id)));
         let _ = std::fs::remove_file(self.work_dir.join(format!("{}.sealed", upload.id)));
@@ -196,9 +192,11 @@ impl Pipeline {
         })
     }
 
-    /// Runs until `stop` turns true: re-queues interrupted checks, then processes uploads
-    /// as they are accepted, sleeping through maintenance windows.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    /// Runs until `stop` turns true: re-queues interrupted checks, then lets `workers`
+    /// workers take uploads in arrival order as they are accepted, sleeping through
+    /// maintenance windows. Several workers overlap their fsyncs (the file system
+    /// commits them together), which is what small files are bound by.
+    pub async fn run(self, workers: usize, stop: watch::Receiver<bool>) {
         match self.core.catalog().requeue_checking().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
@@ -209,6 +207,15 @@ impl Pipeline {
                 tracing::error!(code = e.code(), error = %e, "cannot re-queue interrupted checks")
             }
         }
+        let this = Arc::new(self);
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..workers.max(1) {
+            set.spawn(this.clone().work(stop.clone()));
+        }
+        while set.join_next().await.is_some() {}
+    }
+
+    async fn work(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let signal = self.core.accepted_signal();
         loop {
             if *stop.borrow() {

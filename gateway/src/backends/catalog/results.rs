@@ -92,18 +92,6 @@ async fn insert_event(
 }
 
 impl Catalog {
-    /// The oldest accepted upload waiting for its checks (arrival order).
-    pub async fn next_accepted(&self) -> Result<Option<UploadRow>, CatalogError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            upload_columns!(),
-            " FROM uploads WHERE state = 'accepted' ORDER BY accept_seq LIMIT 1"
-        ))
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(UploadRow::try_from).transpose()?)
-    }
-
     /// After a restart: uploads caught mid-check go back to the queue, in their order.
     pub async fn requeue_checking(&self) -> Result<u64, CatalogError> {
         let done = sqlx::query("UPDATE uploads SET state = 'accepted' WHERE state = 'checking'")
@@ -112,7 +100,40 @@ impl Catalog {
         Ok(done.rows_affected())
     }
 
-    /// `accepted` → `checking`; false if another worker took it first.
+    /// Takes the oldest accepted upload for checking (`accepted` → `checking`) in one
+    /// write transaction, so concurrent workers never take the same upload.
+    pub async fn claim_next_accepted(&self) -> Result<Option<UploadRow>, CatalogError> {
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            upload_columns!(),
+            " FROM uploads WHERE state = 'accepted' ORDER BY accept_seq LIMIT 1"
+        ))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row.map(UploadRow::try_from).transpose()? else {
+            return Ok(None);
+        };
+        sqlx::query("UPDATE uploads SET state = 'checking', updated_at = ? WHERE id = ?")
+            .bind(unix_now())
+            .bind(&row.id)
+            .execute(&mut *tx)
+            .await?;
+        record_state_detail(
+            &mut tx,
+            &row.id,
+            UploadState::Checking,
+            &serde_json::Value::Null,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(UploadRow {
+            state: UploadState::Checking,
+            ..row
+        }))
+    }
+
+    /// `accepted` → `checking` for one upload; false if it was not accepted.
     pub async fn start_checking(&self, id: &str) -> Result<bool, CatalogError> {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE uploads SET state = 'checking', updated_at = ? WHERE id = ? AND state = 'accepted'")
