@@ -5,6 +5,8 @@
 //! `ingest_bench big SEALED_FILE` — one large file: prints seconds and peak RSS.
 //! `ingest_bench small COUNT KIB` — COUNT files of KIB each, 8 uploads at a time:
 //! prints files/s. Sealing the inputs is not timed.
+//! `ingest_bench latency COUNT KIB` — one small upload at a time, with the time to
+//! open, write, accept and index each.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -116,6 +118,30 @@ async fn big(path: &str, identity_file: &str, dir: &std::path::Path) -> Result<(
     Ok(())
 }
 
+/// Where the time of one small upload goes, one upload at a time.
+async fn latency(count: usize, kib: usize, dir: &std::path::Path) -> Result<()> {
+    let identity = Identity::generate()?;
+    let (core, pipeline) = setup(dir, &identity).await?;
+    for i in 0..count {
+        let mut p = format!("%PDF-1.7\n{i}\n").into_bytes();
+        p.resize(kib << 10, (i % 251) as u8);
+        let sealed = seal_to_vec(&[identity.to_public()], &p)?;
+        let t = Instant::now();
+        let mut up = core.open(&who(), &format!("p{i:06}.pdf"), None).await?;
+        let t_open = t.elapsed();
+        up.write_at(0, sealed).await?;
+        let t_write = t.elapsed();
+        up.finish().await?;
+        let t_finish = t.elapsed();
+        pipeline.process_next().await?;
+        let t_indexed = t.elapsed();
+        println!(
+            "latency open={t_open:?} written={t_write:?} accepted={t_finish:?} indexed={t_indexed:?}"
+        );
+    }
+    Ok(())
+}
+
 async fn small(count: usize, kib: usize, dir: &std::path::Path) -> Result<()> {
     let identity = Identity::generate()?;
     let (core, pipeline) = setup(dir, &identity).await?;
@@ -179,6 +205,9 @@ async fn main() -> Result<()> {
     {
         ["big", file, identity] => big(file, identity, dir.path()).await,
         ["small", count, kib] => small(count.parse()?, kib.parse()?, dir.path()).await,
-        _ => bail!("usage: ingest_bench big SEALED_FILE IDENTITY_FILE | small COUNT KIB"),
+        ["latency", count, kib] => latency(count.parse()?, kib.parse()?, dir.path()).await,
+        _ => bail!(
+            "usage: ingest_bench big SEALED_FILE IDENTITY_FILE | small COUNT KIB | latency COUNT KIB"
+        ),
     }
 }

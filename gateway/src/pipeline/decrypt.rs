@@ -2,9 +2,13 @@
 //! opened again, in parallel across cores, into a plaintext work file. Verification runs
 //! a second time on the way; its digest must match the one recorded at acceptance.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::sealed::{HeaderPolicy, Identity, ParallelOptions, SealedError, parallel};
+use crate::sealed::{HeaderPolicy, Identity, ParallelOptions, SealedError, StreamOpener, parallel};
+
+/// Below this, waking a thread pool costs more than it saves: open on this thread.
+const PARALLEL_FROM: u64 = 4 << 20;
 
 pub struct Plaintext {
     pub path: PathBuf,
@@ -21,11 +25,20 @@ pub fn decrypt(
 ) -> Result<Plaintext, SealedError> {
     std::fs::create_dir_all(work_dir)?;
     let path = work_dir.join(format!("{upload_id}.plain"));
-    let opts = ParallelOptions {
-        hash: true,
-        ..ParallelOptions::default()
+    let report = if std::fs::metadata(spool)?.len() >= PARALLEL_FROM {
+        let opts = ParallelOptions {
+            hash: true,
+            ..ParallelOptions::default()
+        };
+        parallel::open_file(spool, &path, identity, policy, &opts)?
+    } else {
+        let out = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        let mut opener = StreamOpener::new(identity.clone(), policy.clone(), out);
+        opener.push(&std::fs::read(spool)?)?;
+        let (report, mut out) = opener.finish()?;
+        out.flush()?;
+        report
     };
-    let report = parallel::open_file(spool, &path, identity, policy, &opts)?;
     let sha = report.sha256.map(hex::encode).unwrap_or_default();
     Ok(Plaintext {
         path,

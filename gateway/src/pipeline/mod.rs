@@ -224,6 +224,9 @@ impl Pipeline {
             let wait = match self.process_next().await {
                 Ok(Some(outcome)) => {
                     tracing::debug!(?outcome, "upload checked");
+                    // There may be more: wake a sibling too (one stored permit per
+                    // burst of acceptances would otherwise leave the others asleep).
+                    signal.notify_one();
                     continue;
                 }
                 Ok(None) => self

@@ -94,9 +94,11 @@ async fn insert_event(
 impl Catalog {
     /// After a restart: uploads caught mid-check go back to the queue, in their order.
     pub async fn requeue_checking(&self) -> Result<u64, CatalogError> {
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE uploads SET state = 'accepted' WHERE state = 'checking'")
-            .execute(&self.pool)
+            .execute(&mut **tx)
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 
@@ -109,7 +111,7 @@ impl Catalog {
             upload_columns!(),
             " FROM uploads WHERE state = 'accepted' ORDER BY accept_seq LIMIT 1"
         ))
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         let Some(row) = row.map(UploadRow::try_from).transpose()? else {
             return Ok(None);
@@ -117,7 +119,7 @@ impl Catalog {
         sqlx::query("UPDATE uploads SET state = 'checking', updated_at = ? WHERE id = ?")
             .bind(unix_now())
             .bind(&row.id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         record_state_detail(
             &mut tx,
@@ -139,7 +141,7 @@ impl Catalog {
         let done = sqlx::query("UPDATE uploads SET state = 'checking', updated_at = ? WHERE id = ? AND state = 'accepted'")
             .bind(unix_now())
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         if done.rows_affected() == 1 {
             record_state_detail(&mut tx, id, UploadState::Checking, &serde_json::Value::Null)
@@ -187,7 +189,7 @@ impl Catalog {
         let moved = sqlx::query("UPDATE uploads SET state = 'indexed', updated_at = ? WHERE id = ? AND state = 'checking'")
             .bind(now)
             .bind(&upload.id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         if moved.rows_affected() != 1 {
             return Err(CatalogError::Conflict(format!(
@@ -209,14 +211,14 @@ impl Catalog {
         .bind(&file.object_key)
         .bind(file.metadata.to_string())
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         sqlx::query("UPDATE files SET superseded_by = ? WHERE tenant = ? AND name = ? AND id != ? AND superseded_by IS NULL")
             .bind(&file.id)
             .bind(&upload.tenant)
             .bind(&file.name)
             .bind(&file.id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         insert_checks(&mut tx, &upload.id, checks).await?;
         insert_event(
@@ -249,7 +251,7 @@ impl Catalog {
         sqlx::query("UPDATE uploads SET state = 'rejected', updated_at = ? WHERE id = ?")
             .bind(unix_now())
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         insert_checks(&mut tx, id, checks).await?;
         let codes: Vec<&str> = checks

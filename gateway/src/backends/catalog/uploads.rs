@@ -124,7 +124,7 @@ impl Catalog {
         .bind(declared_len.map(to_i64))
         .bind(now)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         record_state(&mut tx, id, UploadState::Receiving, now).await?;
         tx.commit().await?;
@@ -163,12 +163,14 @@ impl Catalog {
 
     /// Records that the spool file holds `offset` bytes on stable storage.
     pub async fn set_durable_offset(&self, id: &str, offset: u64) -> Result<(), CatalogError> {
+        let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE uploads SET durable_offset = ?, updated_at = ? WHERE id = ? AND state = 'receiving'")
             .bind(to_i64(offset))
             .bind(unix_now())
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut **tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -184,7 +186,7 @@ impl Catalog {
         let now = unix_now();
         let mut tx = self.write_tx().await?;
         let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(accept_seq), 0) + 1 FROM uploads")
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?;
         let done = sqlx::query(
             "UPDATE uploads SET state = 'accepted', durable_offset = ?, plaintext_len = ?, \
@@ -198,7 +200,7 @@ impl Catalog {
         .bind(now)
         .bind(seq)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         if done.rows_affected() != 1 {
             return Err(CatalogError::Conflict(format!(
