@@ -40,7 +40,7 @@ ${SIZE_MIB} MiB sealed file, from the first byte to *indexed*, median of ${RUNS}
 | path | seconds | vs reference |
 |---|---|---|
 | \`age -d | tee OUT | openssl dgst -sha256; sync\` — reference | ${t_ref} | 1.00× |
-| gateway core: session (verify while arriving, spool, fsync) → pipeline (parallel decrypt, inspect, seal at rest, store, index) | ${t_gw} | $(echo "scale=2; $t_ref / $t_gw" | bc)× |
+| gateway core: session (verify while arriving, spool, fsync) → pipeline (decrypt, inspect, move the sealed file into the store, index) | ${t_gw} | $(echo "scale=2; $t_ref / $t_gw" | bc)× |
 
 Peak anonymous memory of the core (RssAnon sampled every 5 ms; the mapped spool file is
 page cache and not counted): $((rss_mid / 1024)) MiB for a 256 MiB file, $((rss_big / 1024)) MiB for ${SIZE_MIB} MiB.

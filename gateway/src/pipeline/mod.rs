@@ -53,7 +53,7 @@ pub enum PipelineError {
     #[error("pipeline I/O: {0}")]
     Io(#[from] std::io::Error),
     #[error(transparent)]
-    Store(#[from] store::StoreError),
+    Store(#[from] crate::backends::objects::ObjectError),
 }
 
 impl Pipeline {
@@ -98,9 +98,9 @@ impl Pipeline {
             self.core.identity().clone(),
             self.core.settings().header_policy.clone(),
         );
-        let spool_for_decrypt = spool.clone();
+        let source = self.sealed_source(upload, &spool).await?;
         let plain = tokio::task::spawn_blocking(move || {
-            decrypt::decrypt(&spool_for_decrypt, &work, &id, &identity, &policy)
+            decrypt::decrypt(&source, &work, &id, &identity, &policy)
         })
         .await
         .map_err(|e| PipelineError::Io(std::io::Error::other(e)))?;
@@ -145,14 +145,16 @@ impl Pipeline {
         if let Some(dup) = index::duplicate_check(catalog, &upload.tenant, &plain.sha256).await? {
             checks.push(dup);
         }
-        let recipient = self.core.identity().to_public();
-        let (key, _) = store::store(
-            self.objects.as_ref(),
-            &plain.path,
-            &plain.sha256,
-            &recipient,
-        )
-        .await?;
+        // The spool file moves into the object store (see store.rs): after this the
+        // upload's bytes live there, and a crash before the index commit re-runs the
+        // check from the stored object.
+        let key = if spool.exists() {
+            store::store(self.objects.as_ref(), &spool, &plain.sha256)
+                .await?
+                .0
+        } else {
+            crate::backends::objects::ObjectKey::for_sha256(&plain.sha256)?
+        };
         let file = NewFile {
             id: format!("f{}", upload.id),
             name: upload.name.clone(),
@@ -163,12 +165,30 @@ impl Pipeline {
             metadata: inspection.metadata,
         };
         index::index(catalog, upload, &file, &checks).await?;
-        // The object store holds it now; the sealed spool copy has done its job.
-        let _ = std::fs::remove_file(&spool);
         Ok(Outcome::Indexed {
             upload_id: upload.id.clone(),
             file_id: file.id,
         })
+    }
+
+    /// The sealed bytes to check: the spool file, or — when a crash came after the
+    /// store stage moved it and before the index committed — a copy of the stored object.
+    async fn sealed_source(
+        &self,
+        upload: &UploadRow,
+        spool: &std::path::Path,
+    ) -> Result<PathBuf, PipelineError> {
+        if spool.exists() {
+            return Ok(spool.to_owned());
+        }
+        let sha = upload.plaintext_sha256.as_deref().unwrap_or_default();
+        let key = crate::backends::objects::ObjectKey::for_sha256(sha)?;
+        let mut reader = self.objects.get(&key, None).await?;
+        tokio::fs::create_dir_all(&self.work_dir).await?;
+        let copy = self.work_dir.join(format!("{}.sealed", upload.id));
+        let mut out = tokio::fs::File::create(&copy).await?;
+        tokio::io::copy(&mut reader, &mut out).await?;
+        Ok(copy)
     }
 
     async fn reject(

@@ -193,3 +193,32 @@ async fn maintenance_window_holds_checks_but_not_uploads() {
     let row = f.core.catalog().upload(&b.id).await.unwrap().unwrap();
     assert_eq!(row.state, UploadState::Indexed);
 }
+
+/// A crash after the store stage moved the spool file and before the index committed:
+/// the re-run checks the stored object and indexes the upload once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_check_interrupted_after_the_store_stage_completes_from_the_object() {
+    let f = fixture().await;
+    let p = pipeline(&f, window::Windows::none());
+    let acc = f.upload("12A03123345.pdf", &pdf("interrupted")).await;
+    assert!(f.core.catalog().start_checking(&acc.id).await.unwrap());
+    let spooled = spool::spool_path(
+        &f.core.settings().spool_dir,
+        crate::session::testing::CODE,
+        &acc.id,
+    );
+    store::store(p.objects.as_ref(), &spooled, &acc.plaintext_sha256)
+        .await
+        .unwrap();
+    assert!(!spooled.exists());
+    assert_eq!(f.core.catalog().requeue_checking().await.unwrap(), 1);
+    let outcome = p.process_next().await.unwrap().unwrap();
+    assert!(
+        matches!(outcome, Outcome::Indexed { ref upload_id, .. } if *upload_id == acc.id),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        f.core.catalog().indexed_files(&acc.id).await.unwrap().len(),
+        1
+    );
+}
