@@ -39,7 +39,7 @@ ${SIZE_MIB} MiB sealed file, from the first byte to *indexed*, median of ${RUNS}
 
 | path | seconds | vs reference |
 |---|---|---|
-| \`age -d | tee OUT | openssl dgst -sha256; sync\` — reference | ${t_ref} | 1.00× |
+| \`age -d \\| tee OUT \\| openssl dgst -sha256; sync\` — reference | ${t_ref} | 1.00× |
 | gateway core: session (verify while arriving, spool, fsync) → pipeline (decrypt, inspect, move the sealed file into the store, index) | ${t_gw} | $(echo "scale=2; $t_ref / $t_gw" | bc)× |
 
 Peak anonymous memory of the core (RssAnon sampled every 5 ms; the mapped spool file is
