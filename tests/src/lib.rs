@@ -329,29 +329,29 @@ pub fn ssh_keygen(dir: &Path, name: &str) -> Result<(PathBuf, String)> {
     Ok((path, public.trim().to_string()))
 }
 
+/// The OpenSSH client set up for a test login as `user` with `key`: no prompts, no
+/// known-hosts file, only that key. Add the command (`-s sftp`, `-N`, …) and run it.
+pub fn ssh_command(addr: SocketAddr, user: &str, key: &Path) -> Command {
+    let mut c = Command::new("ssh");
+    for opt in [
+        "BatchMode=yes",
+        "StrictHostKeyChecking=no",
+        "UserKnownHostsFile=/dev/null",
+        "IdentitiesOnly=yes",
+        "ConnectTimeout=10",
+        "LogLevel=ERROR",
+    ] {
+        c.arg("-o").arg(opt);
+    }
+    c.arg("-p").arg(addr.port().to_string()).arg("-i").arg(key);
+    c.arg(format!("{user}@{}", addr.ip()));
+    c
+}
+
 /// Logs in with the OpenSSH client and asks for the sftp subsystem.
 /// Returns (exit code, stderr).
 pub fn ssh_login(addr: SocketAddr, user: &str, key: &Path) -> Result<(i32, String)> {
-    let out = Command::new("ssh")
-        .args([
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "ConnectTimeout=10",
-            "-o",
-            "LogLevel=ERROR",
-            "-p",
-        ])
-        .arg(addr.port().to_string())
-        .arg("-i")
-        .arg(key)
-        .arg(format!("{user}@{}", addr.ip()))
+    let out = ssh_command(addr, user, key)
         .arg("-s")
         .arg("sftp")
         .stdin(Stdio::null())

@@ -349,25 +349,8 @@ fn dependency_tree_is_ring_only() {
 
 /// An authenticated SSH connection with no command (`ssh -N`), kept open.
 fn idle_ssh(gw: &TestGateway, key: &std::path::Path) -> std::process::Child {
-    Command::new("ssh")
-        .args([
-            "-N",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
-        .args([
-            "-o",
-            "IdentitiesOnly=yes",
-            "-p",
-            &gw.sftp.port().to_string(),
-            "-i",
-        ])
-        .arg(key)
-        .arg(format!("{CODE}@127.0.0.1"))
+    gateway_tests::ssh_command(gw.sftp, CODE, key)
+        .arg("-N")
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
