@@ -158,7 +158,8 @@ async fn uploads_are_checked_in_arrival_order_and_requeued_after_a_restart() {
     let a = f.upload("a.pdf", &pdf("a")).await;
     let b = f.upload("b.pdf", &pdf("b")).await;
     // A crash while `a` was being checked leaves it in `checking`.
-    assert!(f.core.catalog().start_checking(&a.id).await.unwrap());
+    let claimed = f.core.catalog().claim_next_accepted().await.unwrap();
+    assert_eq!(claimed.map(|r| r.id), Some(a.id.clone()));
     assert_eq!(f.core.catalog().requeue_checking().await.unwrap(), 1);
     let first = p.process_next().await.unwrap().unwrap();
     let second = p.process_next().await.unwrap().unwrap();
@@ -201,7 +202,8 @@ async fn a_check_interrupted_after_the_store_stage_completes_from_the_object() {
     let f = fixture().await;
     let p = pipeline(&f, window::Windows::none());
     let acc = f.upload("12A03123345.pdf", &pdf("interrupted")).await;
-    assert!(f.core.catalog().start_checking(&acc.id).await.unwrap());
+    let claimed = f.core.catalog().claim_next_accepted().await.unwrap();
+    assert_eq!(claimed.map(|r| r.id), Some(acc.id.clone()));
     let spooled = spool::spool_path(
         &f.core.settings().spool_dir,
         crate::session::testing::CODE,

@@ -135,22 +135,6 @@ impl Catalog {
         }))
     }
 
-    /// `accepted` → `checking` for one upload; false if it was not accepted.
-    pub async fn start_checking(&self, id: &str) -> Result<bool, CatalogError> {
-        let mut tx = self.write_tx().await?;
-        let done = sqlx::query("UPDATE uploads SET state = 'checking', updated_at = ? WHERE id = ? AND state = 'accepted'")
-            .bind(unix_now())
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        if done.rows_affected() == 1 {
-            record_state_detail(&mut tx, id, UploadState::Checking, &serde_json::Value::Null)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
-    }
-
     /// The tenant's current (not superseded) file with this content, if any.
     pub async fn same_content(
         &self,
