@@ -1,11 +1,11 @@
 //! The stages an accepted upload goes through, one file per stage:
-//! [`spool`] (while it arrives) → [`decrypt`] → [`inspect`] → [`store`] → [`index`]
-//! (which also writes the outbox event for hand-off).
+//! [`spool`] (while it arrives, verified and hashed on the way) → [`decrypt`] (a
+//! plaintext view that decrypts only what is read) → [`inspect`] → [`store`] →
+//! [`index`] (which also writes the outbox event for hand-off).
 //!
-//! One worker takes accepted uploads in arrival order (`accept_seq`); the CPU-heavy
-//! decrypt runs on rayon inside it. During a maintenance [`window`] it waits. After a
-//! restart, uploads caught mid-check are re-queued, and because indexing and the state
-//! change are one transaction, nothing is indexed twice.
+//! Workers take accepted uploads in arrival order (`accept_seq`). During a maintenance
+//! [`window`] they wait. After a restart, uploads caught mid-check are re-queued, and
+//! because indexing and the state change are one transaction, nothing is indexed twice.
 
 pub mod decrypt;
 pub mod index;
@@ -85,7 +85,6 @@ impl Pipeline {
             return Ok(None);
         };
         let outcome = self.check(&upload).await;
-        let _ = std::fs::remove_file(self.work_dir.join(format!("{}.plain", upload.id)));
         let _ = std::fs::remove_file(self.work_dir.join(format!("{}.sealed", upload.id)));
         outcome.map(Some)
     }
@@ -93,40 +92,10 @@ impl Pipeline {
     async fn check(&self, upload: &UploadRow) -> Result<Outcome, PipelineError> {
         let catalog = self.core.catalog();
         let spool = spool::spool_path(&self.core.settings().spool_dir, &upload.tenant, &upload.id);
-        let (work, id) = (self.work_dir.clone(), upload.id.clone());
         let (identity, policy) = (
             self.core.identity().clone(),
             self.core.settings().header_policy.clone(),
         );
-        let source = self.sealed_source(upload, &spool).await?;
-        let plain = tokio::task::spawn_blocking(move || {
-            decrypt::decrypt(&source, &work, &id, &identity, &policy)
-        })
-        .await
-        .map_err(|e| PipelineError::Io(std::io::Error::other(e)))?;
-        let plain = match plain {
-            Ok(p) if Some(&p.sha256) == upload.plaintext_sha256.as_ref() => p,
-            Ok(_) => {
-                return self
-                    .reject(
-                        upload,
-                        vec![Check::new(
-                            "integrity.digest_mismatch",
-                            Severity::Error,
-                            "the spooled file changed after it was accepted",
-                        )],
-                    )
-                    .await;
-            }
-            Err(e) => {
-                return self
-                    .reject(
-                        upload,
-                        vec![Check::new(e.code(), Severity::Error, e.to_string())],
-                    )
-                    .await;
-            }
-        };
         let profile = self
             .core
             .tenants()
@@ -134,32 +103,48 @@ impl Pipeline {
             .tenant(&upload.tenant)
             .map(|t| t.profile)
             .unwrap_or(Profile::Generic);
-        let path = plain.path.clone();
-        let inspection = tokio::task::spawn_blocking(move || inspect::inspect(&path, profile))
-            .await
-            .map_err(|e| PipelineError::Io(std::io::Error::other(e)))??;
+        let (Some(sha256), Some(plain_len)) =
+            (upload.plaintext_sha256.clone(), upload.plaintext_len)
+        else {
+            return self
+                .reject(
+                    upload,
+                    vec![integrity_check(
+                        "the acceptance record lacks the plaintext digest",
+                    )],
+                )
+                .await;
+        };
+        let source = self.sealed_source(upload, &spool).await?;
+        let inspection = tokio::task::spawn_blocking(move || {
+            open_and_inspect(&source, &identity, &policy, plain_len, profile)
+        })
+        .await
+        .map_err(|e| PipelineError::Io(std::io::Error::other(e)))??;
+        let inspection = match inspection {
+            Ok(i) if i.passed() => i,
+            Ok(i) => return self.reject(upload, i.checks).await,
+            Err(check) => return self.reject(upload, vec![check]).await,
+        };
         let mut checks = inspection.checks.clone();
-        if !inspection.passed() {
-            return self.reject(upload, checks).await;
-        }
-        if let Some(dup) = index::duplicate_check(catalog, &upload.tenant, &plain.sha256).await? {
+        if let Some(dup) = index::duplicate_check(catalog, &upload.tenant, &sha256).await? {
             checks.push(dup);
         }
         // The spool file moves into the object store (see store.rs): after this the
         // upload's bytes live there, and a crash before the index commit re-runs the
         // check from the stored object.
         let key = if spool.exists() {
-            store::store(self.objects.as_ref(), &spool, &plain.sha256)
+            store::store(self.objects.as_ref(), &spool, &sha256)
                 .await?
                 .0
         } else {
-            crate::backends::objects::ObjectKey::for_sha256(&plain.sha256)?
+            crate::backends::objects::ObjectKey::for_sha256(&sha256)?
         };
         let file = NewFile {
             id: format!("f{}", upload.id),
             name: upload.name.clone(),
-            sha256: plain.sha256.clone(),
-            size: plain.len,
+            sha256,
+            size: plain_len,
             media_type: inspection.media_type.mime().to_string(),
             object_key: key.as_str().to_string(),
             metadata: inspection.metadata,
@@ -264,6 +249,45 @@ impl Pipeline {
                 _ = stop.changed() => return,
             }
         }
+    }
+}
+
+/// A finding that the sealed bytes no longer match what was accepted.
+fn integrity_check(why: impl Into<String>) -> Check {
+    Check::new("integrity.altered", Severity::Error, why)
+}
+
+/// Opens the accepted sealed file and inspects its plaintext. `Ok(Err(check))` when the
+/// file no longer opens as it did at acceptance (changed on disk), `Err` on plain I/O
+/// trouble, which is retried rather than blamed on the upload.
+fn open_and_inspect(
+    sealed: &std::path::Path,
+    identity: &crate::sealed::Identity,
+    policy: &crate::sealed::HeaderPolicy,
+    plain_len: u64,
+    profile: Profile,
+) -> Result<Result<inspect::Inspection, Check>, PipelineError> {
+    let mut plain = match decrypt::open(sealed, identity, policy) {
+        Ok(p) => p,
+        Err(crate::sealed::SealedError::Io(e)) => return Err(e.into()),
+        Err(e) => {
+            return Ok(Err(integrity_check(format!(
+                "the stored file no longer opens: {e}"
+            ))));
+        }
+    };
+    if plain.plaintext_len() != plain_len {
+        return Ok(Err(integrity_check(format!(
+            "{} plaintext bytes on disk, {plain_len} accepted",
+            plain.plaintext_len()
+        ))));
+    }
+    match inspect::inspect(&mut plain, profile) {
+        Ok(i) => Ok(Ok(i)),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Ok(Err(integrity_check(format!(
+            "the stored file changed after acceptance: {e}"
+        )))),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod header;
 mod keys;
 pub mod parallel;
 mod primitives;
+mod reader;
 mod seal;
 mod stream;
 
@@ -20,6 +21,7 @@ pub use header::HeaderPolicy;
 pub use keys::{Identity, Recipient};
 pub use parallel::ParallelOptions;
 pub use primitives::{CHUNK, SEALED_CHUNK};
+pub use reader::SealedReader;
 pub use seal::Sealer;
 pub use stream::{OpenReport, StreamOpener};
 

@@ -44,7 +44,8 @@ pub struct StreamOpener<W: Write> {
     chunk_index: u64,
     plaintext_len: u64,
     sealed_len: u64,
-    sha: digest::Context,
+    /// `None` when the caller hashes the plaintext itself (see [`Self::without_hash`]).
+    sha: Option<digest::Context>,
     out: W,
 }
 
@@ -61,7 +62,7 @@ impl<W: Write> StreamOpener<W> {
             chunk_index: 0,
             plaintext_len: 0,
             sealed_len: 0,
-            sha: digest::Context::new(&digest::SHA256),
+            sha: Some(digest::Context::new(&digest::SHA256)),
             out,
         }
     }
@@ -76,11 +77,25 @@ impl<W: Write> StreamOpener<W> {
         self.sealed_len
     }
 
-    /// SHA-256 of the plaintext verified so far (of the whole file once `final_seen`).
-    pub fn sha256_so_far(&self) -> [u8; 32] {
+    /// Leaves hashing to the caller, who reads the plaintext from the sink anyway and
+    /// can hash it on another core (the ingest session overlaps the SHA-256 of one
+    /// write with the decryption of the next).
+    pub fn without_hash(mut self) -> Self {
+        self.sha = None;
+        self
+    }
+
+    /// The sink, e.g. to take the plaintext verified so far out of a `Vec<u8>`.
+    pub fn sink_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
+    /// SHA-256 of the plaintext verified so far (of the whole file once `final_seen`);
+    /// `None` without hashing.
+    pub fn sha256_so_far(&self) -> Option<[u8; 32]> {
         let mut d = [0u8; 32];
-        d.copy_from_slice(self.sha.clone().finish().as_ref());
-        d
+        d.copy_from_slice(self.sha.clone()?.finish().as_ref());
+        Some(d)
     }
 
     /// True once the final chunk has authenticated.
@@ -181,7 +196,9 @@ impl<W: Write> StreamOpener<W> {
         if last && plain.is_empty() && index > 0 {
             return Err(SealedError::EmptyFinalChunk { index });
         }
-        self.sha.update(plain);
+        if let Some(sha) = &mut self.sha {
+            sha.update(plain);
+        }
         self.out.write_all(plain)?;
         self.plaintext_len += plain.len() as u64;
         self.chunk_index += 1;
@@ -218,14 +235,17 @@ impl<W: Write> StreamOpener<W> {
             }
         }
         self.out.flush()?;
-        let mut sha = [0u8; 32];
-        sha.copy_from_slice(self.sha.finish().as_ref());
+        let sha = self.sha.map(|c| {
+            let mut d = [0u8; 32];
+            d.copy_from_slice(c.finish().as_ref());
+            d
+        });
         Ok((
             OpenReport {
                 plaintext_len: self.plaintext_len,
                 sealed_len: self.sealed_len,
                 chunks: self.chunk_index,
-                sha256: Some(sha),
+                sha256: sha,
             },
             self.out,
         ))

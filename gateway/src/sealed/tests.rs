@@ -248,3 +248,64 @@ proptest! {
         prop_assert_eq!(s, p);
     }
 }
+
+#[test]
+fn sealed_reader_reads_and_seeks_like_the_plaintext() {
+    use std::io::{Cursor, Seek, SeekFrom};
+    let identity = id();
+    for len in [
+        0usize,
+        1,
+        CHUNK - 1,
+        CHUNK,
+        CHUNK + 1,
+        3 * CHUNK,
+        3 * CHUNK + 77,
+    ] {
+        let plain = pattern(len, 7);
+        let sealed = seal_to_vec(&[identity.to_public()], &plain).unwrap();
+        let mut r =
+            SealedReader::new(Cursor::new(&sealed), &identity, &HeaderPolicy::default()).unwrap();
+        assert_eq!(r.plaintext_len(), len as u64);
+        let mut all = Vec::new();
+        r.read_to_end(&mut all).unwrap();
+        assert_eq!(all, plain, "len {len}");
+        for at in [len / 3, len.saturating_sub(5), CHUNK.min(len)] {
+            r.seek(SeekFrom::Start(at as u64)).unwrap();
+            let mut tail = Vec::new();
+            r.read_to_end(&mut tail).unwrap();
+            assert_eq!(tail, &plain[at..], "len {len} from {at}");
+        }
+        r.seek(SeekFrom::End(0)).unwrap();
+        assert!(r.seek(SeekFrom::Current(-(len as i64) - 1)).is_err());
+    }
+}
+
+#[test]
+fn sealed_reader_refuses_an_altered_chunk_when_it_is_read() {
+    use std::io::{Cursor, Seek, SeekFrom};
+    let identity = id();
+    let plain = pattern(3 * CHUNK, 1);
+    let mut sealed = seal_to_vec(&[identity.to_public()], &plain).unwrap();
+    let n = sealed.len();
+    sealed[n - 100] ^= 1; // inside the last chunk
+    let mut r =
+        SealedReader::new(Cursor::new(&sealed), &identity, &HeaderPolicy::default()).unwrap();
+    let mut first = vec![0u8; CHUNK];
+    r.read_exact(&mut first).unwrap();
+    assert_eq!(first, &plain[..CHUNK], "untouched chunks still read");
+    r.seek(SeekFrom::Start(2 * CHUNK as u64 + 10)).unwrap();
+    let err = r.read(&mut first).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    assert!(err.to_string().contains("chunk"), "{err}");
+    let other = Identity::generate().unwrap();
+    assert!(SealedReader::new(Cursor::new(&sealed), &other, &HeaderPolicy::default()).is_err());
+    assert!(
+        SealedReader::new(
+            Cursor::new(&sealed[..sealed.len() - n + 40]),
+            &identity,
+            &HeaderPolicy::default()
+        )
+        .is_err()
+    );
+}

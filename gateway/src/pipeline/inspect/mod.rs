@@ -6,8 +6,7 @@
 
 mod magic;
 
-use std::io::Read;
-use std::path::Path;
+use std::io::{Read, Seek, SeekFrom};
 
 pub use magic::{MediaType, sniff};
 
@@ -55,12 +54,16 @@ pub fn allowed(profile: Profile, t: MediaType) -> bool {
     }
 }
 
-/// Reads the head of `plaintext` and runs the checks for `profile`.
-pub fn inspect(plaintext: &Path, profile: Profile) -> std::io::Result<Inspection> {
+/// The plaintext an inspector reads: decrypted on demand, so seeking is cheap and only
+/// what is read costs anything.
+pub trait Plaintext: Read + Seek + Send {}
+impl<T: Read + Seek + Send> Plaintext for T {}
+
+/// Reads what `profile` needs of `plaintext` and runs its checks.
+pub fn inspect(plaintext: &mut dyn Plaintext, profile: Profile) -> std::io::Result<Inspection> {
     let mut head = Vec::with_capacity(4096);
-    std::fs::File::open(plaintext)?
-        .take(4096)
-        .read_to_end(&mut head)?;
+    plaintext.seek(SeekFrom::Start(0))?;
+    plaintext.take(4096).read_to_end(&mut head)?;
     let media_type = sniff(&head);
     let mut checks = Vec::new();
     if allowed(profile, media_type) {
@@ -100,21 +103,30 @@ mod tests {
 
     #[test]
     fn a_renamed_executable_is_refused_whatever_its_name() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("12A03123345.pdf");
-        std::fs::write(&p, b"MZ\x90\x00\x03\x00\x00\x00").unwrap();
+        use std::io::Cursor;
+        let exe: &[u8] = b"MZ\x90\x00\x03\x00\x00\x00";
         for profile in [Profile::NhiReview, Profile::EmrDownload, Profile::Generic] {
-            let i = inspect(&p, profile).unwrap();
+            let i = inspect(&mut Cursor::new(exe), profile).unwrap();
             assert!(!i.passed());
             assert_eq!(i.checks[0].code, "type.not_allowed");
         }
-        std::fs::write(&p, b"%PDF-1.7\n%%EOF\n").unwrap();
-        assert!(inspect(&p, Profile::EmrDownload).unwrap().passed());
-        std::fs::write(&p, b"\xff\xd8\xff\xe0").unwrap();
+        let pdf: &[u8] = b"%PDF-1.7\n%%EOF\n";
         assert!(
-            !inspect(&p, Profile::EmrDownload).unwrap().passed(),
+            inspect(&mut Cursor::new(pdf), Profile::EmrDownload)
+                .unwrap()
+                .passed()
+        );
+        let jpeg: &[u8] = b"\xff\xd8\xff\xe0";
+        assert!(
+            !inspect(&mut Cursor::new(jpeg), Profile::EmrDownload)
+                .unwrap()
+                .passed(),
             "emr-download takes PDF only"
         );
-        assert!(inspect(&p, Profile::NhiReview).unwrap().passed());
+        assert!(
+            inspect(&mut Cursor::new(jpeg), Profile::NhiReview)
+                .unwrap()
+                .passed()
+        );
     }
 }

@@ -1,0 +1,140 @@
+//! Random access to the plaintext of a complete sealed file, decrypting only the
+//! chunks that are read.
+//!
+//! The ingest session verifies every chunk (and hashes the plaintext) while an upload
+//! arrives, so the pipeline need not decrypt an accepted file a second time just to
+//! look at it: a type check reads one chunk, a DICOM header a few, and only inspectors
+//! that need the whole document (PDF) read it all. Every chunk read is authenticated
+//! again on the way, so a file altered on disk after acceptance still fails loudly.
+
+use std::io::{self, Read, Seek, SeekFrom};
+
+use super::error::{Result, SealedError};
+use super::header::{self, HeaderPolicy};
+use super::keys::Identity;
+use super::primitives::{CHUNK, PAYLOAD_NONCE, PayloadKey, SEALED_CHUNK, TAG};
+
+pub struct SealedReader<R> {
+    inner: R,
+    key: PayloadKey,
+    /// Where the first payload chunk starts in `inner`.
+    payload_start: u64,
+    chunks: u64,
+    plaintext_len: u64,
+    pos: u64,
+    /// The decrypted chunk `current` (plaintext only).
+    buf: Vec<u8>,
+    current: Option<u64>,
+}
+
+impl<R: Read + Seek> SealedReader<R> {
+    /// Reads and checks the header of the complete sealed file in `inner`.
+    pub fn new(mut inner: R, identity: &Identity, policy: &HeaderPolicy) -> Result<Self> {
+        let sealed_len = inner.seek(SeekFrom::End(0))?;
+        inner.seek(SeekFrom::Start(0))?;
+        let want = (policy.max_header_bytes + PAYLOAD_NONCE) as u64;
+        let mut head = Vec::new();
+        (&mut inner)
+            .take(want.min(sealed_len))
+            .read_to_end(&mut head)?;
+        let h = header::parse(&head, policy)?.ok_or(SealedError::Truncated { verified: 0 })?;
+        let file_key = h.unwrap_key(&head, identity, policy)?;
+        let nonce: &[u8; PAYLOAD_NONCE] = head
+            .get(h.len..h.len + PAYLOAD_NONCE)
+            .and_then(|n| n.try_into().ok())
+            .ok_or(SealedError::Truncated { verified: 0 })?;
+        let key = PayloadKey::derive(&file_key, nonce);
+        let payload_start = (h.len + PAYLOAD_NONCE) as u64;
+        let body = sealed_len - payload_start;
+        if body < TAG as u64 {
+            return Err(SealedError::Truncated { verified: 0 });
+        }
+        let chunks = body.div_ceil(SEALED_CHUNK as u64);
+        let last = body - (chunks - 1) * SEALED_CHUNK as u64;
+        if last < TAG as u64 {
+            return Err(SealedError::Truncated {
+                verified: (chunks - 1) * CHUNK as u64,
+            });
+        }
+        Ok(SealedReader {
+            inner,
+            key,
+            payload_start,
+            chunks,
+            plaintext_len: (chunks - 1) * CHUNK as u64 + last - TAG as u64,
+            pos: 0,
+            buf: Vec::with_capacity(SEALED_CHUNK),
+            current: None,
+        })
+    }
+
+    /// Length of the plaintext, known from the sealed length alone.
+    pub fn plaintext_len(&self) -> u64 {
+        self.plaintext_len
+    }
+
+    fn load(&mut self, index: u64) -> io::Result<()> {
+        if self.current == Some(index) {
+            return Ok(());
+        }
+        self.current = None;
+        let start = self.payload_start + index * SEALED_CHUNK as u64;
+        self.inner.seek(SeekFrom::Start(start))?;
+        self.buf.resize(SEALED_CHUNK, 0);
+        let last = index + 1 == self.chunks;
+        let mut filled = 0;
+        while filled < SEALED_CHUNK {
+            let n = self.inner.read(&mut self.buf[filled..])?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        self.buf.truncate(filled);
+        if filled < TAG
+            || (!last && filled < SEALED_CHUNK)
+            || !self.key.open(index, last, &mut self.buf)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                SealedError::ChunkAuthFailed { index },
+            ));
+        }
+        self.buf.truncate(filled - TAG);
+        self.current = Some(index);
+        Ok(())
+    }
+}
+
+impl<R: Read + Seek> Read for SealedReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.plaintext_len || out.is_empty() {
+            return Ok(0);
+        }
+        let index = self.pos / CHUNK as u64;
+        self.load(index)?;
+        let at = (self.pos - index * CHUNK as u64) as usize;
+        let n = out.len().min(self.buf.len() - at);
+        out[..n].copy_from_slice(&self.buf[at..at + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read + Seek> Seek for SealedReader<R> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => self.plaintext_len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        let target = target.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start of the file",
+            )
+        })?;
+        self.pos = target;
+        Ok(target)
+    }
+}
