@@ -5,6 +5,7 @@ pub mod backends;
 pub mod checks;
 pub mod config;
 pub mod frontends;
+pub mod housekeeping;
 pub mod keys;
 pub mod pipeline;
 pub mod sealed;

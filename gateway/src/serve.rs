@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
-use crate::backends::catalog::{Catalog, CatalogError};
+use crate::backends::catalog::{self, Catalog, CatalogError};
 use crate::backends::objects::ObjectStore;
 use crate::backends::objects::local::LocalStore;
 use crate::config::Config;
@@ -82,7 +82,7 @@ pub async fn prepare(config: Config) -> Result<AppState, ServeError> {
         ssh_host_key = %keys.ssh_fingerprint(),
         "gateway identity (hospitals seal files to this age recipient)"
     );
-    let catalog = Catalog::open(&config.catalog.url, &data_dir).await?;
+    let catalog = catalog::open(&config.catalog.url, &data_dir).await?;
     let tenants = Registry::load(&config.server.tenants_file)?;
     let objects_dir = data_dir.join("objects");
     let objects = LocalStore::new(&objects_dir).map_err(|source| ServeError::DataDir {
@@ -183,6 +183,11 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         windows,
     );
     let pipeline_task = tokio::spawn(pipeline.run(cfg.pipeline.workers, stop_rx.clone()));
+    let housekeeping_task = tokio::spawn(crate::housekeeping::run(
+        state.ingest.clone(),
+        crate::housekeeping::Policy::from_config(&cfg.ingest),
+        stop_rx.clone(),
+    ));
 
     let admin_app = frontends::admin::router(state.clone());
     let mut admin_stop = stop_rx.clone();
@@ -236,6 +241,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let _ = stop_tx.send(true);
     let all = async {
         let _ = pipeline_task.await;
+        let _ = housekeeping_task.await;
         let _ = sftp_task.await;
         let _ = https_task.await;
         let _ = admin_task.await;

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use gateway::backends::catalog::Catalog;
+use gateway::backends::catalog;
 use gateway::sealed::{Identity, seal_to_vec};
 
 struct Rng(u64);
@@ -175,7 +175,7 @@ fn kill_nine_at_random_instants_loses_no_acknowledged_upload() {
         .build()
         .unwrap();
     let (indexed, uploads) = rt.block_on(async {
-        let catalog = Catalog::open("", &data).await.unwrap();
+        let catalog = catalog::open("", &data).await.unwrap();
         let indexed = catalog.all_indexed().await.unwrap();
         let mut names = HashMap::new();
         for (upload, _) in &indexed {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use gateway::backends::catalog::Catalog;
+use gateway::backends::catalog;
 use gateway::backends::objects::local::LocalStore;
 use gateway::pipeline::{Outcome, Pipeline, window::Windows};
 use gateway::sealed::{Identity, seal_to_vec};
@@ -66,7 +66,7 @@ async fn setup(dir: &std::path::Path, identity: &Identity) -> Result<(Arc<Ingest
     )?;
     let mut config = gateway::config::Config::default();
     config.server.data_dir = dir.to_owned();
-    let catalog = Catalog::open("", dir).await?;
+    let catalog = catalog::open("", dir).await?;
     let core = IngestCore::new(
         catalog,
         Registry::load(&tenants)?,

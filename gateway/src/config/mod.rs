@@ -177,6 +177,12 @@ pub struct IngestConfig {
     pub fsync_interval_bytes: u64,
     /// Accept files sealed to other recipients besides the gateway.
     pub allow_other_recipients: bool,
+    /// Hours a partial upload may sit untouched before it expires and its bytes go.
+    pub partial_expiry_hours: u64,
+    /// Days a rejected upload's bytes are kept for inspection (quarantine).
+    pub quarantine_days: u64,
+    /// Seconds between housekeeping sweeps (expiry and the end of quarantine).
+    pub housekeeping_interval_secs: u64,
 }
 
 impl Default for IngestConfig {
@@ -185,6 +191,9 @@ impl Default for IngestConfig {
             max_file_bytes: 16 << 30,
             fsync_interval_bytes: 8 << 20,
             allow_other_recipients: false,
+            partial_expiry_hours: 48,
+            quarantine_days: 14,
+            housekeeping_interval_secs: 300,
         }
     }
 }
@@ -265,6 +274,12 @@ impl Config {
         }
         if self.ingest.fsync_interval_bytes == 0 {
             return bad("ingest.fsync_interval_bytes", "must be at least 1");
+        }
+        if self.ingest.partial_expiry_hours == 0 {
+            return bad("ingest.partial_expiry_hours", "must be at least 1");
+        }
+        if self.ingest.housekeeping_interval_secs == 0 {
+            return bad("ingest.housekeeping_interval_secs", "must be at least 1");
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return bad("log.level", &e.to_string());

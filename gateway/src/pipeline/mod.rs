@@ -10,6 +10,7 @@
 pub mod decrypt;
 pub mod index;
 pub mod inspect;
+pub mod manifest;
 pub mod spool;
 pub mod store;
 pub mod window;
@@ -24,6 +25,7 @@ use crate::backends::catalog::{CatalogError, NewFile, UploadRow};
 use crate::backends::objects::ObjectStore;
 use crate::checks::{Check, Severity};
 use crate::session::IngestCore;
+use crate::telemetry::events::{InternalEvent, UploadChecked};
 use crate::tenants::Profile;
 
 pub struct Pipeline {
@@ -85,6 +87,20 @@ impl Pipeline {
             return Ok(None);
         };
         let outcome = self.check(&upload).await;
+        if let Ok(o) = &outcome {
+            let failed = match o {
+                Outcome::Indexed { .. } => None,
+                Outcome::Rejected { codes, .. } => {
+                    Some(codes.first().map(String::as_str).unwrap_or("unknown"))
+                }
+            };
+            UploadChecked {
+                tenant: &upload.tenant,
+                upload: &upload.id,
+                failed,
+            }
+            .emit();
+        }
         let _ = std::fs::remove_file(self.work_dir.join(format!("{}.sealed", upload.id)));
         outcome.map(Some)
     }
@@ -116,17 +132,26 @@ impl Pipeline {
                 .await;
         };
         let source = self.sealed_source(upload, &spool).await?;
-        let inspection = tokio::task::spawn_blocking(move || {
-            open_and_inspect(&source, &identity, &policy, plain_len, profile)
+        let batch = manifest::batch_prefix(&upload.name);
+        let is_manifest = batch.is_some();
+        let inspected = tokio::task::spawn_blocking(move || {
+            open_and_inspect(&source, &identity, &policy, plain_len, profile, is_manifest)
         })
         .await
         .map_err(|e| PipelineError::Io(std::io::Error::other(e)))??;
-        let inspection = match inspection {
-            Ok(i) if i.passed() => i,
-            Ok(i) => return self.reject(upload, i.checks).await,
+        let (inspection, listed) = match inspected {
+            Ok((i, m)) if i.passed() => (i, m),
+            Ok((i, _)) => return self.reject(upload, i.checks).await,
             Err(check) => return self.reject(upload, vec![check]).await,
         };
         let mut checks = inspection.checks.clone();
+        if let (Some(m), Some(prefix)) = (&listed, &batch) {
+            let current = catalog.current_files_under(&upload.tenant, prefix).await?;
+            checks.extend(manifest::compare(m, prefix, &current));
+            if checks.iter().any(|c| c.severity == Severity::Error) {
+                return self.reject(upload, checks).await;
+            }
+        }
         if let Some(dup) = index::duplicate_check(catalog, &upload.tenant, &sha256).await? {
             checks.push(dup);
         }
@@ -257,16 +282,18 @@ fn integrity_check(why: impl Into<String>) -> Check {
     Check::new("integrity.altered", Severity::Error, why)
 }
 
-/// Opens the accepted sealed file and inspects its plaintext. `Ok(Err(check))` when the
-/// file no longer opens as it did at acceptance (changed on disk), `Err` on plain I/O
-/// trouble, which is retried rather than blamed on the upload.
+/// Opens the accepted sealed file and inspects its plaintext (or, for a batch
+/// manifest, reads the manifest). `Ok(Err(check))` when the upload fails: the file no
+/// longer opens as it did at acceptance, or the manifest is unreadable. `Err` on plain
+/// I/O trouble, which is retried rather than blamed on the upload.
 fn open_and_inspect(
     sealed: &std::path::Path,
     identity: &crate::sealed::Identity,
     policy: &crate::sealed::HeaderPolicy,
     plain_len: u64,
     profile: Profile,
-) -> Result<Result<inspect::Inspection, Check>, PipelineError> {
+    is_manifest: bool,
+) -> Result<Result<(inspect::Inspection, Option<manifest::Manifest>), Check>, PipelineError> {
     let mut plain = match decrypt::open(sealed, identity, policy) {
         Ok(p) => p,
         Err(crate::sealed::SealedError::Io(e)) => return Err(e.into()),
@@ -282,8 +309,22 @@ fn open_and_inspect(
             plain.plaintext_len()
         ))));
     }
-    match inspect::inspect(&mut plain, profile) {
-        Ok(i) => Ok(Ok(i)),
+    let result = if is_manifest {
+        manifest::read(&mut plain).map(|m| {
+            m.map(|m| {
+                let i = inspect::Inspection {
+                    media_type: inspect::MediaType::Json,
+                    checks: Vec::new(),
+                    metadata: serde_json::json!({ "manifest": { "files": m.files.len() } }),
+                };
+                (i, Some(m))
+            })
+        })
+    } else {
+        inspect::inspect(&mut plain, profile).map(|i| Ok((i, None)))
+    };
+    match result {
+        Ok(r) => Ok(r),
         Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Ok(Err(integrity_check(format!(
             "the stored file changed after acceptance: {e}"
         )))),

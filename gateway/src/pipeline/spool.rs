@@ -30,6 +30,10 @@ pub struct SpoolFile {
     len: u64,
     durable: u64,
     direct: Option<DirectBuf>,
+    /// Whether the file's directory entry is known durable. A new file's entry is
+    /// synced with its first data, not at creation: an upload that never syncs has
+    /// nothing to lose, and small uploads save a round of journal commits.
+    entry_durable: bool,
 }
 
 /// The unwritten tail of a direct-I/O spool file: bytes `flushed..flushed + filled`.
@@ -121,7 +125,7 @@ fn open_for_writes(path: &Path, create: bool) -> io::Result<(File, bool)> {
 }
 
 impl SpoolFile {
-    /// A new, empty spool file; its directory entry is made durable too.
+    /// A new, empty spool file; its directory entry becomes durable with the first `sync`.
     pub fn create(spool_dir: &Path, tenant: &str, id: &str) -> io::Result<SpoolFile> {
         Self::create_with(spool_dir, tenant, id, true)
     }
@@ -146,13 +150,13 @@ impl SpoolFile {
                 .open(&path)?;
             (f, false)
         };
-        File::open(dir)?.sync_all()?;
         Ok(SpoolFile {
             path,
             file,
             len: 0,
             durable: 0,
             direct: direct.then(|| DirectBuf::new(0)),
+            entry_durable: false,
         })
     }
 
@@ -191,6 +195,7 @@ impl SpoolFile {
             len: durable,
             durable,
             direct,
+            entry_durable: true,
         };
         if spool.direct.is_none() {
             io::Seek::seek(&mut spool.file, io::SeekFrom::End(0))?;
@@ -214,6 +219,12 @@ impl SpoolFile {
                 buf.write_out(&self.file)?;
             }
             self.file.sync_data()?;
+            if !self.entry_durable {
+                if let Some(dir) = self.path.parent() {
+                    File::open(dir)?.sync_all()?;
+                }
+                self.entry_durable = true;
+            }
             self.durable = self.len;
         }
         Ok(self.durable)

@@ -224,3 +224,86 @@ async fn a_check_interrupted_after_the_store_stage_completes_from_the_object() {
         1
     );
 }
+
+fn manifest_json(entries: &[(&str, &[u8])], altered: &str, extra: &[&str]) -> Vec<u8> {
+    let mut files: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|(name, body)| {
+            let mut sha = hex::encode(ring::digest::digest(&ring::digest::SHA256, body));
+            if *name == altered {
+                sha = "0".repeat(64);
+            }
+            serde_json::json!({ "name": name, "size": body.len(), "sha256": sha })
+        })
+        .collect();
+    for name in extra {
+        files.push(serde_json::json!({ "name": name, "size": 1, "sha256": "1".repeat(64) }));
+    }
+    serde_json::to_vec(&serde_json::json!({ "files": files })).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manifest_names_missing_altered_and_extra_files() {
+    let f = fixture().await;
+    let p = pipeline(&f, window::Windows::none());
+    let (a, b, c) = (pdf("a"), pdf("b"), pdf("c"));
+    f.upload("case-7/a.pdf", &a).await;
+    f.upload("case-7/b.pdf", &b).await;
+    f.upload("case-7/c.pdf", &c).await;
+    f.upload("case-8/other.pdf", &pdf("other")).await;
+    // Lists a and b (b with the wrong digest) and a file never sent; c is unlisted.
+    let bad = f
+        .upload(
+            "case-7.manifest.json",
+            &manifest_json(&[("a.pdf", &a), ("b.pdf", &b)], "b.pdf", &["lost.pdf"]),
+        )
+        .await;
+    while p.process_next().await.unwrap().is_some() {}
+    let r = f
+        .core
+        .catalog()
+        .check_result(&bad.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status, Status::Failed);
+    let codes: Vec<&str> = r.checks.iter().map(|c| c.code.as_str()).collect();
+    assert_eq!(
+        codes,
+        ["manifest.missing", "manifest.altered", "manifest.extra"]
+    );
+    assert_eq!(r.checks[0].detail["files"], serde_json::json!(["lost.pdf"]));
+    assert_eq!(r.checks[1].detail["files"][0]["name"], "b.pdf");
+    assert_eq!(r.checks[2].detail["files"], serde_json::json!(["c.pdf"]));
+
+    // The same batch with a true manifest passes; the manifest itself is indexed.
+    let good = f
+        .upload(
+            "case-7.manifest.json",
+            &manifest_json(&[("a.pdf", &a), ("b.pdf", &b), ("c.pdf", &c)], "", &[]),
+        )
+        .await;
+    let Some(Outcome::Indexed { .. }) = p.process_next().await.unwrap() else {
+        panic!("a matching manifest is indexed")
+    };
+    let r = f
+        .core
+        .catalog()
+        .check_result(&good.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status, Status::Passed);
+    assert_eq!(r.checks[0].code, "manifest.matched");
+
+    let junk = f.upload("case-9.manifest.json", b"{\"files\": 3}").await;
+    p.process_next().await.unwrap();
+    let r = f
+        .core
+        .catalog()
+        .check_result(&junk.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.checks[0].code, "manifest.invalid");
+}

@@ -237,14 +237,10 @@ impl IngestCore {
             id.clone(),
         );
         let spool = blocking(move || Ok(SpoolFile::create(&dir, &tenant, &sid)?)).await?;
-        self.catalog
-            .create_upload(&id, &who.tenant, name, who.protocol, declared_len)
-            .await?;
         let row = self
             .catalog
-            .upload(&id)
-            .await?
-            .ok_or_else(|| IngestError::NotFound(id.clone()))?;
+            .create_upload(&id, &who.tenant, name, who.protocol, declared_len)
+            .await?;
         UploadStarted {
             tenant: &who.tenant,
             protocol: who.protocol,
@@ -481,15 +477,6 @@ impl Upload {
             plaintext_sha256: sha,
             seq,
         };
-        let detail = serde_json::json!({ "upload": accepted.id, "name": self.row.name, "bytes": len, "sha256": accepted.plaintext_sha256 });
-        if let Err(e) = self
-            .core
-            .catalog
-            .audit(&self.row.tenant, "upload.accepted", &detail)
-            .await
-        {
-            tracing::error!(code = e.code(), error = %e, "audit record not written");
-        }
         UploadAccepted {
             tenant: &self.row.tenant,
             protocol: &self.row.protocol,

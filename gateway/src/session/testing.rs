@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{IngestCore, IngestSettings, Principal};
-use crate::backends::catalog::Catalog;
+use crate::backends::catalog;
 use crate::sealed::{HeaderPolicy, Identity, seal_to_vec};
 use crate::tenants::{Quota, Registry};
 
@@ -28,7 +28,7 @@ pub async fn fixture_with(quota: Quota, max_file_bytes: u64, fsync_interval_byte
         ),
     )
     .unwrap();
-    let catalog = Catalog::open("", dir.path()).await.unwrap();
+    let catalog = catalog::open("", dir.path()).await.unwrap();
     let registry = Registry::load(&tenants).unwrap();
     let identity = Identity::generate().unwrap();
     let settings = IngestSettings {

@@ -226,3 +226,58 @@ impl InternalEvent for UploadRejected<'_> {
         );
     }
 }
+
+pub struct UploadChecked<'a> {
+    pub tenant: &'a str,
+    pub upload: &'a str,
+    /// The first error code, for a failed check.
+    pub failed: Option<&'a str>,
+}
+
+impl InternalEvent for UploadChecked<'_> {
+    fn emit(self) {
+        let (result, code) = match self.failed {
+            Some(code) => ("failed", code),
+            None => ("passed", ""),
+        };
+        METRICS
+            .uploads_checked
+            .with_label_values(&[result, code])
+            .inc();
+        tracing::info!(
+            audit = true,
+            tenant = self.tenant,
+            upload = self.upload,
+            result,
+            code,
+            "upload checked"
+        );
+    }
+}
+
+/// Housekeeping removed an upload's spooled bytes.
+pub struct UploadCleanedUp<'a> {
+    pub tenant: &'a str,
+    pub upload: &'a str,
+    /// `expired` or `purged`.
+    pub action: &'static str,
+    pub bytes: u64,
+}
+
+impl InternalEvent for UploadCleanedUp<'_> {
+    fn emit(self) {
+        METRICS.housekeeping.with_label_values(&[self.action]).inc();
+        METRICS
+            .housekeeping_bytes
+            .with_label_values(&[self.action])
+            .inc_by(self.bytes);
+        tracing::info!(
+            audit = true,
+            tenant = self.tenant,
+            upload = self.upload,
+            action = self.action,
+            bytes = self.bytes,
+            "upload cleaned up"
+        );
+    }
+}

@@ -25,6 +25,9 @@ pub struct Metrics {
     pub uploads_accepted: IntCounterVec,
     pub uploads_rejected: IntCounterVec,
     pub upload_bytes_accepted: IntCounterVec,
+    pub uploads_checked: IntCounterVec,
+    pub housekeeping: IntCounterVec,
+    pub housekeeping_bytes: IntCounterVec,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -148,6 +151,26 @@ impl Metrics {
                 "gateway_upload_accepted_bytes_total",
                 "Sealed bytes of accepted uploads, by protocol.",
                 &["protocol"],
+            ),
+            uploads_checked: counter_vec(
+                &registry,
+                "gateway_uploads_checked_total",
+                "Accepted uploads whose checks finished, by result (passed, failed) and, \
+                 for failures, the first error code.",
+                &["result", "code"],
+            ),
+            housekeeping: counter_vec(
+                &registry,
+                "gateway_housekeeping_uploads_total",
+                "Uploads cleaned up: `expired` (partial, abandoned) and `purged` \
+                 (rejected, quarantine over).",
+                &["action"],
+            ),
+            housekeeping_bytes: counter_vec(
+                &registry,
+                "gateway_housekeeping_bytes_total",
+                "Spooled bytes removed by housekeeping, by action.",
+                &["action"],
             ),
             registry,
         }

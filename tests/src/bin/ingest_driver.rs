@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use gateway::backends::catalog::{Catalog, UploadState};
+use gateway::backends::catalog::{self, UploadState};
 use gateway::backends::objects::local::LocalStore;
 use gateway::pipeline::{Pipeline, window::Windows};
 use gateway::session::{IngestCore, IngestSettings, Principal};
@@ -58,7 +58,7 @@ fn args() -> Result<Args> {
 async fn main() -> Result<()> {
     let a = args()?;
     let keys = gateway::keys::load_or_generate(&a.data_dir.join("keys"), None)?;
-    let catalog = Catalog::open("", &a.data_dir).await?;
+    let catalog = catalog::open("", &a.data_dir).await?;
     let tenants = Registry::load(&a.tenants)?;
     let mut config = gateway::config::Config::default();
     config.server.data_dir = a.data_dir.clone();

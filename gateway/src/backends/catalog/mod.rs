@@ -1,14 +1,23 @@
-//! The catalog: the database of uploads, files, events and the audit log.
-//! Embedded default: SQLite in WAL mode under `data_dir` (PostgreSQL comes with the
-//! scale-out work, behind the same queries).
+//! The catalog: the database of uploads, their state history, files, findings, the
+//! outbox and the audit log.
+//!
+//! [`CatalogStore`] is the contract; [`sqlite::SqliteCatalog`] the embedded
+//! implementation (the default, under `data_dir`). A scale-out PostgreSQL
+//! implementation plugs in behind the same trait, and every implementation must pass
+//! the one [`contract`] suite. Callers hold a [`Catalog`], a shared handle to whichever
+//! implementation `[catalog] url` names.
 
+pub mod sqlite;
+mod types;
+
+use std::future::Future;
 use std::path::Path;
-use std::str::FromStr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+pub use types::{CurrentFile, NewFile, SameContent, TenantUsage, UploadRow, UploadState};
+
+use crate::checks::{Check, CheckResult};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -36,154 +45,89 @@ impl CatalogError {
     }
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-mod results;
-mod uploads;
-pub use results::{NewFile, SameContent};
-pub use uploads::{TenantUsage, UploadRow, UploadState};
+/// A shared handle to the catalog in use.
+pub type Catalog = Arc<dyn CatalogStore>;
 
-#[derive(Clone)]
-pub struct Catalog {
-    pool: SqlitePool,
-    /// One writer at a time, in process. SQLite allows one anyway; queueing here costs
-    /// nothing, while contending inside SQLite means its busy handler's sleeps (up to
-    /// 100 ms each), which capped small-file throughput at ~70 files/s.
-    writer: Arc<tokio::sync::Mutex<()>>,
+/// Opens the catalog named by `url` (empty: the embedded SQLite file in `data_dir`)
+/// and brings its schema up to date.
+pub async fn open(url: &str, data_dir: &Path) -> Result<Catalog, CatalogError> {
+    Ok(Arc::new(sqlite::SqliteCatalog::open(url, data_dir).await?))
 }
 
-/// A write transaction that holds the catalog's writer slot until it ends.
-pub(crate) struct WriteTx {
-    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
-    _slot: tokio::sync::OwnedMutexGuard<()>,
+/// Declares the [`CatalogStore`] trait and implements it for types whose inherent
+/// async methods have the same names and arguments (today the SQLite one; the
+/// PostgreSQL one will take a second invocation of the forwarding half). One list, so the trait and the
+/// forwarding cannot drift apart; the trait methods return boxed futures so that the
+/// catalog can be a trait object (`async fn` in traits is not object-safe).
+macro_rules! catalog_api {
+    (impl for $ty:ty; $( $(#[$doc:meta])* fn $name:ident($($arg:ident: $argty:ty),*) -> $ret:ty; )*) => {
+        pub trait CatalogStore: Send + Sync {
+            $( $(#[$doc])* fn $name<'a>(&'a self $(, $arg: $argty)*) -> BoxFuture<'a, Result<$ret, CatalogError>>; )*
+            /// Flushes and closes (at shutdown). Never fails; problems are logged.
+            fn close(&self) -> BoxFuture<'_, ()>;
+        }
+        impl CatalogStore for $ty {
+                $( fn $name<'a>(&'a self $(, $arg: $argty)*) -> BoxFuture<'a, Result<$ret, CatalogError>> {
+                    Box::pin(<$ty>::$name(self $(, $arg)*))
+                } )*
+                fn close(&self) -> BoxFuture<'_, ()> {
+                    Box::pin(<$ty>::close(self))
+                }
+        }
+    };
 }
 
-impl std::ops::Deref for WriteTx {
-    type Target = sqlx::Transaction<'static, sqlx::Sqlite>;
-    fn deref(&self) -> &Self::Target {
-        &self.tx
-    }
-}
-
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.tx
-    }
-}
-
-impl WriteTx {
-    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
-    }
-}
-
-impl Catalog {
-    /// Opens the catalog named by `url`, or the embedded one in `data_dir` when empty,
-    /// and brings its schema up to date.
-    pub async fn open(url: &str, data_dir: &Path) -> Result<Catalog, CatalogError> {
-        let options = if url.is_empty() {
-            SqliteConnectOptions::new().filename(data_dir.join("catalog.db"))
-        } else if url.starts_with("sqlite:") {
-            SqliteConnectOptions::from_str(url).map_err(CatalogError::Open)?
-        } else {
-            return Err(CatalogError::Unsupported(
-                url.split(':').next().unwrap_or("").to_string(),
-            ));
-        };
-        let options = options
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // WAL + NORMAL is durable across process crashes; FULL only adds power-loss
-            // durability of the last transactions, which the spool's fsync covers.
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(CatalogError::Open)?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Catalog {
-            pool,
-            writer: Arc::new(tokio::sync::Mutex::new(())),
-        })
-    }
-
-    /// A write transaction. `BEGIN IMMEDIATE` takes SQLite's write lock up front (waiting
-    /// out `busy_timeout`); a deferred one that reads first fails with "database is
-    /// locked" when another connection wrote in between.
-    pub(crate) async fn write_tx(&self) -> Result<WriteTx, CatalogError> {
-        let slot = self.writer.clone().lock_owned().await;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(WriteTx { tx, _slot: slot })
-    }
+catalog_api! {
+    impl for sqlite::SqliteCatalog;
 
     /// Cheap liveness probe for `/readyz`.
-    pub async fn ping(&self) -> Result<(), CatalogError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
+    fn ping() -> ();
+    /// Appends to the audit log.
+    fn audit(actor: &'a str, action: &'a str, detail: &'a serde_json::Value) -> ();
+    fn audit_count(action: &'a str) -> i64;
 
-    pub async fn journal_mode(&self) -> Result<String, CatalogError> {
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(mode)
-    }
+    /// A new `receiving` upload.
+    fn create_upload(id: &'a str, tenant: &'a str, name: &'a str, protocol: &'a str, declared_len: Option<u64>) -> UploadRow;
+    fn upload(id: &'a str) -> Option<UploadRow>;
+    /// The partial upload of `name` a client would resume, if any.
+    fn receiving_upload(tenant: &'a str, name: &'a str) -> Option<UploadRow>;
+    /// Records that the spool file holds `offset` bytes on stable storage.
+    fn set_durable_offset(id: &'a str, offset: u64) -> ();
+    /// The commit point: `receiving` → `accepted`, with its `upload.accepted` audit
+    /// record; returns the place in the check order.
+    fn accept_upload(id: &'a str, sealed_len: u64, plaintext_len: u64, plaintext_sha256: &'a str) -> i64;
+    fn tenant_usage(tenant: &'a str) -> TenantUsage;
 
-    pub async fn audit(
-        &self,
-        actor: &str,
-        action: &str,
-        detail: &serde_json::Value,
-    ) -> Result<(), CatalogError> {
-        let mut tx = self.write_tx().await?;
-        sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)")
-            .bind(crate::util::unix_now())
-            .bind(actor)
-            .bind(action)
-            .bind(detail.to_string())
-            .execute(&mut **tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
+    /// After a restart: uploads caught mid-check go back to the queue.
+    fn requeue_checking() -> u64;
+    /// Takes the oldest accepted upload (`accepted` → `checking`); never the same twice.
+    fn claim_next_accepted() -> Option<UploadRow>;
+    /// The tenant's current file with this content, if any.
+    fn same_content(tenant: &'a str, sha256: &'a str) -> Option<SameContent>;
+    /// `checking` → `indexed` with the file, findings and outbox event, together.
+    fn index_upload(upload: &'a UploadRow, file: &'a NewFile, checks: &'a [Check], event: &'a serde_json::Value) -> ();
+    /// Any state → `rejected` with the findings and the `upload.rejected` event.
+    fn reject_upload(id: &'a str, tenant: &'a str, checks: &'a [Check]) -> ();
+    fn count_in_state(state: UploadState) -> i64;
+    /// (upload id, sha256) of every indexed file.
+    fn all_indexed() -> Vec<(String, String)>;
+    fn outbox_count(kind: &'a str) -> i64;
+    /// (file id, sha256, object key) of the files an upload yielded.
+    fn indexed_files(upload_id: &'a str) -> Vec<(String, String, String)>;
+    /// The hospital-facing result of one upload.
+    fn check_result(id: &'a str) -> Option<CheckResult>;
 
-    pub async fn audit_count(&self, action: &str) -> Result<i64, CatalogError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = ?")
-            .bind(action)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(n)
-    }
-
-    /// Checkpoints the WAL into the main database and closes every connection.
-    pub async fn close(&self) {
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
-            .await
-        {
-            tracing::warn!(error = %e, "catalog checkpoint failed at shutdown");
-        }
-        self.pool.close().await;
-    }
+    /// Expires partial uploads untouched since before `cutoff` (unix seconds).
+    fn expire_receiving(cutoff: i64) -> Vec<UploadRow>;
+    /// Rejected uploads whose quarantine ended before `cutoff` and whose bytes remain.
+    fn quarantine_ended(cutoff: i64) -> Vec<UploadRow>;
+    /// Records that an upload's spooled bytes were removed.
+    fn mark_purged(upload: &'a UploadRow) -> ();
+    /// The tenant's current files whose names start with `prefix`.
+    fn current_files_under(tenant: &'a str, prefix: &'a str) -> Vec<CurrentFile>;
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn opens_in_wal_mode_and_migrates_idempotently() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = Catalog::open("", dir.path()).await.unwrap();
-        assert_eq!(c.journal_mode().await.unwrap(), "wal");
-        c.audit("gateway", "test.event", &serde_json::json!({"a": 1}))
-            .await
-            .unwrap();
-        c.close().await;
-        let c = Catalog::open("", dir.path()).await.unwrap();
-        assert_eq!(c.audit_count("test.event").await.unwrap(), 1);
-        assert!(Catalog::open("mysql://x", dir.path()).await.is_err());
-    }
-}
+pub mod contract;

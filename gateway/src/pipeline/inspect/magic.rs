@@ -19,6 +19,8 @@ pub enum MediaType {
     Xml,
     Html,
     Text,
+    /// Never sniffed: given to batch manifests, which are parsed as JSON.
+    Json,
     Executable,
     Unknown,
 }
@@ -41,6 +43,7 @@ impl MediaType {
             MediaType::Xml => "application/xml",
             MediaType::Html => "text/html",
             MediaType::Text => "text/plain",
+            MediaType::Json => "application/json",
             MediaType::Executable => "application/x-executable",
             MediaType::Unknown => "application/octet-stream",
         }
@@ -63,6 +66,7 @@ impl MediaType {
             MediaType::Xml => "an XML document",
             MediaType::Html => "an HTML document",
             MediaType::Text => "plain text",
+            MediaType::Json => "a JSON document",
             MediaType::Executable => "an executable program",
             MediaType::Unknown => "an unrecognised format",
         }

@@ -4,57 +4,9 @@
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::{Catalog, CatalogError};
+use super::SqliteCatalog;
+use crate::backends::catalog::{CatalogError, TenantUsage, UploadRow, UploadState};
 use crate::util::unix_now;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UploadState {
-    Receiving,
-    Accepted,
-    Checking,
-    Indexed,
-    Rejected,
-    Expired,
-}
-
-impl UploadState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UploadState::Receiving => "receiving",
-            UploadState::Accepted => "accepted",
-            UploadState::Checking => "checking",
-            UploadState::Indexed => "indexed",
-            UploadState::Rejected => "rejected",
-            UploadState::Expired => "expired",
-        }
-    }
-
-    fn parse(s: &str) -> Option<UploadState> {
-        Some(match s {
-            "receiving" => UploadState::Receiving,
-            "accepted" => UploadState::Accepted,
-            "checking" => UploadState::Checking,
-            "indexed" => UploadState::Indexed,
-            "rejected" => UploadState::Rejected,
-            "expired" => UploadState::Expired,
-            _ => return None,
-        })
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct UploadRow {
-    pub id: String,
-    pub tenant: String,
-    pub name: String,
-    pub protocol: String,
-    pub state: UploadState,
-    pub declared_len: Option<u64>,
-    pub durable_offset: u64,
-    pub plaintext_len: Option<u64>,
-    pub plaintext_sha256: Option<String>,
-    pub accept_seq: Option<i64>,
-}
 
 fn u64_of(v: Option<i64>) -> Option<u64> {
     v.and_then(|x| u64::try_from(x).ok())
@@ -81,14 +33,6 @@ impl TryFrom<SqliteRow> for UploadRow {
     }
 }
 
-/// What a tenant holds and has in flight, for quota checks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TenantUsage {
-    pub accepted_bytes: u64,
-    pub accepted_files: u64,
-    pub receiving: u64,
-}
-
 /// The columns of [`UploadRow`]; a macro so that queries stay static strings.
 macro_rules! upload_columns_def {
     () => {
@@ -102,7 +46,7 @@ fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-impl Catalog {
+impl SqliteCatalog {
     pub async fn create_upload(
         &self,
         id: &str,
@@ -110,7 +54,7 @@ impl Catalog {
         name: &str,
         protocol: &str,
         declared_len: Option<u64>,
-    ) -> Result<(), CatalogError> {
+    ) -> Result<UploadRow, CatalogError> {
         let now = unix_now();
         let mut tx = self.write_tx().await?;
         sqlx::query(
@@ -128,7 +72,18 @@ impl Catalog {
         .await?;
         record_state(&mut tx, id, UploadState::Receiving, now).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(UploadRow {
+            id: id.into(),
+            tenant: tenant.into(),
+            name: name.into(),
+            protocol: protocol.into(),
+            state: UploadState::Receiving,
+            declared_len,
+            durable_offset: 0,
+            plaintext_len: None,
+            plaintext_sha256: None,
+            accept_seq: None,
+        })
     }
 
     pub async fn upload(&self, id: &str) -> Result<Option<UploadRow>, CatalogError> {
@@ -191,7 +146,7 @@ impl Catalog {
         let done = sqlx::query(
             "UPDATE uploads SET state = 'accepted', durable_offset = ?, plaintext_len = ?, \
              plaintext_sha256 = ?, accepted_at = ?, updated_at = ?, accept_seq = ? \
-             WHERE id = ? AND state = 'receiving'",
+             WHERE id = ? AND state = 'receiving' RETURNING tenant, name",
         )
         .bind(to_i64(sealed_len))
         .bind(to_i64(plaintext_len))
@@ -200,14 +155,26 @@ impl Catalog {
         .bind(now)
         .bind(seq)
         .bind(id)
-        .execute(&mut **tx)
+        .fetch_optional(&mut **tx)
         .await?;
-        if done.rows_affected() != 1 {
+        let Some(done) = done else {
             return Err(CatalogError::Conflict(format!(
                 "upload {id} is not receiving"
             )));
-        }
+        };
         record_state(&mut tx, id, UploadState::Accepted, now).await?;
+        // The audit record commits with the acceptance: one transaction, not two.
+        let (tenant, name): (String, String) = (done.try_get("tenant")?, done.try_get("name")?);
+        let detail = serde_json::json!({
+            "upload": id, "name": name, "bytes": sealed_len, "sha256": plaintext_sha256,
+        });
+        sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)")
+            .bind(now)
+            .bind(&tenant)
+            .bind("upload.accepted")
+            .bind(detail.to_string())
+            .execute(&mut **tx)
+            .await?;
         tx.commit().await?;
         Ok(seq)
     }

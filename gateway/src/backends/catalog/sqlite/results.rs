@@ -4,30 +4,11 @@
 
 use sqlx::Row;
 
+use super::SqliteCatalog;
 use super::uploads::{record_state_detail, upload_columns};
-use super::{Catalog, CatalogError, UploadRow, UploadState};
+use crate::backends::catalog::{CatalogError, NewFile, SameContent, UploadRow, UploadState};
 use crate::checks::{Check, CheckResult, Severity, Status};
 use crate::util::unix_now;
-
-/// A file about to be indexed.
-#[derive(Debug, Clone)]
-pub struct NewFile {
-    pub id: String,
-    pub name: String,
-    pub sha256: String,
-    pub size: u64,
-    pub media_type: String,
-    pub object_key: String,
-    pub metadata: serde_json::Value,
-}
-
-/// An earlier indexed file with the same content.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SameContent {
-    pub file_id: String,
-    pub name: String,
-    pub indexed_at: i64,
-}
 
 fn severity_str(s: Severity) -> &'static str {
     match s {
@@ -91,7 +72,7 @@ async fn insert_event(
     Ok(())
 }
 
-impl Catalog {
+impl SqliteCatalog {
     /// After a restart: uploads caught mid-check go back to the queue, in their order.
     pub async fn requeue_checking(&self) -> Result<u64, CatalogError> {
         let mut tx = self.write_tx().await?;

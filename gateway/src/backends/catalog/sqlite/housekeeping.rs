@@ -1,0 +1,123 @@
+//! Housekeeping queries: expiring abandoned partial uploads, the end of quarantine, and
+//! the batch view a manifest is compared with.
+
+use sqlx::Row;
+
+use super::SqliteCatalog;
+use super::uploads::{record_state_detail, upload_columns};
+use crate::backends::catalog::{CatalogError, CurrentFile, UploadRow, UploadState};
+use crate::util::unix_now;
+
+impl SqliteCatalog {
+    /// `receiving` uploads untouched since before `cutoff` (unix seconds) become
+    /// `expired`, each with an audit record, in one transaction. Returns them, so that
+    /// their spool files can be removed.
+    pub async fn expire_receiving(&self, cutoff: i64) -> Result<Vec<UploadRow>, CatalogError> {
+        let mut tx = self.write_tx().await?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            upload_columns!(),
+            " FROM uploads WHERE state = 'receiving' AND updated_at < ? ORDER BY updated_at"
+        ))
+        .bind(cutoff)
+        .fetch_all(&mut **tx)
+        .await?;
+        let rows = rows
+            .into_iter()
+            .map(UploadRow::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let now = unix_now();
+        for r in &rows {
+            sqlx::query("UPDATE uploads SET state = 'expired', updated_at = ? WHERE id = ?")
+                .bind(now)
+                .bind(&r.id)
+                .execute(&mut **tx)
+                .await?;
+            let detail = serde_json::json!({
+                "upload": r.id, "name": r.name, "received_bytes": r.durable_offset,
+            });
+            record_state_detail(&mut tx, &r.id, UploadState::Expired, &detail).await?;
+            sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)")
+                .bind(now)
+                .bind(&r.tenant)
+                .bind("upload.expired")
+                .bind(detail.to_string())
+                .execute(&mut **tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| UploadRow {
+                state: UploadState::Expired,
+                ..r
+            })
+            .collect())
+    }
+
+    /// Rejected uploads whose quarantine ended (rejected before `cutoff`) and whose
+    /// bytes are still kept.
+    pub async fn quarantine_ended(&self, cutoff: i64) -> Result<Vec<UploadRow>, CatalogError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            upload_columns!(),
+            " FROM uploads WHERE state = 'rejected' AND updated_at < ? AND purged_at IS NULL \
+             ORDER BY updated_at"
+        ))
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(UploadRow::try_from)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Records that an upload's spooled bytes were removed, with an audit record.
+    pub async fn mark_purged(&self, upload: &UploadRow) -> Result<(), CatalogError> {
+        let now = unix_now();
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE uploads SET purged_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(&upload.id)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)")
+            .bind(now)
+            .bind(&upload.tenant)
+            .bind("upload.purged")
+            .bind(serde_json::json!({ "upload": upload.id, "name": upload.name }).to_string())
+            .execute(&mut **tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The tenant's current (not superseded) files whose names start with `prefix`.
+    pub async fn current_files_under(
+        &self,
+        tenant: &str,
+        prefix: &str,
+    ) -> Result<Vec<CurrentFile>, CatalogError> {
+        // `substr` rather than LIKE: names may contain `_`, a LIKE wildcard.
+        let rows = sqlx::query(
+            "SELECT id, name, size, sha256 FROM files \
+             WHERE tenant = ? AND superseded_by IS NULL AND substr(name, 1, ?) = ? ORDER BY name",
+        )
+        .bind(tenant)
+        .bind(prefix.len() as i64)
+        .bind(prefix)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(CurrentFile {
+                    file_id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    size: u64::try_from(r.try_get::<i64, _>("size")?).unwrap_or(0),
+                    sha256: r.try_get("sha256")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,87 @@
+//! The catalog's records, independent of the database behind it.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadState {
+    Receiving,
+    Accepted,
+    Checking,
+    Indexed,
+    Rejected,
+    Expired,
+}
+
+impl UploadState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UploadState::Receiving => "receiving",
+            UploadState::Accepted => "accepted",
+            UploadState::Checking => "checking",
+            UploadState::Indexed => "indexed",
+            UploadState::Rejected => "rejected",
+            UploadState::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UploadState> {
+        Some(match s {
+            "receiving" => UploadState::Receiving,
+            "accepted" => UploadState::Accepted,
+            "checking" => UploadState::Checking,
+            "indexed" => UploadState::Indexed,
+            "rejected" => UploadState::Rejected,
+            "expired" => UploadState::Expired,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct UploadRow {
+    pub id: String,
+    pub tenant: String,
+    pub name: String,
+    pub protocol: String,
+    pub state: UploadState,
+    pub declared_len: Option<u64>,
+    pub durable_offset: u64,
+    pub plaintext_len: Option<u64>,
+    pub plaintext_sha256: Option<String>,
+    pub accept_seq: Option<i64>,
+}
+
+/// What a tenant holds and has in flight, for quota checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TenantUsage {
+    pub accepted_bytes: u64,
+    pub accepted_files: u64,
+    pub receiving: u64,
+}
+
+/// A file about to be indexed.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    pub id: String,
+    pub name: String,
+    pub sha256: String,
+    pub size: u64,
+    pub media_type: String,
+    pub object_key: String,
+    pub metadata: serde_json::Value,
+}
+
+/// An earlier indexed file with the same content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SameContent {
+    pub file_id: String,
+    pub name: String,
+    pub indexed_at: i64,
+}
+
+/// A current file, as a manifest check sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentFile {
+    pub file_id: String,
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+}

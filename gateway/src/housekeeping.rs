@@ -1,0 +1,179 @@
+//! Housekeeping: the periodic sweep that ends what nobody will finish.
+//!
+//! - A partial upload untouched for `ingest.partial_expiry_hours` expires: its state
+//!   becomes `expired` (audit record `upload.expired`) and its spool file is removed.
+//! - A rejected upload's bytes stay in the spool for inspection (quarantine) for
+//!   `ingest.quarantine_days`, then are removed (audit record `upload.purged`). The
+//!   check result stays, so a hospital can still read why the upload failed.
+//!
+//! The catalog is changed first and the file removed after: a crash in between leaves
+//! an orphan spool file, never a row pointing at missing bytes that a client could
+//! resume. Each removal is a metric (`gateway_housekeeping_*`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::backends::catalog::{CatalogError, UploadRow};
+use crate::pipeline::spool::spool_path;
+use crate::session::IngestCore;
+use crate::telemetry::events::{InternalEvent, UploadCleanedUp};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub partial_expiry: Duration,
+    pub quarantine: Duration,
+    pub interval: Duration,
+}
+
+impl Policy {
+    pub fn from_config(c: &crate::config::IngestConfig) -> Policy {
+        Policy {
+            partial_expiry: Duration::from_secs(c.partial_expiry_hours.saturating_mul(3600)),
+            quarantine: Duration::from_secs(c.quarantine_days.saturating_mul(86_400)),
+            interval: Duration::from_secs(c.housekeeping_interval_secs),
+        }
+    }
+}
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    pub expired: usize,
+    pub purged: usize,
+}
+
+/// Runs one sweep as of `now` (unix seconds).
+pub async fn sweep(core: &IngestCore, policy: &Policy, now: i64) -> Result<Swept, CatalogError> {
+    let catalog = core.catalog();
+    let expire_before = now - secs(policy.partial_expiry);
+    let expired = catalog.expire_receiving(expire_before).await?;
+    for up in &expired {
+        remove_spool(core, up, "expired");
+    }
+    let quarantine_before = now - secs(policy.quarantine);
+    let ended = catalog.quarantine_ended(quarantine_before).await?;
+    for up in &ended {
+        catalog.mark_purged(up).await?;
+        remove_spool(core, up, "purged");
+    }
+    Ok(Swept {
+        expired: expired.len(),
+        purged: ended.len(),
+    })
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2)
+}
+
+fn remove_spool(core: &IngestCore, up: &UploadRow, action: &'static str) {
+    let path = spool_path(&core.settings().spool_dir, &up.tenant, &up.id);
+    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot remove spool file"),
+    }
+    UploadCleanedUp {
+        tenant: &up.tenant,
+        upload: &up.id,
+        action,
+        bytes,
+    }
+    .emit();
+}
+
+/// Sweeps every `policy.interval` until `stop` turns true.
+pub async fn run(core: Arc<IngestCore>, policy: Policy, mut stop: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = sweep(&core, &policy, crate::util::unix_now()).await {
+            tracing::error!(code = e.code(), error = %e, "housekeeping sweep failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(policy.interval) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::catalog::UploadState;
+    use crate::checks::Status;
+    use crate::session::testing::{fixture, who};
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn abandoned_partials_expire_and_quarantine_ends_on_time() {
+        let f = fixture().await;
+        let (sealed, _) = f.seal(300_000);
+        // A partial upload, suspended half-way.
+        let mut up = f.core.open(&who(), "half.pdf", None).await.unwrap();
+        up.write_at(0, sealed[..100_000].to_vec()).await.unwrap();
+        let partial_id = up.id().to_owned();
+        up.suspend().await.unwrap();
+        // A rejected upload: not for us.
+        let stranger = crate::sealed::Identity::generate().unwrap();
+        let foreign = crate::sealed::seal_to_vec(&[stranger.to_public()], b"%PDF-1.7").unwrap();
+        let mut bad = f.core.open(&who(), "bad.pdf", None).await.unwrap();
+        let bad_id = bad.id().to_owned();
+        assert!(bad.write_at(0, foreign).await.is_err());
+        let spool = |id: &str| spool_path(&f.core.settings().spool_dir, "3501200000", id);
+        assert!(spool(&partial_id).exists() && spool(&bad_id).exists());
+
+        let policy = Policy {
+            partial_expiry: Duration::from_secs(3600),
+            quarantine: Duration::from_secs(86_400),
+            interval: Duration::from_secs(1),
+        };
+        let now = crate::util::unix_now();
+        let swept = sweep(&f.core, &policy, now).await.unwrap();
+        assert_eq!(swept, Swept::default(), "nothing is due yet");
+        assert!(spool(&partial_id).exists() && spool(&bad_id).exists());
+
+        let swept = sweep(&f.core, &policy, now + 3601).await.unwrap();
+        assert_eq!(
+            swept,
+            Swept {
+                expired: 1,
+                purged: 0
+            }
+        );
+        assert!(!spool(&partial_id).exists(), "expired bytes are removed");
+        assert!(spool(&bad_id).exists(), "quarantine keeps rejected bytes");
+        let c = f.core.catalog();
+        let r = c.check_result(&partial_id).await.unwrap().unwrap();
+        assert_eq!(r.status, Status::Expired);
+        assert!(
+            f.core.resume(&who(), &partial_id).await.is_err(),
+            "an expired upload cannot be resumed"
+        );
+        let mut again = f.core.open(&who(), "half.pdf", None).await.unwrap();
+        assert_eq!(again.offset(), 0, "the name starts over");
+        again.write_at(0, sealed.clone()).await.unwrap();
+        again.finish().await.unwrap();
+
+        let swept = sweep(&f.core, &policy, now + 86_401).await.unwrap();
+        assert_eq!(
+            swept,
+            Swept {
+                expired: 0,
+                purged: 1
+            }
+        );
+        assert!(!spool(&bad_id).exists(), "quarantine over");
+        assert_eq!(
+            c.check_result(&bad_id).await.unwrap().unwrap().status,
+            Status::Failed
+        );
+        assert_eq!(c.audit_count("upload.expired").await.unwrap(), 1);
+        assert_eq!(c.audit_count("upload.purged").await.unwrap(), 1);
+        assert_eq!(c.count_in_state(UploadState::Accepted).await.unwrap(), 1);
+        assert_eq!(
+            sweep(&f.core, &policy, now + 999_999).await.unwrap(),
+            Swept::default()
+        );
+    }
+}
