@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The ingest core beside its shell reference, in one run:
-#   1. a 1 GiB sealed file to *indexed* (verify while arriving, durable spool, parallel
-#      decrypt, inspect, seal at rest, store, index) vs
+#   1. a 1 GiB sealed file to *indexed* (verify and hash while arriving, durable spool,
+#      inspect by decrypting on demand, move into the store, index) vs
 #      `age -d -i ID FILE | tee OUT | openssl dgst -sha256; sync`;
 #   2. 10,000 sealed 64 KiB files, 8 uploads at a time, to indexed: files/s;
 #   3. peak RSS at 256 MiB vs 1 GiB (flat memory as files grow).

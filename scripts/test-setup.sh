@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite talks to, once: the OpenSSH client, curl, the age CLI
-# (interop), promtool (metrics format), and pyrage (interop). A second run only checks.
+# (interop), promtool (metrics format), qpdf (PDF test files), pyrage (interop) and
+# pydicom (DICOM test files and the reference for DICOM metadata). A second run only checks.
 set -euo pipefail
 
 need_apt=()
@@ -8,6 +9,7 @@ command -v ssh >/dev/null || need_apt+=(openssh-client)
 command -v curl >/dev/null || need_apt+=(curl)
 command -v age >/dev/null || need_apt+=(age)
 command -v promtool >/dev/null || need_apt+=(prometheus)
+command -v qpdf >/dev/null || need_apt+=(qpdf)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test-setup: apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -18,4 +20,9 @@ fi
 if ! python3 -c 'import pyrage' 2>/dev/null; then
   echo "test-setup: pip install pyrage"
   python3 -m pip install -q 'pyrage==1.4.0'
+fi
+
+if ! python3 -c 'import pydicom' 2>/dev/null; then
+  echo "test-setup: pip install pydicom"
+  python3 -m pip install -q 'pydicom==3.0.2'
 fi
