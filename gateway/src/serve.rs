@@ -182,6 +182,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         cfg.server.data_dir.join("work"),
         windows,
     );
+    let pipeline = pipeline.with_inspect_config(cfg.inspect.clone());
     let pipeline_task = tokio::spawn(pipeline.run(cfg.pipeline.workers, stop_rx.clone()));
     let housekeeping_task = tokio::spawn(crate::housekeeping::run(
         state.ingest.clone(),

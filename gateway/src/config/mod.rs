@@ -51,6 +51,7 @@ pub struct Config {
     pub catalog: CatalogConfig,
     pub ingest: IngestConfig,
     pub pipeline: PipelineConfig,
+    pub inspect: InspectConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -194,6 +195,37 @@ impl Default for IngestConfig {
             partial_expiry_hours: 48,
             quarantine_days: 14,
             housekeeping_interval_secs: 300,
+        }
+    }
+}
+
+/// Limits of the inspectors and the profile rules that take a figure.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InspectConfig {
+    /// Largest PDF inspected (lopdf parses from memory).
+    pub pdf_max_bytes: u64,
+    /// Largest DICOM header (everything before the pixel data) read.
+    pub dicom_max_header_bytes: u64,
+    pub zip_max_entries: usize,
+    pub zip_max_total_bytes: u64,
+    pub zip_max_ratio: u64,
+    /// `nhi-review`: review-record categories whose PDFs need an outline.
+    pub nhi_outline_categories: Vec<String>,
+    /// `emr-download`: how old a record (PDF CreationDate) may be, in days.
+    pub emr_record_window_days: u32,
+}
+
+impl Default for InspectConfig {
+    fn default() -> Self {
+        InspectConfig {
+            pdf_max_bytes: 512 << 20,
+            dicom_max_header_bytes: 64 << 20,
+            zip_max_entries: 100_000,
+            zip_max_total_bytes: 64 << 30,
+            zip_max_ratio: 200,
+            nhi_outline_categories: vec!["A".into()],
+            emr_record_window_days: 183,
         }
     }
 }

@@ -33,6 +33,7 @@ pub struct Pipeline {
     objects: Arc<dyn ObjectStore>,
     work_dir: PathBuf,
     windows: window::Windows,
+    inspect: Arc<crate::config::InspectConfig>,
 }
 
 /// What happened to one upload.
@@ -70,7 +71,14 @@ impl Pipeline {
             objects,
             work_dir,
             windows,
+            inspect: Arc::new(crate::config::InspectConfig::default()),
         }
+    }
+
+    /// Inspector limits and profile rules other than the defaults.
+    pub fn with_inspect_config(mut self, cfg: crate::config::InspectConfig) -> Pipeline {
+        self.inspect = Arc::new(cfg);
+        self
     }
 
     /// Seconds left in the current maintenance window, if checks must wait now.
@@ -131,13 +139,17 @@ impl Pipeline {
                 )
                 .await;
         };
-        let source = self.sealed_source(upload, &spool).await?;
+        let job = CheckJob {
+            sealed: self.sealed_source(upload, &spool).await?,
+            identity,
+            policy,
+            upload: upload.clone(),
+            profile,
+            cfg: self.inspect.clone(),
+        };
         let batch = manifest::batch_prefix(&upload.name);
-        let is_manifest = batch.is_some();
-        let inspected = tokio::task::spawn_blocking(move || {
-            open_and_inspect(&source, &identity, &policy, plain_len, profile, is_manifest)
-        })
-        .await
+        let inspected = tokio::task::spawn_blocking(move || open_and_inspect(&job))
+            .await
         .map_err(|e| PipelineError::Io(std::io::Error::other(e)))??;
         let (inspection, listed) = match inspected {
             Ok((i, m)) if i.passed() => (i, m),
@@ -173,6 +185,11 @@ impl Pipeline {
             media_type: inspection.media_type.mime().to_string(),
             object_key: key.as_str().to_string(),
             metadata: inspection.metadata,
+            instances: inspection
+                .instances
+                .into_iter()
+                .map(|(path, i)| inspect::dicom::to_row(path, i))
+                .collect(),
         };
         index::index(catalog, upload, &file, &checks).await?;
         Ok(Outcome::Indexed {
@@ -282,19 +299,28 @@ fn integrity_check(why: impl Into<String>) -> Check {
     Check::new("integrity.altered", Severity::Error, why)
 }
 
+/// Everything the blocking part of a check needs.
+struct CheckJob {
+    sealed: PathBuf,
+    identity: crate::sealed::Identity,
+    policy: crate::sealed::HeaderPolicy,
+    upload: UploadRow,
+    profile: Profile,
+    cfg: Arc<crate::config::InspectConfig>,
+}
+
+/// The inspection (and, for a manifest, the manifest), or the one finding that fails
+/// the upload before inspection could run.
+type Inspected = Result<(inspect::Inspection, Option<manifest::Manifest>), Check>;
+
 /// Opens the accepted sealed file and inspects its plaintext (or, for a batch
 /// manifest, reads the manifest). `Ok(Err(check))` when the upload fails: the file no
 /// longer opens as it did at acceptance, or the manifest is unreadable. `Err` on plain
 /// I/O trouble, which is retried rather than blamed on the upload.
-fn open_and_inspect(
-    sealed: &std::path::Path,
-    identity: &crate::sealed::Identity,
-    policy: &crate::sealed::HeaderPolicy,
-    plain_len: u64,
-    profile: Profile,
-    is_manifest: bool,
-) -> Result<Result<(inspect::Inspection, Option<manifest::Manifest>), Check>, PipelineError> {
-    let mut plain = match decrypt::open(sealed, identity, policy) {
+fn open_and_inspect(job: &CheckJob) -> Result<Inspected, PipelineError> {
+    let upload = &job.upload;
+    let plain_len = upload.plaintext_len.unwrap_or(0);
+    let mut plain = match decrypt::open(&job.sealed, &job.identity, &job.policy) {
         Ok(p) => p,
         Err(crate::sealed::SealedError::Io(e)) => return Err(e.into()),
         Err(e) => {
@@ -309,19 +335,26 @@ fn open_and_inspect(
             plain.plaintext_len()
         ))));
     }
-    let result = if is_manifest {
+    let result = if manifest::batch_prefix(&upload.name).is_some() {
         manifest::read(&mut plain).map(|m| {
             m.map(|m| {
                 let i = inspect::Inspection {
                     media_type: inspect::MediaType::Json,
                     checks: Vec::new(),
                     metadata: serde_json::json!({ "manifest": { "files": m.files.len() } }),
+                    instances: Vec::new(),
                 };
                 (i, Some(m))
             })
         })
     } else {
-        inspect::inspect(&mut plain, profile).map(|i| Ok((i, None)))
+        let subject = inspect::Subject {
+            name: &upload.name,
+            tenant: &upload.tenant,
+            profile: job.profile,
+            accepted_at: upload.accepted_at.unwrap_or_else(crate::util::unix_now),
+        };
+        inspect::inspect(&mut plain, plain_len, subject, &job.cfg).map(|i| Ok((i, None)))
     };
     match result {
         Ok(r) => Ok(r),

@@ -19,7 +19,7 @@ fn pipeline(f: &Fixture, windows: window::Windows) -> Pipeline {
 }
 
 fn pdf(body: &str) -> Vec<u8> {
-    format!("%PDF-1.7\n{body}\n%%EOF\n").into_bytes()
+    inspect::pdf::sample(body, false, false)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,7 +1,7 @@
 //! The behaviour every [`CatalogStore`] must show. Each implementation's tests call
 //! [`run`] with a fresh, empty catalog.
 
-use super::{CatalogStore, NewFile, UploadState};
+use super::{CatalogStore, DicomRow, NewFile, UploadState};
 use crate::checks::{Check, Severity, Status};
 use crate::util::unix_now;
 
@@ -21,6 +21,7 @@ fn file(upload: &str, name: &str, sha256: &str, size: u64) -> NewFile {
         media_type: "application/pdf".into(),
         object_key: format!("sha256/{sha256}"),
         metadata: serde_json::json!({ "pages": 1 }),
+        instances: Vec::new(),
     }
 }
 
@@ -135,7 +136,17 @@ async fn indexing_versions_and_duplicates(c: &dyn CatalogStore) {
         Check::new("type.allowed", Severity::Info, "a PDF"),
         Check::new("x.note", Severity::Warning, "note").with_detail(serde_json::json!({"k": 1})),
     ];
-    let f1 = file("u1", &u1.name, &sha(1), 800);
+    let mut f1 = file("u1", &u1.name, &sha(1), 800);
+    let inst = DicomRow {
+        path: "IMAGES/IM1".into(),
+        patient_id: "P1".into(),
+        study_uid: "1.2.3".into(),
+        series_uid: "1.2.3.4".into(),
+        sop_uid: "1.2.3.4.5".into(),
+        number_of_frames: Some(2),
+        ..DicomRow::default()
+    };
+    f1.instances = vec![inst.clone()];
     c.index_upload(
         &u1,
         &f1,
@@ -167,6 +178,8 @@ async fn indexing_versions_and_duplicates(c: &dyn CatalogStore) {
         ("fu1", "a/12A03123345.pdf")
     );
     assert!(c.same_content(OTHER, &sha(1)).await.unwrap().is_none());
+    assert_eq!(c.study_instances(T, "1.2.3").await.unwrap(), [inst]);
+    assert!(c.study_instances(OTHER, "1.2.3").await.unwrap().is_empty());
 
     // A new version of the same name supersedes the old one.
     accepted(c, "u4", "a/12A03123345.pdf", &sha(4), 900).await;

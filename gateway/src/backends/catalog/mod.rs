@@ -15,7 +15,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
-pub use types::{CurrentFile, NewFile, SameContent, TenantUsage, UploadRow, UploadState};
+pub use types::{CurrentFile, DicomRow, NewFile, SameContent, TenantUsage, UploadRow, UploadState};
 
 use crate::checks::{Check, CheckResult};
 
@@ -127,6 +127,8 @@ catalog_api! {
     fn mark_purged(upload: &'a UploadRow) -> ();
     /// The tenant's current files whose names start with `prefix`.
     fn current_files_under(tenant: &'a str, prefix: &'a str) -> Vec<CurrentFile>;
+    /// The indexed DICOM instances of a tenant's study.
+    fn study_instances(tenant: &'a str, study_uid: &'a str) -> Vec<DicomRow>;
 }
 
 #[cfg(test)]

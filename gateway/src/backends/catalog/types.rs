@@ -47,6 +47,8 @@ pub struct UploadRow {
     pub plaintext_len: Option<u64>,
     pub plaintext_sha256: Option<String>,
     pub accept_seq: Option<i64>,
+    /// When it was accepted (unix seconds).
+    pub accepted_at: Option<i64>,
 }
 
 /// What a tenant holds and has in flight, for quota checks.
@@ -67,6 +69,28 @@ pub struct NewFile {
     pub media_type: String,
     pub object_key: String,
     pub metadata: serde_json::Value,
+    /// DICOM instances the file holds (itself, or entries of a batch/set).
+    pub instances: Vec<DicomRow>,
+}
+
+/// One DICOM instance for the four-level index.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DicomRow {
+    /// Entry path inside the file (a ZIP batch); empty for the file itself.
+    pub path: String,
+    pub patient_id: String,
+    pub patient_name: String,
+    pub study_uid: String,
+    pub series_uid: String,
+    pub sop_uid: String,
+    pub sop_class_uid: String,
+    pub transfer_syntax: String,
+    pub modality: String,
+    pub study_date: String,
+    pub study_time: String,
+    pub accession_number: String,
+    pub institution_name: String,
+    pub number_of_frames: Option<u32>,
 }
 
 /// An earlier indexed file with the same content.

@@ -63,12 +63,19 @@ pub fn parse_case_name(name: &str) -> Result<CaseName, String> {
     if core.len() != 11 || !core.is_ascii() {
         return Err(format!("`{base}` is not {expected}"));
     }
-    let (l1, cat, kk, serial) = (&core[..2], core.as_bytes()[2] as char, &core[3..5], &core[5..]);
+    let (l1, cat, kk, serial) = (
+        &core[..2],
+        core.as_bytes()[2] as char,
+        &core[3..5],
+        &core[5..],
+    );
     let meaning = LEVEL1
         .iter()
         .find(|(c, _)| *c == l1)
         .map(|(_, m)| *m)
-        .ok_or_else(|| format!("`{l1}` is not a level-1 code (11–15, 19, 21, 22, 29, 30, 40, 50)"))?;
+        .ok_or_else(|| {
+            format!("`{l1}` is not a level-1 code (11–15, 19, 21, 22, 29, 30, 40, 50)")
+        })?;
     if !matches!(cat, 'A'..='D') {
         return Err(format!("category `{cat}` is not A, B, C or D"));
     }
@@ -127,11 +134,13 @@ pub struct BatchName {
 pub fn check_batch_name(name: &str, tenant: &str) -> Result<BatchName, Check> {
     let base = base_name(name);
     let fail = |code: &str, why: String| {
-        Err(Check::new(code, Severity::Error, why)
-            .with_detail(serde_json::json!({ "name": base })))
+        Err(Check::new(code, Severity::Error, why).with_detail(serde_json::json!({ "name": base })))
     };
     let Some(stem) = base.strip_suffix(".zip") else {
-        return fail("naming.batch_invalid", format!("`{base}` does not end in .zip"));
+        return fail(
+            "naming.batch_invalid",
+            format!("`{base}` does not end in .zip"),
+        );
     };
     let parts: Vec<&str> = stem.split('_').collect();
     let [code, roc, seq] = parts[..] else {
@@ -140,7 +149,13 @@ pub fn check_batch_name(name: &str, tenant: &str) -> Result<BatchName, Check> {
             format!("`{base}` is not <hospital code>_<ROC date yyyMMdd>_<seq>.zip"),
         );
     };
-    if code.len() != 10 || !digits(code) || roc.len() != 7 || !digits(roc) || seq.len() != 3 || !digits(seq) {
+    if code.len() != 10
+        || !digits(code)
+        || roc.len() != 7
+        || !digits(roc)
+        || seq.len() != 3
+        || !digits(seq)
+    {
         return fail(
             "naming.batch_invalid",
             format!("`{base}` is not <10-digit hospital code>_<yyyMMdd>_<3-digit seq>.zip"),
@@ -190,10 +205,27 @@ mod tests {
     #[test]
     fn review_names_parse_into_their_parts() {
         let c = parse_case_name("case-7/12A03123345.pdf.age").unwrap();
-        assert_eq!((c.level1.as_str(), c.category, c.case_class.as_str(), c.serial.as_str(), c.part), ("12", 'A', "03", "123345", None));
+        assert_eq!(
+            (
+                c.level1.as_str(),
+                c.category,
+                c.case_class.as_str(),
+                c.serial.as_str(),
+                c.part
+            ),
+            ("12", 'A', "03", "123345", None)
+        );
         assert_eq!(parse_case_name("13B19012345_1.pdf").unwrap().part, Some(1));
         assert_eq!(parse_case_name("11B09001352-2.jpg").unwrap().part, Some(2));
-        for bad in ["16A03123345.pdf", "12E03123345.pdf", "12A0312334.pdf", "12A03123345", "12A03123345-0.pdf", "12A03123345-x.pdf", "12AX3123345.pdf"] {
+        for bad in [
+            "16A03123345.pdf",
+            "12E03123345.pdf",
+            "12A0312334.pdf",
+            "12A03123345",
+            "12A03123345-0.pdf",
+            "12A03123345-x.pdf",
+            "12AX3123345.pdf",
+        ] {
             assert!(parse_case_name(bad).is_err(), "{bad}");
         }
         let err = check_case_name("報告.pdf").unwrap_err();
@@ -204,10 +236,15 @@ mod tests {
     fn batch_names_check_hospital_and_roc_date() {
         let b = check_batch_name("3501200000_1030101_001.zip", "3501200000").unwrap();
         assert_eq!((b.date.as_str(), b.seq), ("2014-01-01", 1));
-        assert_eq!(check_batch_name("3501200000_1130229_002.zip.age", "3501200000").unwrap().date, "2024-02-29");
+        assert_eq!(
+            check_batch_name("3501200000_1130229_002.zip.age", "3501200000")
+                .unwrap()
+                .date,
+            "2024-02-29"
+        );
         let code = |n: &str| check_batch_name(n, "3501200000").unwrap_err().code;
         assert_eq!(code("1101020018_1030101_001.zip"), "naming.batch_hospital");
-        assert_eq!(code("3501200000_1120229_001.zip"), "naming.batch_date", );
+        assert_eq!(code("3501200000_1120229_001.zip"), "naming.batch_date",);
         assert_eq!(code("3501200000_1031301_001.zip"), "naming.batch_date");
         assert_eq!(code("3501200000_103011_001.zip"), "naming.batch_invalid");
         assert_eq!(code("3501200000_1030101.zip"), "naming.batch_invalid");

@@ -6,7 +6,9 @@ use sqlx::Row;
 
 use super::SqliteCatalog;
 use super::uploads::{record_state_detail, upload_columns};
-use crate::backends::catalog::{CatalogError, NewFile, SameContent, UploadRow, UploadState};
+use crate::backends::catalog::{
+    CatalogError, DicomRow, NewFile, SameContent, UploadRow, UploadState,
+};
 use crate::checks::{Check, CheckResult, Severity, Status};
 use crate::util::unix_now;
 
@@ -72,7 +74,79 @@ async fn insert_event(
     Ok(())
 }
 
+async fn insert_instance(
+    tx: &mut Tx<'_>,
+    file_id: &str,
+    tenant: &str,
+    d: &DicomRow,
+) -> Result<(), CatalogError> {
+    sqlx::query(
+        "INSERT INTO dicom_instances (file_id, tenant, path, patient_id, patient_name, study_uid, \
+         series_uid, sop_uid, sop_class_uid, transfer_syntax, modality, study_date, study_time, \
+         accession_number, institution_name, number_of_frames) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(file_id)
+    .bind(tenant)
+    .bind(&d.path)
+    .bind(&d.patient_id)
+    .bind(&d.patient_name)
+    .bind(&d.study_uid)
+    .bind(&d.series_uid)
+    .bind(&d.sop_uid)
+    .bind(&d.sop_class_uid)
+    .bind(&d.transfer_syntax)
+    .bind(&d.modality)
+    .bind(&d.study_date)
+    .bind(&d.study_time)
+    .bind(&d.accession_number)
+    .bind(&d.institution_name)
+    .bind(d.number_of_frames.map(i64::from))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl SqliteCatalog {
+    /// The indexed DICOM instances of a tenant's study (current files only).
+    pub async fn study_instances(
+        &self,
+        tenant: &str,
+        study_uid: &str,
+    ) -> Result<Vec<DicomRow>, CatalogError> {
+        let rows = sqlx::query(
+            "SELECT d.* FROM dicom_instances d JOIN files f ON f.id = d.file_id \
+             WHERE d.tenant = ? AND d.study_uid = ? AND f.superseded_by IS NULL \
+             ORDER BY d.series_uid, d.sop_uid",
+        )
+        .bind(tenant)
+        .bind(study_uid)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(DicomRow {
+                    path: r.try_get("path")?,
+                    patient_id: r.try_get("patient_id")?,
+                    patient_name: r.try_get("patient_name")?,
+                    study_uid: r.try_get("study_uid")?,
+                    series_uid: r.try_get("series_uid")?,
+                    sop_uid: r.try_get("sop_uid")?,
+                    sop_class_uid: r.try_get("sop_class_uid")?,
+                    transfer_syntax: r.try_get("transfer_syntax")?,
+                    modality: r.try_get("modality")?,
+                    study_date: r.try_get("study_date")?,
+                    study_time: r.try_get("study_time")?,
+                    accession_number: r.try_get("accession_number")?,
+                    institution_name: r.try_get("institution_name")?,
+                    number_of_frames: r
+                        .try_get::<Option<i64>, _>("number_of_frames")?
+                        .and_then(|n| u32::try_from(n).ok()),
+                })
+            })
+            .collect()
+    }
+
     /// After a restart: uploads caught mid-check go back to the queue, in their order.
     pub async fn requeue_checking(&self) -> Result<u64, CatalogError> {
         let mut tx = self.write_tx().await?;
@@ -185,6 +259,9 @@ impl SqliteCatalog {
             .bind(&file.id)
             .execute(&mut **tx)
             .await?;
+        for d in &file.instances {
+            insert_instance(&mut tx, &file.id, &upload.tenant, d).await?;
+        }
         insert_checks(&mut tx, &upload.id, checks).await?;
         insert_event(
             &mut tx,

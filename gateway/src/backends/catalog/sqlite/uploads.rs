@@ -29,6 +29,7 @@ impl TryFrom<SqliteRow> for UploadRow {
             plaintext_len: u64_of(r.try_get("plaintext_len")?),
             plaintext_sha256: r.try_get("plaintext_sha256")?,
             accept_seq: r.try_get("accept_seq")?,
+            accepted_at: r.try_get("accepted_at")?,
         })
     }
 }
@@ -37,7 +38,7 @@ impl TryFrom<SqliteRow> for UploadRow {
 macro_rules! upload_columns_def {
     () => {
         "id, tenant, name, protocol, state, declared_len, durable_offset, plaintext_len, \
-         plaintext_sha256, accept_seq"
+         plaintext_sha256, accept_seq, accepted_at"
     };
 }
 pub(super) use upload_columns_def as upload_columns;
@@ -83,6 +84,7 @@ impl SqliteCatalog {
             plaintext_len: None,
             plaintext_sha256: None,
             accept_seq: None,
+            accepted_at: None,
         })
     }
 
