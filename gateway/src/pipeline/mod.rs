@@ -150,7 +150,7 @@ impl Pipeline {
         let batch = manifest::batch_prefix(&upload.name);
         let inspected = tokio::task::spawn_blocking(move || open_and_inspect(&job))
             .await
-        .map_err(|e| PipelineError::Io(std::io::Error::other(e)))??;
+            .map_err(|e| PipelineError::Io(std::io::Error::other(e)))??;
         let (inspection, listed) = match inspected {
             Ok((i, m)) if i.passed() => (i, m),
             Ok((i, _)) => return self.reject(upload, i.checks).await,

@@ -108,18 +108,17 @@ pub fn validate(
         None => return (facts, checks),
     };
     check_references(&reached, files, max_header, &mut facts, &mut checks);
-    facts.patients = reached
-        .iter()
-        .filter(|r| level_of(&text(r.rec, tags::DIRECTORY_RECORD_TYPE)) == Level::Patient)
-        .count();
-    facts.studies = reached
-        .iter()
-        .filter(|r| level_of(&text(r.rec, tags::DIRECTORY_RECORD_TYPE)) == Level::Study)
-        .count();
-    facts.series = reached
-        .iter()
-        .filter(|r| level_of(&text(r.rec, tags::DIRECTORY_RECORD_TYPE)) == Level::Series)
-        .count();
+    let unique = |f: fn(&Instance) -> &String| {
+        facts
+            .instances
+            .iter()
+            .map(|(_, i)| f(i))
+            .collect::<HashSet<_>>()
+            .len()
+    };
+    facts.patients = unique(|i| &i.patient_id);
+    facts.studies = unique(|i| &i.study_uid);
+    facts.series = unique(|i| &i.series_uid);
     if checks.iter().all(|c| c.severity != Severity::Error) {
         checks.insert(
             0,
