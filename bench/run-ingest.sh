@@ -15,8 +15,8 @@ B=$PWD/target/release/ingest_bench
 W=$(mktemp -d /var/tmp/gwingest.XXXXXX); trap 'rm -rf "$W"' EXIT
 export BENCH_DIR=$W
 age-keygen -o "$W/id" 2>/dev/null; R=$(age-keygen -y "$W/id")
-{ printf '%%PDF-1.7\n'; head -c "$((SIZE_MIB << 20))" /dev/urandom; } | age -r "$R" -o "$W/big.age"
-{ printf '%%PDF-1.7\n'; head -c "$((256 << 20))" /dev/urandom; } | age -r "$R" -o "$W/mid.age"
+{ printf '\0\0\0\030ftypmp42\0\0\0\0mp42isom'; head -c "$((SIZE_MIB << 20))" /dev/urandom; } | age -r "$R" -o "$W/big.age"
+{ printf '\0\0\0\030ftypmp42\0\0\0\0mp42isom'; head -c "$((256 << 20))" /dev/urandom; } | age -r "$R" -o "$W/mid.age"
 cat "$W/big.age" > /dev/null
 now() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }

@@ -28,7 +28,9 @@ impl Rng {
     }
 }
 
-/// Writes `count` sealed PDF-like files; returns name → plaintext SHA-256.
+/// Writes `count` sealed text records (the generic profile's inspectors accept text
+/// without parsing it, so every complete file passes its checks); returns name →
+/// plaintext SHA-256.
 fn make_files(
     dir: &Path,
     id: &Identity,
@@ -39,10 +41,10 @@ fn make_files(
     let mut expected = HashMap::new();
     for i in first..first + count {
         let len = rng.range(1_000, 2_000_000) as usize;
-        let mut plain = b"%PDF-1.7\n".to_vec();
+        let mut plain = format!("record {i}\n").into_bytes();
         let salt = rng.next();
-        plain.extend((0..len).map(|j| (j as u64).wrapping_mul(salt).to_le_bytes()[3]));
-        let name = format!("f{i:04}.pdf");
+        plain.extend((0..len).map(|j| b'a' + ((j as u64).wrapping_mul(salt) >> 40) as u8 % 26));
+        let name = format!("f{i:04}.txt");
         std::fs::write(
             dir.join(&name),
             seal_to_vec(&[id.to_public()], &plain).unwrap(),

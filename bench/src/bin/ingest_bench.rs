@@ -91,7 +91,7 @@ async fn big(path: &str, identity_file: &str, dir: &std::path::Path) -> Result<(
     let anon = AnonPeak::start();
     let started = Instant::now();
     let mut file = std::fs::File::open(path).context("sealed input")?;
-    let mut up = core.open(&who(), "big.pdf", None).await?;
+    let mut up = core.open(&who(), "big.mp4", None).await?;
     loop {
         let mut buf = vec![0u8; 256 << 10];
         let n = std::io::Read::read(&mut file, &mut buf)?;
@@ -123,11 +123,11 @@ async fn latency(count: usize, kib: usize, dir: &std::path::Path) -> Result<()> 
     let identity = Identity::generate()?;
     let (core, pipeline) = setup(dir, &identity).await?;
     for i in 0..count {
-        let mut p = format!("%PDF-1.7\n{i}\n").into_bytes();
-        p.resize(kib << 10, (i % 251) as u8);
+        let mut p = format!("record {i}\n").into_bytes();
+        p.resize(kib << 10, b'a' + (i % 26) as u8);
         let sealed = seal_to_vec(&[identity.to_public()], &p)?;
         let t = Instant::now();
-        let mut up = core.open(&who(), &format!("p{i:06}.pdf"), None).await?;
+        let mut up = core.open(&who(), &format!("p{i:06}.txt"), None).await?;
         let t_open = t.elapsed();
         up.write_at(0, sealed).await?;
         let t_write = t.elapsed();
@@ -147,8 +147,8 @@ async fn small(count: usize, kib: usize, dir: &std::path::Path) -> Result<()> {
     let (core, pipeline) = setup(dir, &identity).await?;
     let inputs: Vec<Vec<u8>> = (0..count)
         .map(|i| {
-            let mut p = format!("%PDF-1.7\n{i}\n").into_bytes();
-            p.resize(kib << 10, (i % 251) as u8);
+            let mut p = format!("record {i}\n").into_bytes();
+            p.resize(kib << 10, b'a' + (i % 26) as u8);
             seal_to_vec(&[identity.to_public()], &p)
         })
         .collect::<Result<_, _>>()?;
@@ -161,7 +161,7 @@ async fn small(count: usize, kib: usize, dir: &std::path::Path) -> Result<()> {
         let (core, inputs) = (core.clone(), inputs.clone());
         uploaders.push(tokio::spawn(async move {
             for i in (lane..inputs.len()).step_by(8) {
-                let mut up = core.open(&who(), &format!("s{i:06}.pdf"), None).await?;
+                let mut up = core.open(&who(), &format!("s{i:06}.txt"), None).await?;
                 up.write_at(0, inputs[i].clone()).await?;
                 up.finish().await?;
             }
@@ -173,11 +173,11 @@ async fn small(count: usize, kib: usize, dir: &std::path::Path) -> Result<()> {
     }
     let t_accepted = started.elapsed().as_secs_f64();
     let catalog = core.catalog().clone();
-    while catalog
-        .count_in_state(gateway::backends::catalog::UploadState::Indexed)
-        .await?
-        < count as i64
-    {
+    use gateway::backends::catalog::UploadState;
+    while catalog.count_in_state(UploadState::Indexed).await? < count as i64 {
+        if catalog.count_in_state(UploadState::Rejected).await? > 0 {
+            bail!("an upload was rejected; the bench inputs must pass their checks");
+        }
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
     let t = started.elapsed().as_secs_f64();
