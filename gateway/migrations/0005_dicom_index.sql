@@ -25,3 +25,6 @@ CREATE INDEX IF NOT EXISTS dicom_study ON dicom_instances (tenant, study_uid);
 CREATE INDEX IF NOT EXISTS dicom_patient ON dicom_instances (tenant, patient_id);
 CREATE INDEX IF NOT EXISTS dicom_series ON dicom_instances (tenant, series_uid);
 CREATE INDEX IF NOT EXISTS dicom_sop ON dicom_instances (tenant, sop_uid);
+
+-- Duplicate detection looks up earlier uploads by content.
+CREATE INDEX IF NOT EXISTS uploads_tenant_sha ON uploads (tenant, plaintext_sha256);

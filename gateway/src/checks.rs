@@ -68,3 +68,36 @@ pub struct CheckResult {
     pub sha256: Option<String>,
     pub checks: Vec<Check>,
 }
+
+impl CheckResult {
+    /// The human-readable error report (檢核錯誤明細表), as served next to the JSON.
+    pub fn to_text(&self) -> String {
+        let status = match self.status {
+            Status::Receiving => "RECEIVING (傳送中)",
+            Status::Checking => "CHECKING (檢核中)",
+            Status::Passed => "PASSED (檢核正確)",
+            Status::Failed => "FAILED (檢核失敗)",
+            Status::Expired => "EXPIRED (未完成，已清除)",
+        };
+        let mut out = format!(
+            "Check result for {}\nUpload:   {}\nStatus:   {status}\nReceived: {} bytes\n",
+            self.name, self.upload_id, self.received_bytes
+        );
+        if let Some(sha) = &self.sha256 {
+            out.push_str(&format!("SHA-256:  {sha}\n"));
+        }
+        out.push_str("\nFindings:\n");
+        for c in &self.checks {
+            let sev = match c.severity {
+                Severity::Info => "ok     ",
+                Severity::Warning => "WARNING",
+                Severity::Error => "ERROR  ",
+            };
+            out.push_str(&format!("  {sev} {:<28} {}\n", c.code, c.message));
+        }
+        if self.checks.is_empty() {
+            out.push_str("  (none yet)\n");
+        }
+        out
+    }
+}

@@ -153,6 +153,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         sftp_l,
         ssh_config,
         state.tenants.clone(),
+        state.ingest.clone(),
         stop_rx.clone(),
     ));
 

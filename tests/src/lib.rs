@@ -348,17 +348,52 @@ pub fn ssh_command(addr: SocketAddr, user: &str, key: &Path) -> Command {
     c
 }
 
-/// Logs in with the OpenSSH client and asks for the sftp subsystem.
-/// Returns (exit code, stderr).
+/// Logs in with the OpenSSH `sftp` client and asks where it is.
+/// Returns (exit code, stdout and stderr); a login that worked shows
+/// "Remote working directory: /".
 pub fn ssh_login(addr: SocketAddr, user: &str, key: &Path) -> Result<(i32, String)> {
-    let out = ssh_command(addr, user, key)
-        .arg("-s")
-        .arg("sftp")
-        .stdin(Stdio::null())
-        .output()
-        .context("the OpenSSH client `ssh` is required")?;
+    sftp_batch(addr, user, key, "pwd\n")
+}
+
+/// Runs the OpenSSH `sftp` client in batch mode (`-b -`) with `script` on stdin, as
+/// `user` with `key`, no prompts and no known-hosts file. Returns (exit code, stdout and
+/// stderr together).
+pub fn sftp_batch(addr: SocketAddr, user: &str, key: &Path, script: &str) -> Result<(i32, String)> {
+    let mut c = Command::new("sftp");
+    for opt in [
+        "BatchMode=yes",
+        "StrictHostKeyChecking=no",
+        "UserKnownHostsFile=/dev/null",
+        "IdentitiesOnly=yes",
+        "ConnectTimeout=10",
+        "LogLevel=ERROR",
+    ] {
+        c.arg("-o").arg(opt);
+    }
+    c.arg("-b")
+        .arg("-")
+        .arg("-P")
+        .arg(addr.port().to_string())
+        .arg("-i")
+        .arg(key);
+    c.arg(format!("{user}@{}", addr.ip()));
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("the OpenSSH client `sftp` is required")?;
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        stdin.write_all(script.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
     Ok((
         out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).to_string(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     ))
 }

@@ -158,12 +158,14 @@ impl Pipeline {
         };
         let mut checks = inspection.checks.clone();
         if let (Some(m), Some(prefix)) = (&listed, &batch) {
+            self.wait_for_earlier(upload, Some(prefix), None).await?;
             let current = catalog.current_files_under(&upload.tenant, prefix).await?;
             checks.extend(manifest::compare(m, prefix, &current));
             if checks.iter().any(|c| c.severity == Severity::Error) {
                 return self.reject(upload, checks).await;
             }
         }
+        self.wait_for_earlier(upload, None, Some(&sha256)).await?;
         if let Some(dup) = index::duplicate_check(catalog, &upload.tenant, &sha256).await? {
             checks.push(dup);
         }
@@ -196,6 +198,38 @@ impl Pipeline {
             upload_id: upload.id.clone(),
             file_id: file.id,
         })
+    }
+
+    /// Waits until the uploads accepted before `upload` that a comparison depends on
+    /// (same content, or the same batch folder) are checked. Workers check several
+    /// uploads at once; without this wait a duplicate or a manifest could be compared
+    /// with a state that arrival order says it must see. Claims follow arrival order,
+    /// so the earliest pending upload never waits and the wait always ends; the
+    /// deadline only bounds a stuck check elsewhere.
+    async fn wait_for_earlier(
+        &self,
+        upload: &UploadRow,
+        prefix: Option<&str>,
+        sha256: Option<&str>,
+    ) -> Result<(), PipelineError> {
+        let Some(seq) = upload.accept_seq else {
+            return Ok(());
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+        while self
+            .core
+            .catalog()
+            .earlier_pending(&upload.tenant, seq, prefix, sha256)
+            .await?
+            > 0
+        {
+            if tokio::time::Instant::now() > deadline {
+                tracing::warn!(upload = %upload.id, "earlier checks still pending after 10 minutes; going on");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
     }
 
     /// The sealed bytes to check: the spool file, or — when a crash came after the

@@ -313,6 +313,24 @@ impl IngestCore {
         })
     }
 
+    /// Gives up a partial upload (the client started over or removed it): it expires
+    /// at once and its spooled bytes are removed.
+    pub async fn abandon(&self, upload: &UploadRow, why: &str) -> Result<()> {
+        if self.catalog.abandon_upload(upload, why).await? {
+            let path = crate::pipeline::spool::spool_path(
+                &self.settings.spool_dir,
+                &upload.tenant,
+                &upload.id,
+            );
+            if let Err(e) = std::fs::remove_file(&path)
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove an abandoned spool file");
+            }
+        }
+        Ok(())
+    }
+
     /// Refuses a new upload that the tenant's quota cannot take; returns accepted bytes.
     async fn check_quota(&self, tenant: &str, incoming: u64) -> Result<u64> {
         let snapshot = self.tenants.snapshot();

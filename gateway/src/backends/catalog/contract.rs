@@ -107,6 +107,18 @@ async fn checks_run_in_arrival_order_once(c: &dyn CatalogStore) {
     let s2 = accepted(c, "u2", "b.pdf", &sha(2), 10).await;
     let s3 = accepted(c, "u3", "c.pdf", &sha(3), 10).await;
     assert!(s2 < s3);
+    assert_eq!(
+        c.earlier_pending(T, s3, None, None).await.unwrap(),
+        2,
+        "u1 and u2"
+    );
+    assert_eq!(c.earlier_pending(T, s3, Some("b"), None).await.unwrap(), 1);
+    assert_eq!(
+        c.earlier_pending(T, s3, None, Some(&sha(1))).await.unwrap(),
+        1
+    );
+    assert_eq!(c.earlier_pending(T, s2, Some("c"), None).await.unwrap(), 0);
+    assert_eq!(c.earlier_pending(OTHER, s3, None, None).await.unwrap(), 0);
     let order: Vec<String> = [
         c.claim_next_accepted().await.unwrap(),
         c.claim_next_accepted().await.unwrap(),

@@ -127,6 +127,15 @@ catalog_api! {
     fn mark_purged(upload: &'a UploadRow) -> ();
     /// The tenant's current files whose names start with `prefix`.
     fn current_files_under(tenant: &'a str, prefix: &'a str) -> Vec<CurrentFile>;
+    /// The newest upload of each name under `prefix`, at most `limit` names.
+    fn latest_uploads(tenant: &'a str, prefix: &'a str, limit: i64) -> Vec<UploadRow>;
+    /// The newest upload of `name`, in any state.
+    fn latest_upload(tenant: &'a str, name: &'a str) -> Option<UploadRow>;
+    /// A partial upload the client gave up: `receiving` → `expired`.
+    fn abandon_upload(upload: &'a UploadRow, why: &'a str) -> bool;
+    /// Uploads accepted before `seq` whose checks are pending (under `prefix`, with
+    /// plaintext `sha256`, when given).
+    fn earlier_pending(tenant: &'a str, seq: i64, prefix: Option<&'a str>, sha256: Option<&'a str>) -> i64;
     /// The indexed DICOM instances of a tenant's study.
     fn study_instances(tenant: &'a str, study_uid: &'a str) -> Vec<DicomRow>;
 }

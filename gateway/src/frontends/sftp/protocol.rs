@@ -74,37 +74,115 @@ pub struct Attrs {
 
 impl Attrs {
     pub fn file(size: u64, mtime: u32) -> Attrs {
-        Attrs { size: Some(size), permissions: Some(0o100644), mtime: Some(mtime) }
+        Attrs {
+            size: Some(size),
+            permissions: Some(0o100644),
+            mtime: Some(mtime),
+        }
     }
 
     pub fn dir(mtime: u32) -> Attrs {
-        Attrs { size: Some(0), permissions: Some(0o040755), mtime: Some(mtime) }
+        Attrs {
+            size: Some(0),
+            permissions: Some(0o040755),
+            mtime: Some(mtime),
+        }
     }
 }
 
 #[derive(Debug)]
 pub enum Request {
-    Init { version: u32 },
-    Open { id: u32, path: String, flags: u32 },
-    Close { id: u32, handle: Vec<u8> },
-    Read { id: u32, handle: Vec<u8>, offset: u64, len: u32 },
-    Write { id: u32, handle: Vec<u8>, offset: u64, data: Vec<u8> },
-    Lstat { id: u32, path: String },
-    Fstat { id: u32, handle: Vec<u8> },
-    Setstat { id: u32, path: String, attrs: Attrs },
-    Fsetstat { id: u32, handle: Vec<u8>, attrs: Attrs },
-    Opendir { id: u32, path: String },
-    Readdir { id: u32, handle: Vec<u8> },
-    Remove { id: u32, path: String },
-    Mkdir { id: u32, path: String },
-    Rmdir { id: u32, path: String },
-    Realpath { id: u32, path: String },
-    Stat { id: u32, path: String },
-    Rename { id: u32, from: String, to: String },
-    Readlink { id: u32, path: String },
-    Symlink { id: u32 },
-    Extended { id: u32, name: String, data: Vec<u8> },
-    Unsupported { id: u32, kind: u8 },
+    Init {
+        version: u32,
+    },
+    Open {
+        id: u32,
+        path: String,
+        flags: u32,
+    },
+    Close {
+        id: u32,
+        handle: Vec<u8>,
+    },
+    Read {
+        id: u32,
+        handle: Vec<u8>,
+        offset: u64,
+        len: u32,
+    },
+    Write {
+        id: u32,
+        handle: Vec<u8>,
+        offset: u64,
+        data: Vec<u8>,
+    },
+    Lstat {
+        id: u32,
+        path: String,
+    },
+    Fstat {
+        id: u32,
+        handle: Vec<u8>,
+    },
+    Setstat {
+        id: u32,
+        path: String,
+        attrs: Attrs,
+    },
+    Fsetstat {
+        id: u32,
+        handle: Vec<u8>,
+        attrs: Attrs,
+    },
+    Opendir {
+        id: u32,
+        path: String,
+    },
+    Readdir {
+        id: u32,
+        handle: Vec<u8>,
+    },
+    Remove {
+        id: u32,
+        path: String,
+    },
+    Mkdir {
+        id: u32,
+        path: String,
+    },
+    Rmdir {
+        id: u32,
+        path: String,
+    },
+    Realpath {
+        id: u32,
+        path: String,
+    },
+    Stat {
+        id: u32,
+        path: String,
+    },
+    Rename {
+        id: u32,
+        from: String,
+        to: String,
+    },
+    Readlink {
+        id: u32,
+        path: String,
+    },
+    Symlink {
+        id: u32,
+    },
+    Extended {
+        id: u32,
+        name: String,
+        data: Vec<u8>,
+    },
+    Unsupported {
+        id: u32,
+        kind: u8,
+    },
 }
 
 #[derive(Debug)]
@@ -187,8 +265,16 @@ pub fn decode(mut packet: Vec<u8>) -> Result<Request, BadPacket> {
             r.attrs()?;
             Request::Open { id, path, flags }
         }
-        CLOSE => Request::Close { id, handle: r.bytes()?.to_vec() },
-        READ => Request::Read { id, handle: r.bytes()?.to_vec(), offset: r.u64()?, len: r.u32()? },
+        CLOSE => Request::Close {
+            id,
+            handle: r.bytes()?.to_vec(),
+        },
+        READ => Request::Read {
+            id,
+            handle: r.bytes()?.to_vec(),
+            offset: r.u64()?,
+            len: r.u32()?,
+        },
         WRITE => {
             let handle = r.bytes()?.to_vec();
             let offset = r.u64()?;
@@ -199,25 +285,76 @@ pub fn decode(mut packet: Vec<u8>) -> Result<Request, BadPacket> {
             }
             packet.truncate(start + n);
             packet.drain(..start);
-            Request::Write { id, handle, offset, data: packet }
+            Request::Write {
+                id,
+                handle,
+                offset,
+                data: packet,
+            }
         }
-        LSTAT => Request::Lstat { id, path: r.string()? },
-        FSTAT => Request::Fstat { id, handle: r.bytes()?.to_vec() },
-        SETSTAT => Request::Setstat { id, path: r.string()?, attrs: r.attrs()? },
-        FSETSTAT => Request::Fsetstat { id, handle: r.bytes()?.to_vec(), attrs: r.attrs()? },
-        OPENDIR => Request::Opendir { id, path: r.string()? },
-        READDIR => Request::Readdir { id, handle: r.bytes()?.to_vec() },
-        REMOVE => Request::Remove { id, path: r.string()? },
-        MKDIR => Request::Mkdir { id, path: r.string()? },
-        RMDIR => Request::Rmdir { id, path: r.string()? },
-        REALPATH => Request::Realpath { id, path: r.string()? },
-        STAT => Request::Stat { id, path: r.string()? },
-        RENAME => Request::Rename { id, from: r.string()?, to: r.string()? },
-        READLINK => Request::Readlink { id, path: r.string()? },
+        LSTAT => Request::Lstat {
+            id,
+            path: r.string()?,
+        },
+        FSTAT => Request::Fstat {
+            id,
+            handle: r.bytes()?.to_vec(),
+        },
+        SETSTAT => Request::Setstat {
+            id,
+            path: r.string()?,
+            attrs: r.attrs()?,
+        },
+        FSETSTAT => Request::Fsetstat {
+            id,
+            handle: r.bytes()?.to_vec(),
+            attrs: r.attrs()?,
+        },
+        OPENDIR => Request::Opendir {
+            id,
+            path: r.string()?,
+        },
+        READDIR => Request::Readdir {
+            id,
+            handle: r.bytes()?.to_vec(),
+        },
+        REMOVE => Request::Remove {
+            id,
+            path: r.string()?,
+        },
+        MKDIR => Request::Mkdir {
+            id,
+            path: r.string()?,
+        },
+        RMDIR => Request::Rmdir {
+            id,
+            path: r.string()?,
+        },
+        REALPATH => Request::Realpath {
+            id,
+            path: r.string()?,
+        },
+        STAT => Request::Stat {
+            id,
+            path: r.string()?,
+        },
+        RENAME => Request::Rename {
+            id,
+            from: r.string()?,
+            to: r.string()?,
+        },
+        READLINK => Request::Readlink {
+            id,
+            path: r.string()?,
+        },
         SYMLINK => Request::Symlink { id },
         EXTENDED => {
             let name = r.string()?;
-            Request::Extended { id, name, data: r.0.to_vec() }
+            Request::Extended {
+                id,
+                name,
+                data: r.0.to_vec(),
+            }
         }
         other => Request::Unsupported { id, kind: other },
     })
@@ -249,7 +386,9 @@ impl Reply {
         s
     }
     fn attrs(self, a: &Attrs) -> Self {
-        let flags = u32::from(a.size.is_some()) | (u32::from(a.permissions.is_some()) << 2) | (u32::from(a.mtime.is_some()) << 3);
+        let flags = u32::from(a.size.is_some())
+            | (u32::from(a.permissions.is_some()) << 2)
+            | (u32::from(a.mtime.is_some()) << 3);
         let mut s = self.u32(flags);
         if let Some(v) = a.size {
             s = s.u64(v);
@@ -278,7 +417,11 @@ pub fn version(extensions: &[(&str, &[u8])]) -> Vec<u8> {
 }
 
 pub fn status(id: u32, code: Code, message: &str) -> Vec<u8> {
-    Reply::new(STATUS, Some(id)).u32(code as u32).bytes(message.as_bytes()).bytes(b"en").finish()
+    Reply::new(STATUS, Some(id))
+        .u32(code as u32)
+        .bytes(message.as_bytes())
+        .bytes(b"en")
+        .finish()
 }
 
 pub fn handle(id: u32, h: &[u8]) -> Vec<u8> {
@@ -302,7 +445,10 @@ pub struct Entry {
 pub fn name(id: u32, entries: &[Entry]) -> Vec<u8> {
     let mut r = Reply::new(NAME, Some(id)).u32(entries.len() as u32);
     for e in entries {
-        r = r.bytes(e.name.as_bytes()).bytes(long_name(e).as_bytes()).attrs(&e.attrs);
+        r = r
+            .bytes(e.name.as_bytes())
+            .bytes(long_name(e).as_bytes())
+            .attrs(&e.attrs);
     }
     r.finish()
 }
@@ -325,9 +471,17 @@ pub fn limits(id: u32) -> Vec<u8> {
 fn long_name(e: &Entry) -> String {
     let dir = e.attrs.permissions.is_some_and(|p| p & 0o040000 != 0);
     let mode = if dir { "drwxr-xr-x" } else { "-rw-r--r--" };
-    let when = e.attrs.mtime.map(|t| crate::util::rfc3339(i64::from(t))).unwrap_or_default();
+    let when = e
+        .attrs
+        .mtime
+        .map(|t| crate::util::rfc3339(i64::from(t)))
+        .unwrap_or_default();
     let when = when.get(..16).unwrap_or(&when).replace('T', " ");
-    format!("{mode} 1 gateway gateway {:>12} {when} {}", e.attrs.size.unwrap_or(0), e.name)
+    format!(
+        "{mode} 1 gateway gateway {:>12} {when} {}",
+        e.attrs.size.unwrap_or(0),
+        e.name
+    )
 }
 
 #[cfg(test)]
@@ -349,8 +503,16 @@ mod tests {
         body.extend_from_slice(&5u32.to_be_bytes());
         body.extend_from_slice(b"hello");
         match decode(packet(WRITE, &body)).unwrap() {
-            Request::Write { id, handle, offset, data } => {
-                assert_eq!((id, handle.as_slice(), offset, data.as_slice()), (7, &b"h1"[..], 1000, &b"hello"[..]));
+            Request::Write {
+                id,
+                handle,
+                offset,
+                data,
+            } => {
+                assert_eq!(
+                    (id, handle.as_slice(), offset, data.as_slice()),
+                    (7, &b"h1"[..], 1000, &b"hello"[..])
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -362,9 +524,18 @@ mod tests {
     #[test]
     fn replies_carry_their_length() {
         let s = status(9, Code::PermissionDenied, "no");
-        assert_eq!(u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize, s.len() - 4);
+        assert_eq!(
+            u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize,
+            s.len() - 4
+        );
         assert_eq!(s[4], STATUS);
-        let n = name(1, &[Entry { name: "inbox".into(), attrs: Attrs::dir(0) }]);
+        let n = name(
+            1,
+            &[Entry {
+                name: "inbox".into(),
+                attrs: Attrs::dir(0),
+            }],
+        );
         assert!(String::from_utf8_lossy(&n).contains("drwxr-xr-x"));
     }
 }

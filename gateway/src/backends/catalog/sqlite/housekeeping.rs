@@ -120,4 +120,114 @@ impl SqliteCatalog {
             })
             .collect()
     }
+
+    /// The newest upload of each name under `prefix` (any state), by name; at most
+    /// `limit` names. What a directory listing shows.
+    pub async fn latest_uploads(
+        &self,
+        tenant: &str,
+        prefix: &str,
+        limit: i64,
+    ) -> Result<Vec<UploadRow>, CatalogError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            upload_columns!(),
+            " FROM uploads u WHERE tenant = ? AND substr(name, 1, ?) = ? \
+             AND created_at = (SELECT MAX(created_at) FROM uploads v WHERE v.tenant = u.tenant AND v.name = u.name) \
+             ORDER BY name, id DESC LIMIT ?"
+        ))
+        .bind(tenant)
+        .bind(prefix.len() as i64)
+        .bind(prefix)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<UploadRow> = Vec::with_capacity(rows.len());
+        for r in rows {
+            let r = UploadRow::try_from(r)?;
+            // Two uploads of a name in the same second: keep the newest id.
+            if out.last().is_none_or(|l| l.name != r.name) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest upload of `name`, in any state.
+    pub async fn latest_upload(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Option<UploadRow>, CatalogError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            upload_columns!(),
+            " FROM uploads WHERE tenant = ? AND name = ? ORDER BY created_at DESC, id DESC LIMIT 1"
+        ))
+        .bind(tenant)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(UploadRow::try_from).transpose()?)
+    }
+
+    /// A client gave up a partial upload (started over, or removed it): `receiving` →
+    /// `expired` with an audit record. `false` if it was not receiving.
+    pub async fn abandon_upload(
+        &self,
+        upload: &UploadRow,
+        why: &str,
+    ) -> Result<bool, CatalogError> {
+        let now = unix_now();
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "UPDATE uploads SET state = 'expired', updated_at = ? WHERE id = ? AND state = 'receiving'",
+        )
+        .bind(now)
+        .bind(&upload.id)
+        .execute(&mut **tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let detail = serde_json::json!({
+            "upload": upload.id, "name": upload.name, "received_bytes": upload.durable_offset, "why": why,
+        });
+        record_state_detail(&mut tx, &upload.id, UploadState::Expired, &detail).await?;
+        sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)")
+            .bind(now)
+            .bind(&upload.tenant)
+            .bind("upload.abandoned")
+            .bind(detail.to_string())
+            .execute(&mut **tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Uploads of `tenant` accepted before `seq` whose checks are still pending,
+    /// optionally only those under `prefix` or with plaintext `sha256`. Checks that
+    /// compare with earlier files (duplicates, manifests) wait for these.
+    pub async fn earlier_pending(
+        &self,
+        tenant: &str,
+        seq: i64,
+        prefix: Option<&str>,
+        sha256: Option<&str>,
+    ) -> Result<i64, CatalogError> {
+        let prefix = prefix.unwrap_or("");
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM uploads WHERE tenant = ? AND accept_seq < ? \
+             AND state IN ('accepted', 'checking') AND substr(name, 1, ?) = ? \
+             AND (? = '' OR plaintext_sha256 = ?)",
+        )
+        .bind(tenant)
+        .bind(seq)
+        .bind(prefix.len() as i64)
+        .bind(prefix)
+        .bind(sha256.unwrap_or(""))
+        .bind(sha256.unwrap_or(""))
+        .fetch_one(&self.pool)
+        .await?)
+    }
 }

@@ -1,0 +1,650 @@
+//! One SFTP channel: reads requests as fast as they arrive and keeps them moving.
+//!
+//! Requests that only look at the catalog are answered in order on the read loop.
+//! Each open upload has its own task holding the session's [`Upload`]: writes queue
+//! there in arrival order (so one file's bytes stay ordered while the read loop goes on
+//! decoding the client's next 63 requests), neighbouring writes are coalesced into one
+//! `write_at`, and the `close` reply is sent only once acceptance is durable. Replies go
+//! through one writer task. A full upload queue stops the read loop, which stops the
+//! SSH window, which slows the client: backpressure end to end, nothing dropped.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use super::protocol::{self as p, Attrs, Code, Entry, Request};
+use super::vfs::{self, Place};
+use crate::session::{IngestCore, IngestError, Principal, Upload};
+
+/// Writes merged into one `write_at` at most (OpenSSH sends 255 KiB each).
+const COALESCE_BYTES: usize = 4 << 20;
+/// Writes queued per open upload before the read loop waits.
+const UPLOAD_QUEUE: usize = 128;
+/// Names one listing shows at most.
+const LIST_LIMIT: i64 = 100_000;
+
+type Replies = mpsc::Sender<Vec<u8>>;
+
+enum UploadCmd {
+    Write { id: u32, offset: u64, data: Vec<u8> },
+    Fstat { id: u32 },
+    Close { id: u32 },
+}
+
+enum Handle {
+    Upload(mpsc::Sender<UploadCmd>),
+    File(Arc<Vec<u8>>),
+    Dir(Option<Vec<Entry>>),
+}
+
+struct Sftp {
+    core: Arc<IngestCore>,
+    who: Principal,
+    replies: Replies,
+    handles: HashMap<u32, Handle>,
+    next_handle: u32,
+    /// Folders made with `mkdir` in this session (others exist through their files).
+    made_dirs: HashSet<String>,
+    started: u32,
+}
+
+/// Serves one channel until the client closes it.
+pub async fn serve<S>(stream: S, core: Arc<IngestCore>, who: Principal)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut read, write) = tokio::io::split(stream);
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(1024);
+    let writer = tokio::spawn(write_replies(write, rx));
+    let mut s = Sftp {
+        core,
+        who,
+        replies: tx,
+        handles: HashMap::new(),
+        next_handle: 1,
+        made_dirs: HashSet::new(),
+        started: crate::util::unix_now() as u32,
+    };
+    loop {
+        let mut len = [0u8; 4];
+        if read.read_exact(&mut len).await.is_err() {
+            break;
+        }
+        let len = u32::from_be_bytes(len) as usize;
+        if len == 0 || len > p::MAX_PACKET {
+            tracing::warn!(tenant = %s.who.tenant, len, "sftp packet too large; closing");
+            break;
+        }
+        let mut packet = vec![0u8; len];
+        if read.read_exact(&mut packet).await.is_err() {
+            break;
+        }
+        match p::decode(packet) {
+            Ok(req) => s.dispatch(req).await,
+            Err(e) => {
+                tracing::warn!(tenant = %s.who.tenant, error = %e, "closing sftp channel");
+                break;
+            }
+        }
+    }
+    // Dropping the upload queues lets each upload task make what arrived durable.
+    s.handles.clear();
+    drop(s);
+    let _ = writer.await;
+}
+
+async fn write_replies<W: AsyncWrite + Unpin>(write: W, mut rx: mpsc::Receiver<Vec<u8>>) {
+    let mut w = tokio::io::BufWriter::with_capacity(256 << 10, write);
+    while let Some(first) = rx.recv().await {
+        if w.write_all(&first).await.is_err() {
+            return;
+        }
+        // Flush once per burst, not once per reply.
+        while let Ok(more) = rx.try_recv() {
+            if w.write_all(&more).await.is_err() {
+                return;
+            }
+        }
+        if w.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = w.shutdown().await;
+}
+
+fn ingest_status(id: u32, e: &IngestError) -> Vec<u8> {
+    let code = match e {
+        IngestError::NotFound(_) => Code::NoSuchFile,
+        IngestError::NameNotAllowed { .. }
+        | IngestError::QuotaBytes { .. }
+        | IngestError::QuotaFiles { .. }
+        | IngestError::TooManyUploads { .. } => Code::PermissionDenied,
+        _ => Code::Failure,
+    };
+    p::status(id, code, &format!("{}: {e}", e.code()))
+}
+
+impl Sftp {
+    async fn reply(&self, packet: Vec<u8>) {
+        let _ = self.replies.send(packet).await;
+    }
+
+    async fn status(&self, id: u32, code: Code, msg: &str) {
+        self.reply(p::status(id, code, msg)).await;
+    }
+
+    fn new_handle(&mut self, h: Handle) -> Vec<u8> {
+        let n = self.next_handle;
+        self.next_handle += 1;
+        self.handles.insert(n, h);
+        n.to_be_bytes().to_vec()
+    }
+
+    fn handle_id(h: &[u8]) -> u32 {
+        h.try_into().map(u32::from_be_bytes).unwrap_or(0)
+    }
+
+    async fn dispatch(&mut self, req: Request) {
+        match req {
+            Request::Init { .. } => {
+                let ext: &[(&str, &[u8])] =
+                    &[("limits@openssh.com", b"1"), ("fsync@openssh.com", b"1")];
+                self.reply(p::version(ext)).await;
+            }
+            Request::Realpath { id, path } => {
+                let norm = vfs::normalize(&path);
+                self.reply(p::name(id, &[vfs::dir_entry(&norm, self.started)]))
+                    .await;
+            }
+            Request::Stat { id, path } | Request::Lstat { id, path } => {
+                match self.stat(&path).await {
+                    Ok(a) => self.reply(p::attrs(id, &a)).await,
+                    Err((code, msg)) => self.status(id, code, &msg).await,
+                }
+            }
+            Request::Open { id, path, flags } => self.open(id, &path, flags).await,
+            Request::Write {
+                id,
+                handle,
+                offset,
+                data,
+            } => match self.handles.get(&Self::handle_id(&handle)) {
+                Some(Handle::Upload(q)) => {
+                    let q = q.clone();
+                    if q.send(UploadCmd::Write { id, offset, data }).await.is_err() {
+                        self.status(id, Code::Failure, "the upload has ended").await;
+                    }
+                }
+                Some(_) => {
+                    self.status(id, Code::PermissionDenied, "not open for writing")
+                        .await
+                }
+                None => self.status(id, Code::Failure, "no such handle").await,
+            },
+            Request::Read {
+                id,
+                handle,
+                offset,
+                len,
+            } => {
+                let reply = match self.handles.get(&Self::handle_id(&handle)) {
+                    Some(Handle::File(bytes)) => {
+                        let start = usize::try_from(offset)
+                            .unwrap_or(usize::MAX)
+                            .min(bytes.len());
+                        let end = start.saturating_add(len as usize).min(bytes.len());
+                        if start >= bytes.len() {
+                            p::status(id, Code::Eof, "end of file")
+                        } else {
+                            p::data(id, &bytes[start..end])
+                        }
+                    }
+                    Some(_) => p::status(id, Code::PermissionDenied, "not open for reading"),
+                    None => p::status(id, Code::Failure, "no such handle"),
+                };
+                self.reply(reply).await;
+            }
+            Request::Fstat { id, handle } => match self.handles.get(&Self::handle_id(&handle)) {
+                Some(Handle::Upload(q)) => {
+                    let _ = q.send(UploadCmd::Fstat { id }).await;
+                }
+                Some(Handle::File(b)) => {
+                    self.reply(p::attrs(id, &Attrs::file(b.len() as u64, self.started)))
+                        .await
+                }
+                Some(Handle::Dir(_)) => self.reply(p::attrs(id, &Attrs::dir(self.started))).await,
+                None => self.status(id, Code::Failure, "no such handle").await,
+            },
+            Request::Close { id, handle } => match self.handles.remove(&Self::handle_id(&handle)) {
+                Some(Handle::Upload(q)) => {
+                    if q.send(UploadCmd::Close { id }).await.is_err() {
+                        self.status(id, Code::Failure, "the upload has ended").await;
+                    }
+                }
+                Some(_) => self.status(id, Code::Ok, "").await,
+                None => self.status(id, Code::Failure, "no such handle").await,
+            },
+            Request::Opendir { id, path } => match self.list(&path).await {
+                Ok(entries) => {
+                    let h = self.new_handle(Handle::Dir(Some(entries)));
+                    self.reply(p::handle(id, &h)).await;
+                }
+                Err((code, msg)) => self.status(id, code, &msg).await,
+            },
+            Request::Readdir { id, handle } => {
+                let reply = match self.handles.get_mut(&Self::handle_id(&handle)) {
+                    Some(Handle::Dir(entries)) => match entries.take() {
+                        Some(e) => p::name(id, &e),
+                        None => p::status(id, Code::Eof, "end of directory"),
+                    },
+                    _ => p::status(id, Code::Failure, "no such handle"),
+                };
+                self.reply(reply).await;
+            }
+            Request::Mkdir { id, path } => match vfs::place(&path) {
+                Place::Inbox(rel) if !rel.is_empty() => match crate::session::names::check(&rel) {
+                    Ok(()) => {
+                        self.made_dirs.insert(rel);
+                        self.status(id, Code::Ok, "").await;
+                    }
+                    Err(why) => {
+                        self.status(
+                            id,
+                            Code::PermissionDenied,
+                            &format!("ingest.name_not_allowed: {why}"),
+                        )
+                        .await
+                    }
+                },
+                _ => {
+                    self.status(
+                        id,
+                        Code::PermissionDenied,
+                        "folders can be made in /inbox only",
+                    )
+                    .await
+                }
+            },
+            Request::Remove { id, path } => self.remove(id, &path).await,
+            Request::Setstat { id, attrs, .. } | Request::Fsetstat { id, attrs, .. } => {
+                // Times and modes are accepted and ignored (`put -p`); a size change
+                // would truncate, which never happens to received bytes.
+                if attrs.size.is_some() {
+                    self.status(
+                        id,
+                        Code::PermissionDenied,
+                        "received files cannot be truncated",
+                    )
+                    .await;
+                } else {
+                    self.status(id, Code::Ok, "").await;
+                }
+            }
+            Request::Rmdir { id, .. } => {
+                self.status(id, Code::PermissionDenied, "folders are not removed")
+                    .await
+            }
+            Request::Rename { id, .. } => {
+                self.status(id, Code::OpUnsupported, "upload under the final name")
+                    .await
+            }
+            Request::Readlink { id, .. } | Request::Symlink { id } => {
+                self.status(id, Code::OpUnsupported, "links are not supported")
+                    .await
+            }
+            Request::Extended { id, name, .. } => match name.as_str() {
+                "limits@openssh.com" => self.reply(p::limits(id)).await,
+                // Every close of a complete file is an fsync already.
+                "fsync@openssh.com" => self.status(id, Code::Ok, "").await,
+                _ => {
+                    self.status(id, Code::OpUnsupported, "unsupported extension")
+                        .await
+                }
+            },
+            Request::Unsupported { id, kind } => {
+                self.status(
+                    id,
+                    Code::OpUnsupported,
+                    &format!("request type {kind} is not supported"),
+                )
+                .await
+            }
+        }
+    }
+
+    async fn stat(&self, path: &str) -> Result<Attrs, (Code, String)> {
+        let t = self.started;
+        let catalog = self.core.catalog();
+        let db = |e: crate::backends::catalog::CatalogError| (Code::Failure, e.to_string());
+        match vfs::place(path) {
+            Place::Root => Ok(Attrs::dir(t)),
+            Place::Inbox(rel) if rel.is_empty() => Ok(Attrs::dir(t)),
+            Place::Results(rel) if rel.is_empty() => Ok(Attrs::dir(t)),
+            Place::Inbox(rel) => {
+                if let Some(u) = catalog
+                    .latest_upload(&self.who.tenant, &rel)
+                    .await
+                    .map_err(db)?
+                    && vfs::visible_in_inbox(&u)
+                {
+                    return Ok(vfs::upload_attrs(&u, t));
+                }
+                let under = catalog
+                    .latest_uploads(&self.who.tenant, &format!("{rel}/"), 1)
+                    .await
+                    .map_err(db)?;
+                if !under.is_empty() || self.made_dirs.contains(&rel) {
+                    return Ok(Attrs::dir(t));
+                }
+                Err((Code::NoSuchFile, format!("/inbox/{rel}: no such file")))
+            }
+            Place::Results(rel) => match self.result_file(&rel).await? {
+                Some(bytes) => Ok(Attrs::file(bytes.len() as u64, t)),
+                None => {
+                    let under = catalog
+                        .latest_uploads(&self.who.tenant, &format!("{rel}/"), 1)
+                        .await
+                        .map_err(db)?;
+                    if under.iter().any(vfs::has_result) {
+                        Ok(Attrs::dir(t))
+                    } else {
+                        Err((Code::NoSuchFile, format!("/results/{rel}: no such file")))
+                    }
+                }
+            },
+            Place::Elsewhere => Err((Code::NoSuchFile, "only /inbox and /results exist".into())),
+        }
+    }
+
+    /// The bytes of `/results/<rel>` (`<name>.json` or `<name>.txt`), if that upload's
+    /// checks are over.
+    async fn result_file(&self, rel: &str) -> Result<Option<Vec<u8>>, (Code, String)> {
+        let (name, json) = match (rel.strip_suffix(".json"), rel.strip_suffix(".txt")) {
+            (Some(n), _) => (n, true),
+            (_, Some(n)) => (n, false),
+            _ => return Ok(None),
+        };
+        let db = |e: crate::backends::catalog::CatalogError| (Code::Failure, e.to_string());
+        let catalog = self.core.catalog();
+        let Some(u) = catalog
+            .latest_upload(&self.who.tenant, name)
+            .await
+            .map_err(db)?
+        else {
+            return Ok(None);
+        };
+        if !vfs::has_result(&u) {
+            return Ok(None);
+        }
+        let Some(r) = catalog.check_result(&u.id).await.map_err(db)? else {
+            return Ok(None);
+        };
+        Ok(Some(if json {
+            vfs::result_json(&r)
+        } else {
+            vfs::result_text(&r)
+        }))
+    }
+
+    async fn list(&self, path: &str) -> Result<Vec<Entry>, (Code, String)> {
+        let t = self.started;
+        let db = |e: crate::backends::catalog::CatalogError| (Code::Failure, e.to_string());
+        let mut out = vec![vfs::dir_entry(".", t), vfs::dir_entry("..", t)];
+        let (rel, results) = match vfs::place(path) {
+            Place::Root => {
+                out.push(vfs::dir_entry("inbox", t));
+                out.push(vfs::dir_entry("results", t));
+                return Ok(out);
+            }
+            Place::Inbox(rel) => (rel, false),
+            Place::Results(rel) => (rel, true),
+            Place::Elsewhere => {
+                return Err((Code::NoSuchFile, "only /inbox and /results exist".into()));
+            }
+        };
+        let prefix = if rel.is_empty() {
+            String::new()
+        } else {
+            format!("{rel}/")
+        };
+        let uploads = self
+            .core
+            .catalog()
+            .latest_uploads(&self.who.tenant, &prefix, LIST_LIMIT)
+            .await
+            .map_err(db)?;
+        let shown: Vec<_> = uploads
+            .iter()
+            .filter(|u| {
+                if results {
+                    vfs::has_result(u)
+                } else {
+                    vfs::visible_in_inbox(u)
+                }
+            })
+            .collect();
+        let by_name: HashMap<&str, _> = shown.iter().map(|u| (u.name.as_str(), *u)).collect();
+        let (files, mut dirs) = vfs::children(&rel, shown.iter().map(|u| u.name.as_str()));
+        for d in self.made_dirs.iter().filter(|_| !results) {
+            if let Some(rest) = d.strip_prefix(&prefix).filter(|r| !r.is_empty()) {
+                let first = rest.split('/').next().unwrap_or(rest).to_string();
+                if !dirs.contains(&first) {
+                    dirs.push(first);
+                }
+            }
+        }
+        for d in dirs {
+            out.push(vfs::dir_entry(&d, t));
+        }
+        for (file, full) in files {
+            let Some(u) = by_name.get(full) else { continue };
+            if results {
+                if let Ok(Some(r)) = self.core.catalog().check_result(&u.id).await {
+                    out.push(Entry {
+                        name: format!("{file}.json"),
+                        attrs: Attrs::file(vfs::result_json(&r).len() as u64, t),
+                    });
+                    out.push(Entry {
+                        name: format!("{file}.txt"),
+                        attrs: Attrs::file(vfs::result_text(&r).len() as u64, t),
+                    });
+                }
+            } else {
+                out.push(Entry {
+                    name: file,
+                    attrs: vfs::upload_attrs(u, t),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn open(&mut self, id: u32, path: &str, flags: u32) {
+        let writing = flags & (p::FXF_WRITE | p::FXF_APPEND | p::FXF_CREAT | p::FXF_TRUNC) != 0;
+        match (vfs::place(path), writing) {
+            (Place::Results(rel), false) => match self.result_file(&rel).await {
+                Ok(Some(bytes)) => {
+                    let h = self.new_handle(Handle::File(Arc::new(bytes)));
+                    self.reply(p::handle(id, &h)).await;
+                }
+                Ok(None) => {
+                    self.status(
+                        id,
+                        Code::NoSuchFile,
+                        &format!("/results/{rel}: no result (yet)"),
+                    )
+                    .await
+                }
+                Err((code, msg)) => self.status(id, code, &msg).await,
+            },
+            (Place::Results(_), true) => {
+                self.status(id, Code::PermissionDenied, "/results is read-only")
+                    .await
+            }
+            (Place::Inbox(rel), true) if !rel.is_empty() => {
+                match self.open_upload(&rel, flags).await {
+                    Ok(upload) => {
+                        let (tx, rx) = mpsc::channel(UPLOAD_QUEUE);
+                        tokio::spawn(upload_task(upload, rx, self.replies.clone()));
+                        let h = self.new_handle(Handle::Upload(tx));
+                        self.reply(p::handle(id, &h)).await;
+                    }
+                    Err(reply) => self.reply(reply(id)).await,
+                }
+            }
+            (Place::Inbox(_), false) => {
+                self.status(
+                    id,
+                    Code::PermissionDenied,
+                    "uploads cannot be read back; see /results",
+                )
+                .await
+            }
+            _ => {
+                self.status(
+                    id,
+                    Code::PermissionDenied,
+                    "files can be written in /inbox only",
+                )
+                .await
+            }
+        }
+    }
+
+    /// Opens `rel` for writing: resumes its partial upload, or starts one. A file that
+    /// was accepted is never overwritten or appended to (DOMAIN rule 10).
+    async fn open_upload(
+        &self,
+        rel: &str,
+        flags: u32,
+    ) -> Result<Upload, Box<dyn FnOnce(u32) -> Vec<u8> + Send>> {
+        let catalog = self.core.catalog();
+        let latest = catalog.latest_upload(&self.who.tenant, rel).await.map_err(
+            |e| -> Box<dyn FnOnce(u32) -> Vec<u8> + Send> {
+                let m = e.to_string();
+                Box::new(move |id| p::status(id, Code::Failure, &m))
+            },
+        )?;
+        if let Some(u) = &latest {
+            use crate::backends::catalog::UploadState::*;
+            match u.state {
+                Accepted | Checking | Indexed => {
+                    return Err(Box::new(|id| {
+                        p::status(
+                            id,
+                            Code::PermissionDenied,
+                            "accepted files cannot be overwritten or appended to (DOMAIN rule 10)",
+                        )
+                    }));
+                }
+                Receiving if flags & p::FXF_TRUNC != 0 => {
+                    // A plain `put` after an interrupted one starts over; `reput` resumes.
+                    if let Err(e) = self.core.abandon(u, "started over (truncate)").await {
+                        return Err(Box::new(move |id| ingest_status(id, &e)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.core.open(&self.who, rel, None).await.map_err(
+            |e| -> Box<dyn FnOnce(u32) -> Vec<u8> + Send> {
+                Box::new(move |id| ingest_status(id, &e))
+            },
+        )
+    }
+
+    async fn remove(&mut self, id: u32, path: &str) {
+        let Place::Inbox(rel) = vfs::place(path) else {
+            return self
+                .status(
+                    id,
+                    Code::PermissionDenied,
+                    "files can be removed in /inbox only",
+                )
+                .await;
+        };
+        let latest = self
+            .core
+            .catalog()
+            .latest_upload(&self.who.tenant, &rel)
+            .await;
+        match latest {
+            Ok(Some(u)) if u.state == crate::backends::catalog::UploadState::Receiving => {
+                match self.core.abandon(&u, "removed by the client").await {
+                    Ok(()) => self.status(id, Code::Ok, "").await,
+                    Err(e) => self.reply(ingest_status(id, &e)).await,
+                }
+            }
+            Ok(Some(u)) if vfs::visible_in_inbox(&u) => {
+                self.status(
+                    id,
+                    Code::PermissionDenied,
+                    "accepted files cannot be removed (DOMAIN rule 10)",
+                )
+                .await
+            }
+            Ok(_) => self.status(id, Code::NoSuchFile, "no such file").await,
+            Err(e) => self.status(id, Code::Failure, &e.to_string()).await,
+        }
+    }
+}
+
+/// Owns one open upload: applies its writes in order, coalescing neighbours, and
+/// commits it on close. If the channel goes away without a close, what arrived is made
+/// durable so that a later `reput` continues from it.
+async fn upload_task(mut up: Upload, mut rx: mpsc::Receiver<UploadCmd>, replies: Replies) {
+    let mut next = rx.recv().await;
+    while let Some(cmd) = next.take() {
+        match cmd {
+            UploadCmd::Write { id, offset, data } => {
+                let mut ids = vec![id];
+                let mut buf = data;
+                while buf.len() < COALESCE_BYTES {
+                    match rx.try_recv() {
+                        Ok(UploadCmd::Write {
+                            id,
+                            offset: o,
+                            data,
+                        }) if o == offset + buf.len() as u64 => {
+                            buf.extend_from_slice(&data);
+                            ids.push(id);
+                        }
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let result = up.write_at(offset, buf).await;
+                for id in ids {
+                    let reply = match &result {
+                        Ok(()) => p::status(id, Code::Ok, ""),
+                        Err(e) => ingest_status(id, e),
+                    };
+                    let _ = replies.send(reply).await;
+                }
+            }
+            UploadCmd::Fstat { id } => {
+                let a = Attrs::file(up.offset(), crate::util::unix_now() as u32);
+                let _ = replies.send(p::attrs(id, &a)).await;
+            }
+            UploadCmd::Close { id } => {
+                let reply = match up.finish().await {
+                    Ok(_) => p::status(id, Code::Ok, ""),
+                    Err(e) => ingest_status(id, &e),
+                };
+                let _ = replies.send(reply).await;
+                return;
+            }
+        }
+        if next.is_none() {
+            next = rx.recv().await;
+        }
+    }
+    if let Err(e) = up.suspend().await {
+        tracing::warn!(code = e.code(), error = %e, "could not make a suspended upload durable");
+    }
+}
