@@ -495,6 +495,8 @@ impl Upload {
             plaintext_sha256: sha,
             seq,
         };
+        // Wake a pipeline worker: it sleeps until something is accepted.
+        self.core.accepted.notify_one();
         UploadAccepted {
             tenant: &self.row.tenant,
             protocol: &self.row.protocol,
