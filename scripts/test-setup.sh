@@ -5,7 +5,7 @@
 set -euo pipefail
 
 need_apt=()
-command -v ssh >/dev/null || need_apt+=(openssh-client)
+command -v sftp >/dev/null || need_apt+=(openssh-client)
 command -v curl >/dev/null || need_apt+=(curl)
 command -v age >/dev/null || need_apt+=(age)
 command -v promtool >/dev/null || need_apt+=(prometheus)
@@ -25,4 +25,14 @@ fi
 if ! python3 -c 'import pydicom' 2>/dev/null; then
   echo "test-setup: pip install pydicom"
   python3 -m pip install -q 'pydicom==3.0.2'
+fi
+
+# SFTP interop: paramiko (a client nobody here wrote) and ssh-audit (algorithm audit).
+if ! python3 -c 'import paramiko' 2>/dev/null; then
+  echo "test-setup: pip install paramiko"
+  python3 -m pip install -q 'paramiko>=3.4'
+fi
+if ! python3 -c 'import ssh_audit' 2>/dev/null; then
+  echo "test-setup: pip install ssh-audit"
+  python3 -m pip install -q 'ssh-audit>=3.1'
 fi

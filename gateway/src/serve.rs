@@ -148,12 +148,14 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
 
     let ssh_config = Arc::new(frontends::sftp::server_config(
         state.keys.ssh_host_key.clone(),
+        &cfg.sftp,
     ));
     let sftp_task = tokio::spawn(frontends::sftp::run(
         sftp_l,
         ssh_config,
         state.tenants.clone(),
         state.ingest.clone(),
+        frontends::sftp::defender::Rules::from_config(&cfg.sftp),
         stop_rx.clone(),
     ));
 

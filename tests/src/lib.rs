@@ -88,6 +88,7 @@ pub fn tenants_toml(tenants: &[TestTenant]) -> String {
 pub struct TestGatewayBuilder {
     tenants: Vec<TestTenant>,
     extra_config: String,
+    sftp_config: String,
     grace_secs: u64,
 }
 
@@ -100,6 +101,13 @@ impl TestGatewayBuilder {
     /// Appends raw TOML to the generated config (sections not already present).
     pub fn config(mut self, toml: &str) -> Self {
         self.extra_config.push_str(toml);
+        self
+    }
+
+    /// Adds keys to the `[sftp]` section (one `key = value` per line).
+    pub fn sftp_config(mut self, toml: &str) -> Self {
+        self.sftp_config.push_str(toml);
+        self.sftp_config.push('\n');
         self
     }
 
@@ -121,9 +129,9 @@ impl TestGatewayBuilder {
         };
         let config = format!(
             "[server]\ndata_dir = {:?}\ntenants_file = {:?}\nshutdown_grace_secs = {grace}\n\n\
-             [sftp]\nlisten = \"127.0.0.1:0\"\n[https]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+             [sftp]\nlisten = \"127.0.0.1:0\"\n{}[https]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
              [log]\nformat = \"json\"\nlevel = \"info\"\n{}",
-            data_dir, tenants_path, self.extra_config
+            data_dir, tenants_path, self.sftp_config, self.extra_config
         );
         std::fs::write(&config_path, config)?;
         let mut gw = TestGateway {

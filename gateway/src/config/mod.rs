@@ -109,12 +109,29 @@ impl Default for LogConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct SftpConfig {
     pub listen: SocketAddr,
+    /// Offer only the post-quantum hybrid key exchange (mlkem768x25519-sha256).
+    pub post_quantum_only: bool,
+    /// Also offer encrypt-and-MAC (hmac-sha2-256/512) for clients without ETM MACs.
+    pub encrypt_and_mac: bool,
+    /// Failed logins from one address before it is locked out.
+    pub max_auth_failures: u32,
+    /// First lockout, in seconds; each further one doubles, up to `max_lockout_secs`.
+    pub lockout_secs: u64,
+    pub max_lockout_secs: u64,
+    /// Sessions one address may hold at once (0 = no limit).
+    pub max_sessions_per_ip: u32,
 }
 
 impl Default for SftpConfig {
     fn default() -> Self {
         SftpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 2222)),
+            post_quantum_only: false,
+            encrypt_and_mac: false,
+            max_auth_failures: 5,
+            lockout_secs: 60,
+            max_lockout_secs: 3600,
+            max_sessions_per_ip: 64,
         }
     }
 }

@@ -108,6 +108,34 @@ impl InternalEvent for SshAuthRefused<'_> {
     }
 }
 
+pub struct SshConnectionRefused {
+    pub ip: IpAddr,
+    /// `locked` or `too_many_sessions`.
+    pub reason: &'static str,
+}
+
+impl InternalEvent for SshConnectionRefused {
+    fn emit(self) {
+        METRICS
+            .ssh_refused_connections
+            .with_label_values(&[self.reason])
+            .inc();
+        tracing::warn!(ip = %self.ip, reason = self.reason, "ssh connection refused");
+    }
+}
+
+pub struct SshLockout {
+    pub ip: IpAddr,
+    pub seconds: u64,
+}
+
+impl InternalEvent for SshLockout {
+    fn emit(self) {
+        METRICS.ssh_lockouts.inc();
+        tracing::warn!(audit = true, ip = %self.ip, seconds = self.seconds, "ssh source locked out after failed logins");
+    }
+}
+
 pub struct SshLogin<'a> {
     pub tenant: &'a str,
     pub ip: Option<IpAddr>,

@@ -18,6 +18,8 @@ pub struct Metrics {
     pub tenants_reloads: IntCounterVec,
     pub ssh_connections: IntCounter,
     pub ssh_auth_failures: IntCounterVec,
+    pub ssh_refused_connections: IntCounterVec,
+    pub ssh_lockouts: IntCounter,
     pub ssh_logins: IntCounter,
     pub sessions_active: IntGaugeVec,
     pub http_requests: IntCounterVec,
@@ -109,6 +111,17 @@ impl Metrics {
                 &registry,
                 "gateway_ssh_connections_total",
                 "TCP connections accepted on the SFTP listener.",
+            ),
+            ssh_refused_connections: counter_vec(
+                &registry,
+                "gateway_ssh_refused_connections_total",
+                "SSH connections turned away before the handshake, by reason (locked, too_many_sessions).",
+                &["reason"],
+            ),
+            ssh_lockouts: counter(
+                &registry,
+                "gateway_ssh_lockouts_total",
+                "Source addresses locked out after repeated failed logins.",
             ),
             ssh_auth_failures: counter_vec(
                 &registry,

@@ -3,6 +3,7 @@
 //! [`vfs`] is the tree they see, [`server`] the request loop, [`protocol`] the wire
 //! format. Uploads go through the same ingest session as every other front end.
 
+pub mod defender;
 pub mod protocol;
 mod server;
 pub mod vfs;
@@ -19,12 +20,16 @@ use tokio::sync::watch;
 
 use crate::session::{IngestCore, Principal};
 use crate::telemetry::events::{
-    AuthRefusal, InternalEvent, SshAuthRefused, SshConnectionAccepted, SshLogin,
+    AuthRefusal, InternalEvent, SshAuthRefused, SshConnectionAccepted, SshConnectionRefused,
+    SshLockout, SshLogin,
 };
 use crate::telemetry::metrics::METRICS;
 use crate::tenants::Registry;
 
-pub fn server_config(host_key: russh::keys::PrivateKey) -> russh::server::Config {
+pub fn server_config(
+    host_key: russh::keys::PrivateKey,
+    cfg: &crate::config::SftpConfig,
+) -> russh::server::Config {
     russh::server::Config {
         server_id: russh::SshId::Standard(
             concat!("SSH-2.0-gateway_", env!("CARGO_PKG_VERSION")).into(),
@@ -38,7 +43,39 @@ pub fn server_config(host_key: russh::keys::PrivateKey) -> russh::server::Config
         window_size: 16 << 20,
         maximum_packet_size: 256 << 10,
         channel_buffer_size: 1024,
+        preferred: algorithms(cfg),
         ..Default::default()
+    }
+}
+
+/// Modern algorithms only: no SHA-1, no CBC, no finite-field Diffie-Hellman, Ed25519
+/// host keys; see the `[sftp]` keys for the two compatibility choices.
+fn algorithms(cfg: &crate::config::SftpConfig) -> russh::Preferred {
+    use russh::{cipher, kex, mac};
+    let mut kexes = vec![kex::MLKEM768X25519_SHA256];
+    if !cfg.post_quantum_only {
+        kexes.extend([kex::CURVE25519, kex::CURVE25519_PRE_RFC_8731]);
+    }
+    kexes.extend([
+        kex::EXTENSION_SUPPORT_AS_SERVER,
+        kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+    ]);
+    let mut macs = vec![mac::HMAC_SHA256_ETM, mac::HMAC_SHA512_ETM];
+    if cfg.encrypt_and_mac {
+        macs.extend([mac::HMAC_SHA256, mac::HMAC_SHA512]);
+    }
+    russh::Preferred {
+        kex: kexes.into(),
+        key: vec![russh::keys::Algorithm::Ed25519].into(),
+        cipher: vec![
+            cipher::AES_256_GCM,
+            cipher::CHACHA20_POLY1305,
+            cipher::AES_256_CTR,
+            cipher::AES_128_CTR,
+        ]
+        .into(),
+        mac: macs.into(),
+        ..russh::Preferred::DEFAULT
     }
 }
 
@@ -49,8 +86,10 @@ pub async fn run(
     config: Arc<russh::server::Config>,
     tenants: Registry,
     core: Arc<IngestCore>,
+    rules: defender::Rules,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let defender = Arc::new(defender::Defender::new(rules));
     let mut sessions = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -63,8 +102,19 @@ pub async fn run(
                         continue;
                     }
                 };
+                if let Err(refusal) = defender.admit(peer.ip(), std::time::Instant::now()) {
+                    let reason = match refusal {
+                        defender::Refusal::Locked(_) => "locked",
+                        defender::Refusal::TooManySessions => "too_many_sessions",
+                    };
+                    SshConnectionRefused { ip: peer.ip(), reason }.emit();
+                    drop(socket);
+                    continue;
+                }
                 SshConnectionAccepted { peer }.emit();
                 let handler = Connection {
+                    defender: defender.clone(),
+                    refused: false,
                     peer,
                     tenants: tenants.clone(),
                     core: core.clone(),
@@ -102,6 +152,9 @@ pub async fn run(
 }
 
 struct Connection {
+    defender: Arc<defender::Defender>,
+    /// Whether an attempt was refused (for the defender's count).
+    refused: bool,
     peer: SocketAddr,
     tenants: Registry,
     core: Arc<IngestCore>,
@@ -129,7 +182,8 @@ impl Connection {
         }
     }
 
-    fn refuse(&self, user: &str, reason: AuthRefusal) -> Auth {
+    fn refuse(&mut self, user: &str, reason: AuthRefusal) -> Auth {
+        self.refused = true;
         SshAuthRefused {
             user,
             ip: Some(self.peer.ip()),
@@ -144,6 +198,27 @@ impl Drop for Connection {
     fn drop(&mut self) {
         if self.tenant.is_some() {
             METRICS.sessions_active.with_label_values(&["sftp"]).dec();
+        }
+        let ip = self.peer.ip();
+        let now = std::time::Instant::now();
+        if let Some(d) = self
+            .defender
+            .ended(ip, self.tenant.is_some(), self.refused, now)
+        {
+            SshLockout {
+                ip,
+                seconds: d.as_secs(),
+            }
+            .emit();
+            let core = self.core.clone();
+            let detail = serde_json::json!({ "ip": ip.to_string(), "seconds": d.as_secs() });
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    if let Err(e) = core.catalog().audit("ssh", "ssh.lockout", &detail).await {
+                        tracing::error!(code = e.code(), error = %e, "audit record not written");
+                    }
+                });
+            }
         }
     }
 }

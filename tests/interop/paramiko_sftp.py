@@ -1,0 +1,30 @@
+#!/usr/bin/env python3
+"""Uploads a file and reads back its check result with paramiko's SFTP client.
+
+usage: paramiko_sftp.py HOST PORT USER KEY LOCAL REMOTE_NAME
+
+Puts LOCAL as /inbox/REMOTE_NAME, then polls /results/REMOTE_NAME.json (up to 30 s) and
+prints it. Exits 1 with the error on any failure.
+"""
+import sys
+import time
+
+import paramiko
+
+host, port, user, key, local, name = sys.argv[1:7]
+t = paramiko.Transport((host, int(port)))
+t.connect(username=user, pkey=paramiko.Ed25519Key.from_private_key_file(key))
+sftp = paramiko.SFTPClient.from_transport(t)
+sftp.put(local, f"/inbox/{name}", confirm=True)
+deadline = time.time() + 30
+while True:
+    try:
+        with sftp.open(f"/results/{name}.json") as f:
+            print(f.read().decode())
+        break
+    except IOError:
+        if time.time() > deadline:
+            raise
+        time.sleep(0.2)
+sftp.close()
+t.close()
