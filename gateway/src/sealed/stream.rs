@@ -167,29 +167,49 @@ impl<W: Write> StreamOpener<W> {
             // More bytes follow, so the held chunk is a middle chunk.
             self.open_pending(false, data.len() as u64)?;
         }
+        if self.pending.is_empty() && data.len() > SEALED_CHUNK {
+            // A whole chunk with bytes after it is a middle chunk: open it straight from
+            // `data` instead of copying it into `pending` first.
+            self.open_chunk(
+                &data[..SEALED_CHUNK],
+                false,
+                (data.len() - SEALED_CHUNK) as u64,
+            )?;
+            return Ok(SEALED_CHUNK);
+        }
         let take = data.len().min(SEALED_CHUNK - self.pending.len());
         self.pending.extend_from_slice(&data[..take]);
         Ok(take)
     }
 
     fn open_pending(&mut self, last: bool, bytes_after: u64) -> Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        let result = self.open_chunk(&pending, last, bytes_after);
+        self.pending = pending;
+        if result.is_ok() {
+            self.pending.clear();
+        }
+        result
+    }
+
+    fn open_chunk(&mut self, chunk: &[u8], last: bool, bytes_after: u64) -> Result<()> {
         let Phase::Payload(key) = &self.phase else {
             return Err(SealedError::Truncated { verified: 0 });
         };
         let index = self.chunk_index;
-        if last && self.pending.len() < TAG {
+        if last && chunk.len() < TAG {
             return Err(SealedError::Truncated {
                 verified: self.plaintext_len,
             });
         }
         // Decrypt a copy: on failure the ciphertext is still needed to name the cause.
         self.scratch.clear();
-        self.scratch.extend_from_slice(&self.pending);
+        self.scratch.extend_from_slice(chunk);
         if !key.open(index, last, &mut self.scratch) {
             return Err(if last {
-                diagnose::last_chunk(key, index, &self.pending, self.plaintext_len)
+                diagnose::last_chunk(key, index, chunk, self.plaintext_len)
             } else {
-                diagnose::middle_chunk(key, index, &self.pending, bytes_after)
+                diagnose::middle_chunk(key, index, chunk, bytes_after)
             });
         }
         let plain = &self.scratch[..self.scratch.len() - TAG];
@@ -202,7 +222,6 @@ impl<W: Write> StreamOpener<W> {
         self.out.write_all(plain)?;
         self.plaintext_len += plain.len() as u64;
         self.chunk_index += 1;
-        self.pending.clear();
         if last {
             self.phase = Phase::Done;
         }

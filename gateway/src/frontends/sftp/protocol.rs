@@ -110,11 +110,13 @@ pub enum Request {
         offset: u64,
         len: u32,
     },
+    /// The payload is `packet[start..]`: left in place, not moved to the front.
     Write {
         id: u32,
         handle: Vec<u8>,
         offset: u64,
-        data: Vec<u8>,
+        packet: Vec<u8>,
+        start: usize,
     },
     Lstat {
         id: u32,
@@ -249,8 +251,8 @@ impl Reader<'_> {
     }
 }
 
-/// Decodes one packet (without its length prefix). Write payloads are moved out of
-/// `packet` (the buffer is reused as the payload, no copy).
+/// Decodes one packet (without its length prefix). A write keeps the packet buffer and
+/// points at its payload, so the payload is copied only once, into the upload.
 pub fn decode(mut packet: Vec<u8>) -> Result<Request, BadPacket> {
     let mut r = Reader(&packet);
     let kind = r.u8()?;
@@ -284,12 +286,12 @@ pub fn decode(mut packet: Vec<u8>) -> Result<Request, BadPacket> {
                 return Err(BadPacket("write data past the end"));
             }
             packet.truncate(start + n);
-            packet.drain(..start);
             Request::Write {
                 id,
                 handle,
                 offset,
-                data: packet,
+                packet,
+                start,
             }
         }
         LSTAT => Request::Lstat {
@@ -507,10 +509,12 @@ mod tests {
                 id,
                 handle,
                 offset,
-                data,
+                packet,
+                start,
             } => {
+                let data = &packet[start..];
                 assert_eq!(
-                    (id, handle.as_slice(), offset, data.as_slice()),
+                    (id, handle.as_slice(), offset, data),
                     (7, &b"h1"[..], 1000, &b"hello"[..])
                 );
             }

@@ -28,9 +28,18 @@ const LIST_LIMIT: i64 = 100_000;
 type Replies = mpsc::Sender<Vec<u8>>;
 
 enum UploadCmd {
-    Write { id: u32, offset: u64, data: Vec<u8> },
-    Fstat { id: u32 },
-    Close { id: u32 },
+    Write {
+        id: u32,
+        offset: u64,
+        packet: Vec<u8>,
+        start: usize,
+    },
+    Fstat {
+        id: u32,
+    },
+    Close {
+        id: u32,
+    },
 }
 
 enum Handle {
@@ -77,9 +86,12 @@ where
             tracing::warn!(tenant = %s.who.tenant, len, "sftp packet too large; closing");
             break;
         }
-        let mut packet = vec![0u8; len];
-        if read.read_exact(&mut packet).await.is_err() {
-            break;
+        // Read into spare capacity: zeroing a fresh buffer per packet showed up in the
+        // profile (memset, ~4 % of a 1 GiB upload).
+        let mut packet = Vec::with_capacity(len);
+        match (&mut read).take(len as u64).read_to_end(&mut packet).await {
+            Ok(n) if n == len => {}
+            _ => break,
         }
         match p::decode(packet) {
             Ok(req) => s.dispatch(req).await,
@@ -169,11 +181,18 @@ impl Sftp {
                 id,
                 handle,
                 offset,
-                data,
+                packet,
+                start,
             } => match self.handles.get(&Self::handle_id(&handle)) {
                 Some(Handle::Upload(q)) => {
                     let q = q.clone();
-                    if q.send(UploadCmd::Write { id, offset, data }).await.is_err() {
+                    let cmd = UploadCmd::Write {
+                        id,
+                        offset,
+                        packet,
+                        start,
+                    };
+                    if q.send(cmd).await.is_err() {
                         self.status(id, Code::Failure, "the upload has ended").await;
                     }
                 }
@@ -598,17 +617,29 @@ async fn upload_task(mut up: Upload, mut rx: mpsc::Receiver<UploadCmd>, replies:
     let mut next = rx.recv().await;
     while let Some(cmd) = next.take() {
         match cmd {
-            UploadCmd::Write { id, offset, data } => {
+            UploadCmd::Write {
+                id,
+                offset,
+                packet,
+                start,
+            } => {
                 let mut ids = vec![id];
-                let mut buf = data;
+                // One copy per byte, from the packets into the buffer handed to the session.
+                // Sized for what is queued now, so the buffer never grows (and copies) again.
+                let each = packet.len() - start;
+                let mut buf =
+                    Vec::with_capacity((each * (1 + rx.len())).min(COALESCE_BYTES + each));
+                buf.extend_from_slice(&packet[start..]);
+                drop(packet);
                 while buf.len() < COALESCE_BYTES {
                     match rx.try_recv() {
                         Ok(UploadCmd::Write {
                             id,
                             offset: o,
-                            data,
+                            packet,
+                            start,
                         }) if o == offset + buf.len() as u64 => {
-                            buf.extend_from_slice(&data);
+                            buf.extend_from_slice(&packet[start..]);
                             ids.push(id);
                         }
                         Ok(other) => {
