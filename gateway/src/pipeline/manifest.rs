@@ -3,8 +3,13 @@
 //! manifest names every file that is missing, altered or extra.
 //!
 //! ```json
-//! { "files": [ { "name": "12A03123345.pdf", "size": 204800, "sha256": "9f2c…" } ] }
+//! { "files": [ { "name": "12A03123345.pdf", "size": 204800, "sha256": "9f2c…",
+//!                "record_date": "2026-10-01" } ] }
 //! ```
+//!
+//! `record_date` (optional) is the date of the record a file holds. For the
+//! `emr-download` profile it is checked against the request window (DOMAIN rule 3) —
+//! the way to date records whose PDF is encrypted with a password the gateway lacks.
 //!
 //! Names are relative to the batch folder (`case-7.manifest.json` describes
 //! `case-7/…`). Checks run in arrival order, so the manifest is compared with the files
@@ -34,6 +39,39 @@ pub struct Entry {
     pub name: String,
     pub size: u64,
     pub sha256: String,
+    #[serde(default)]
+    pub record_date: Option<String>,
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date.
+fn date_days(d: &str) -> Option<i64> {
+    let b = d.as_bytes();
+    if d.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    crate::pipeline::inspect::pdf::pdf_date_days(&format!("D:{}{}{}", &d[..4], &d[5..7], &d[8..]))
+}
+
+/// The records of a manifest older than `window_days` before `accepted_at` (unix s).
+pub fn window_check(m: &Manifest, accepted_at: i64, window_days: u32) -> Option<Check> {
+    let today = accepted_at.div_euclid(86_400);
+    let old: Vec<serde_json::Value> = m
+        .files
+        .iter()
+        .filter_map(|e| {
+            let days = date_days(e.record_date.as_deref()?)?;
+            (today - days > i64::from(window_days))
+                .then(|| serde_json::json!({ "name": e.name, "record_date": e.record_date }))
+        })
+        .collect();
+    (!old.is_empty()).then(|| {
+        Check::new(
+            "manifest.record_too_old",
+            Severity::Error,
+            format!("{} record(s) older than {window_days} days", old.len()),
+        )
+        .with_detail(serde_json::json!({ "files": old }))
+    })
 }
 
 /// The folder prefix (`case-7/`) a manifest upload describes, if `name` is a manifest.
@@ -70,6 +108,14 @@ pub fn read(plaintext: &mut dyn Read) -> std::io::Result<Result<Manifest, Check>
         if e.sha256.len() != 64 || !e.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(Err(invalid(format!(
                 "the sha256 of `{}` is not 64 hex digits",
+                e.name
+            ))));
+        }
+        if let Some(d) = &e.record_date
+            && date_days(d).is_none()
+        {
+            return Ok(Err(invalid(format!(
+                "the record_date of `{}` is not a YYYY-MM-DD date",
                 e.name
             ))));
         }
@@ -196,6 +242,27 @@ mod tests {
 
     fn manifest(json: &str) -> Result<Manifest, Check> {
         read(&mut json.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn record_dates_are_checked_against_the_window() {
+        let m = manifest(&format!(
+            r#"{{"files":[{{"name":"new.pdf","size":1,"sha256":"{a}","record_date":"2026-10-01"}},
+                {{"name":"old.pdf","size":1,"sha256":"{a}","record_date":"2025-01-31"}},
+                {{"name":"undated.pdf","size":1,"sha256":"{a}"}}]}}"#,
+            a = "a".repeat(64)
+        ))
+        .unwrap();
+        let now = 20_780 * 86_400; // 2026-11-23
+        let c = window_check(&m, now, 183).unwrap();
+        assert_eq!(c.code, "manifest.record_too_old");
+        assert_eq!(c.detail["files"][0]["name"], "old.pdf");
+        assert!(window_check(&m, now, 10_000).is_none());
+        let bad = format!(
+            r#"{{"files":[{{"name":"a","size":1,"sha256":"{}","record_date":"2026-13-01"}}]}}"#,
+            "a".repeat(64)
+        );
+        assert!(manifest(&bad).unwrap_err().message.contains("record_date"));
     }
 
     #[test]

@@ -161,6 +161,14 @@ impl Pipeline {
             self.wait_for_earlier(upload, Some(prefix), None).await?;
             let current = catalog.current_files_under(&upload.tenant, prefix).await?;
             checks.extend(manifest::compare(m, prefix, &current));
+            if profile == Profile::EmrDownload {
+                let at = upload.accepted_at.unwrap_or_else(crate::util::unix_now);
+                checks.extend(manifest::window_check(
+                    m,
+                    at,
+                    self.inspect.emr_record_window_days,
+                ));
+            }
             if checks.iter().any(|c| c.severity == Severity::Error) {
                 return self.reject(upload, checks).await;
             }

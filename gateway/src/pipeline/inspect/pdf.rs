@@ -303,7 +303,7 @@ pub fn record_date_check(creation_date: Option<&str>, accepted_at: i64, window_d
 }
 
 /// Days since 1970-01-01 of a PDF date `D:YYYYMMDD…` (the time of day is ignored).
-fn pdf_date_days(s: &str) -> Option<i64> {
+pub(crate) fn pdf_date_days(s: &str) -> Option<i64> {
     let d = s.strip_prefix("D:").unwrap_or(s);
     let num = |r: std::ops::Range<usize>| d.get(r)?.parse::<i64>().ok();
     let (y, m, day) = (num(0..4)?, num(4..6).unwrap_or(1), num(6..8).unwrap_or(1));
