@@ -339,16 +339,19 @@ pub fn ssh_keygen(dir: &Path, name: &str) -> Result<(PathBuf, String)> {
 
 /// The OpenSSH client set up for a test login as `user` with `key`: no prompts, no
 /// known-hosts file, only that key. Add the command (`-s sftp`, `-N`, …) and run it.
+/// OpenSSH client options for tests: no prompts, no known-hosts file, only the given key.
+pub const SSH_OPTIONS: [&str; 6] = [
+    "BatchMode=yes",
+    "StrictHostKeyChecking=no",
+    "UserKnownHostsFile=/dev/null",
+    "IdentitiesOnly=yes",
+    "ConnectTimeout=10",
+    "LogLevel=ERROR",
+];
+
 pub fn ssh_command(addr: SocketAddr, user: &str, key: &Path) -> Command {
     let mut c = Command::new("ssh");
-    for opt in [
-        "BatchMode=yes",
-        "StrictHostKeyChecking=no",
-        "UserKnownHostsFile=/dev/null",
-        "IdentitiesOnly=yes",
-        "ConnectTimeout=10",
-        "LogLevel=ERROR",
-    ] {
+    for opt in SSH_OPTIONS {
         c.arg("-o").arg(opt);
     }
     c.arg("-p").arg(addr.port().to_string()).arg("-i").arg(key);
@@ -368,14 +371,7 @@ pub fn ssh_login(addr: SocketAddr, user: &str, key: &Path) -> Result<(i32, Strin
 /// stderr together).
 pub fn sftp_batch(addr: SocketAddr, user: &str, key: &Path, script: &str) -> Result<(i32, String)> {
     let mut c = Command::new("sftp");
-    for opt in [
-        "BatchMode=yes",
-        "StrictHostKeyChecking=no",
-        "UserKnownHostsFile=/dev/null",
-        "IdentitiesOnly=yes",
-        "ConnectTimeout=10",
-        "LogLevel=ERROR",
-    ] {
+    for opt in SSH_OPTIONS {
         c.arg("-o").arg(opt);
     }
     c.arg("-b")

@@ -210,13 +210,7 @@ fn what_a_tenant_may_not_do() {
 fn put_in_background(s: &Setup, local: &Path, remote: &str) -> Child {
     let mut c = Command::new("sftp");
     c.arg("-l").arg("80000");
-    for opt in [
-        "BatchMode=yes",
-        "StrictHostKeyChecking=no",
-        "UserKnownHostsFile=/dev/null",
-        "IdentitiesOnly=yes",
-        "LogLevel=ERROR",
-    ] {
+    for opt in gateway_tests::SSH_OPTIONS {
         c.arg("-o").arg(opt);
     }
     c.arg("-b")

@@ -249,36 +249,37 @@ fn directory_checks(archive: &mut Archive<'_>, limits: ZipLimits) -> Vec<Check> 
             serde_json::json!({ "declared": total }),
         )];
     }
-    let mut checks = Vec::new();
-    if !unsafe_names.is_empty() {
-        checks.push(err(
+    let found = [
+        (
             "zip.unsafe_path",
             "absolute or `..` paths (zip-slip)",
-            serde_json::json!({ "entries": unsafe_names }),
-        ));
-    }
-    if !links.is_empty() {
-        checks.push(err(
+            unsafe_names.len(),
+            serde_json::json!(unsafe_names),
+        ),
+        (
             "zip.link",
             "symbolic links are not accepted in a batch",
-            serde_json::json!({ "entries": links }),
-        ));
-    }
-    if !encrypted.is_empty() {
-        checks.push(err(
+            links.len(),
+            serde_json::json!(links),
+        ),
+        (
             "zip.encrypted_entry",
             "encrypted entries cannot be checked; seal the whole batch instead",
-            serde_json::json!({ "entries": encrypted }),
-        ));
-    }
-    if !collisions.is_empty() {
-        checks.push(err(
+            encrypted.len(),
+            serde_json::json!(encrypted),
+        ),
+        (
             "zip.case_collision",
             "names that differ only in case collide on most file systems",
-            serde_json::json!({ "entries": collisions }),
-        ));
-    }
-    checks
+            collisions.len(),
+            serde_json::json!(collisions),
+        ),
+    ];
+    found
+        .into_iter()
+        .filter(|(_, _, n, _)| *n > 0)
+        .map(|(code, msg, _, entries)| err(code, msg, serde_json::json!({ "entries": entries })))
+        .collect()
 }
 
 /// The set is the DICOMDIR's folder inside the archive.
