@@ -150,14 +150,14 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         state.keys.ssh_host_key.clone(),
         &cfg.sftp,
     ));
-    let sftp_task = tokio::spawn(frontends::sftp::run(
-        sftp_l,
-        ssh_config,
-        state.tenants.clone(),
-        state.ingest.clone(),
-        frontends::sftp::defender::Rules::from_config(&cfg.sftp),
-        stop_rx.clone(),
-    ));
+    let sftp = frontends::sftp::Listener {
+        config: ssh_config,
+        tenants: state.tenants.clone(),
+        core: state.ingest.clone(),
+        rules: frontends::sftp::defender::Rules::from_config(&cfg.sftp),
+        temp_suffixes: cfg.sftp.temp_suffixes.clone().into(),
+    };
+    let sftp_task = tokio::spawn(frontends::sftp::run(sftp_l, sftp, stop_rx.clone()));
 
     let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(
         &state.keys.tls_cert_pem,

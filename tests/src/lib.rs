@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+pub mod sftp;
+
 /// The gateway binary: `$GATEWAY_BIN`, or the one cargo built beside this test.
 pub fn gateway_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("GATEWAY_BIN") {
@@ -267,6 +269,11 @@ impl TestGateway {
     /// Stops and starts again on the same data directory (new ports).
     pub fn restart(&mut self) -> Result<()> {
         self.stop(Duration::from_secs(30))?;
+        self.launch()
+    }
+
+    /// Starts again after a `stop` (same data directory, new ports).
+    pub fn restart_stopped(&mut self) -> Result<()> {
         self.launch()
     }
 

@@ -2,101 +2,11 @@
 //! uploads of sealed files, results read back over SFTP, resume after the client or the
 //! gateway is killed mid-transfer, and what a tenant may not do.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
-use gateway::sealed::{Identity, seal_to_vec};
-use gateway_tests::{TestGateway, TestTenant, sftp_batch, ssh_keygen};
-
-const CODE: &str = "3501200000";
-const OTHER: &str = "1101020018";
-
-struct Setup {
-    gw: TestGateway,
-    key: PathBuf,
-    other_key: PathBuf,
-    files: tempfile::TempDir,
-    recipient: gateway::sealed::Recipient,
-}
-
-fn setup() -> Setup {
-    setup_with("")
-}
-
-/// A gateway with two tenants; `sftp` adds keys to its `[sftp]` section.
-fn setup_with(sftp: &str) -> Setup {
-    let files = tempfile::tempdir().unwrap();
-    let (key, public) = ssh_keygen(files.path(), "k").unwrap();
-    let (other_key, other_public) = ssh_keygen(files.path(), "o").unwrap();
-    let gw = TestGateway::builder()
-        .sftp_config(sftp)
-        .tenant(TestTenant::new(CODE).ssh_key(&public))
-        .tenant(TestTenant::new(OTHER).ssh_key(&other_public))
-        .start()
-        .unwrap();
-    gw.wait_ready().unwrap();
-    let text = std::fs::read_to_string(gw.data_dir.join("keys/age-identity.txt")).unwrap();
-    let recipient = Identity::from_file_text(&text).unwrap().to_public();
-    Setup {
-        gw,
-        key,
-        other_key,
-        files,
-        recipient,
-    }
-}
-
-impl Setup {
-    /// Seals `plain` to the gateway into a local file named `name`; returns its path
-    /// and the plaintext SHA-256.
-    fn sealed(&self, name: &str, plain: &[u8]) -> (PathBuf, String) {
-        let path = self.files.path().join(name);
-        std::fs::write(
-            &path,
-            seal_to_vec(std::slice::from_ref(&self.recipient), plain).unwrap(),
-        )
-        .unwrap();
-        (
-            path,
-            hex(&ring::digest::digest(&ring::digest::SHA256, plain)),
-        )
-    }
-
-    fn sftp(&self, script: &str) -> (i32, String) {
-        sftp_batch(self.gw.sftp, CODE, &self.key, script).unwrap()
-    }
-
-    /// Waits until `/results/<name>.json` can be fetched; returns it parsed.
-    fn result(&self, name: &str) -> serde_json::Value {
-        let local = self
-            .files
-            .path()
-            .join(format!("{}.result.json", name.replace('/', "_")));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let _ = std::fs::remove_file(&local);
-            let (code, out) = self.sftp(&format!("get /results/{name}.json {}\n", local.display()));
-            if code == 0 {
-                let v: serde_json::Value =
-                    serde_json::from_slice(&std::fs::read(&local).unwrap()).unwrap();
-                return v;
-            }
-            assert!(Instant::now() < deadline, "no result for {name}: {out}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-fn hex(d: &ring::digest::Digest) -> String {
-    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn text_record(len: usize, seed: u8) -> Vec<u8> {
-    let mut v = format!("record {seed}\n").into_bytes();
-    v.extend((0..len).map(|i| b'a' + ((i * 7 + seed as usize) % 26) as u8));
-    v
-}
+use gateway_tests::sftp::*;
+use gateway_tests::{sftp_batch, ssh_keygen};
 
 #[test]
 fn put_then_results_over_sftp() {
@@ -203,57 +113,6 @@ fn what_a_tenant_may_not_do() {
         out.contains("inbox") && out.contains("results") && !out.contains("etc"),
         "{out}"
     );
-}
-
-/// An `sftp put` of `local` as `remote`, running in the background at about 10 MB/s
-/// (`-l`, in Kbit/s) so that it can be interrupted mid-file.
-fn put_in_background(s: &Setup, local: &Path, remote: &str) -> Child {
-    let mut c = Command::new("sftp");
-    c.arg("-l").arg("80000");
-    for opt in gateway_tests::SSH_OPTIONS {
-        c.arg("-o").arg(opt);
-    }
-    c.arg("-b")
-        .arg("-")
-        .arg("-P")
-        .arg(s.gw.sftp.port().to_string())
-        .arg("-i")
-        .arg(&s.key);
-    c.arg(format!("{CODE}@127.0.0.1"));
-    let mut child = c
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("put {} {remote}\n", local.display()).as_bytes())
-        .unwrap();
-    child
-}
-
-/// Waits until the gateway holds at least `bytes` of `remote` durably (as `ls -l`
-/// shows a partial upload); returns what it holds.
-fn wait_for_bytes(s: &Setup, remote: &str, bytes: u64) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, out) = s.sftp(&format!("ls -l {remote}\n"));
-        let size = out
-            .lines()
-            .find(|l| !l.starts_with("sftp>") && l.ends_with(remote.rsplit('/').next().unwrap()))
-            .and_then(|l| l.split_whitespace().nth(4))
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(0);
-        if size >= bytes {
-            return size;
-        }
-        assert!(Instant::now() < deadline, "upload made no progress: {out}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -457,4 +316,79 @@ fn repeated_failures_lock_the_address_out() {
     // The other tenant, from the same address, is locked out too: it is the address.
     let (code, _) = sftp_batch(s.gw.sftp, OTHER, &s.other_key, "pwd\n").unwrap();
     assert_ne!(code, 0);
+}
+
+#[test]
+fn a_tenant_holds_at_most_its_session_limit() {
+    let s = setup_with("max_sessions_per_tenant = 1");
+    // One session held open: sftp reads its batch from a pipe that stays open.
+    let mut held = Command::new("sftp");
+    for opt in gateway_tests::SSH_OPTIONS {
+        held.arg("-o").arg(opt);
+    }
+    let mut held = held
+        .args(["-b", "-", "-P", &s.gw.sftp.port().to_string(), "-i"])
+        .arg(&s.key)
+        .arg(format!("{CODE}@127.0.0.1"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Logged in once it answers a command (only then is the limit reached).
+    let mut stdin = held.stdin.take().unwrap();
+    {
+        use std::io::{BufRead, Write};
+        stdin.write_all(b"pwd\n").unwrap();
+        let mut lines = std::io::BufReader::new(held.stdout.take().unwrap()).lines();
+        assert!(
+            lines.any(|l| l.is_ok_and(|l| l.contains("Remote working directory"))),
+            "the first session did not log in"
+        );
+    }
+    let (code, refused) = s.sftp("pwd\n");
+    assert_ne!(code, 0, "a second session was let in: {refused}");
+    assert!(refused.contains("Permission denied"), "{refused}");
+    let (_, metrics) = s.gw.admin_get("/metrics").unwrap();
+    assert!(
+        metrics.contains("gateway_ssh_auth_failures_total{reason=\"too_many_sessions\"} "),
+        "{metrics}"
+    );
+    // The other tenant is not affected; the limit frees up when the session ends.
+    let (code, out) = sftp_batch(s.gw.sftp, OTHER, &s.other_key, "pwd\n").unwrap();
+    assert_eq!(code, 0, "{out}");
+    drop(stdin);
+    held.wait().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s.sftp("pwd\n").0 != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the ended session still counts"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn sigterm_lets_an_upload_in_flight_finish() {
+    let mut s = setup();
+    let plain = text_record(20_000_000, 8);
+    let (local, sha) = s.sealed("long.txt", &plain);
+    let mut put = put_in_background(&s, &local, "/inbox/long.txt");
+    let held = wait_for_bytes(&s, "/inbox/long.txt", 1);
+    assert!(held < 20_000_000, "the upload finished before the signal");
+    let (status, took) = s.gw.stop(std::time::Duration::from_secs(30)).unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        put.wait().unwrap().success(),
+        "the upload in flight was finished, not cut (gateway stopped after {took:?})\n{}",
+        s.gw.log()
+    );
+    s.gw.restart_stopped().unwrap();
+    let r = s.result("long.txt");
+    assert_eq!(
+        (r["status"].as_str(), r["sha256"].as_str()),
+        (Some("passed"), Some(sha.as_str())),
+        "{r}"
+    );
 }

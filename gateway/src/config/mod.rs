@@ -120,6 +120,11 @@ pub struct SftpConfig {
     pub max_lockout_secs: u64,
     /// Sessions one address may hold at once (0 = no limit).
     pub max_sessions_per_ip: u32,
+    /// Sessions one tenant may hold at once, from all addresses (0 = no limit).
+    pub max_sessions_per_tenant: u32,
+    /// Name endings that mark a temporary upload name: such a file is accepted when it
+    /// is renamed to its final name, not when it is closed.
+    pub temp_suffixes: Vec<String>,
 }
 
 impl Default for SftpConfig {
@@ -132,6 +137,10 @@ impl Default for SftpConfig {
             lockout_secs: 60,
             max_lockout_secs: 3600,
             max_sessions_per_ip: 64,
+            max_sessions_per_tenant: 32,
+            temp_suffixes: [".filepart", ".partial", ".part", ".tmp"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }

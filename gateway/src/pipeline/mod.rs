@@ -8,6 +8,7 @@
 //! because indexing and the state change are one transaction, nothing is indexed twice.
 
 pub mod decrypt;
+pub mod folder_set;
 pub mod index;
 pub mod inspect;
 pub mod manifest;
@@ -151,11 +152,19 @@ impl Pipeline {
         let inspected = tokio::task::spawn_blocking(move || open_and_inspect(&job))
             .await
             .map_err(|e| PipelineError::Io(std::io::Error::other(e)))??;
-        let (inspection, listed) = match inspected {
+        let (mut inspection, listed) = match inspected {
             Ok((i, m)) if i.passed() => (i, m),
             Ok((i, _)) => return self.reject(upload, i.checks).await,
             Err(check) => return self.reject(upload, vec![check]).await,
         };
+        if let Some(directory) = inspection.directory.take() {
+            let (meta, set_checks) = self.folder_set(upload, directory).await?;
+            inspection.metadata["dicomdir"] = meta;
+            inspection.checks.extend(set_checks);
+            if !inspection.passed() {
+                return self.reject(upload, inspection.checks).await;
+            }
+        }
         let mut checks = inspection.checks.clone();
         if let (Some(m), Some(prefix)) = (&listed, &batch) {
             self.wait_for_earlier(upload, Some(prefix), None).await?;
@@ -238,6 +247,33 @@ impl Pipeline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(())
+    }
+
+    /// Validates the folder-tree set of a DICOMDIR uploaded on its own (see
+    /// [`folder_set`]) once the files before it in its folder are checked.
+    async fn folder_set(
+        &self,
+        upload: &UploadRow,
+        directory: Vec<u8>,
+    ) -> Result<(serde_json::Value, Vec<Check>), PipelineError> {
+        let prefix = folder_set::prefix(&upload.name);
+        self.wait_for_earlier(upload, Some(&prefix), None).await?;
+        let current = self
+            .core
+            .catalog()
+            .current_files_under(&upload.tenant, &prefix)
+            .await?;
+        let set = folder_set::StoredSet::new(
+            current,
+            &prefix,
+            self.objects.clone(),
+            self.core.identity().clone(),
+            self.core.settings().header_policy.clone(),
+        );
+        let max = self.inspect.dicom_max_header_bytes;
+        tokio::task::spawn_blocking(move || set.validate(&directory, max))
+            .await
+            .map_err(|e| PipelineError::Io(std::io::Error::other(e)))
     }
 
     /// The sealed bytes to check: the spool file, or — when a crash came after the
@@ -385,6 +421,7 @@ fn open_and_inspect(job: &CheckJob) -> Result<Inspected, PipelineError> {
                     checks: Vec::new(),
                     metadata: serde_json::json!({ "manifest": { "files": m.files.len() } }),
                     instances: Vec::new(),
+                    directory: None,
                 };
                 (i, Some(m))
             })

@@ -434,12 +434,31 @@ impl Upload {
     /// The client went away without finishing (disconnect, close of a partial file):
     /// make what arrived durable so a later resume continues from here.
     pub async fn suspend(mut self) -> Result<u64> {
+        self.sync().await
+    }
+
+    /// Makes every byte received so far durable and records it; returns that offset.
+    pub async fn sync(&mut self) -> Result<u64> {
         let durable = self.with_receiving(|r| Ok(r.spool.sync()?)).await?;
         self.core
             .catalog
             .set_durable_offset(&self.row.id, durable)
             .await?;
         Ok(durable)
+    }
+
+    /// Gives the upload its final name (clients that upload under a temporary name and
+    /// rename at the end). The name rules apply to the new name.
+    pub async fn rename(&mut self, name: &str) -> Result<()> {
+        names::check(name).map_err(|reason| IngestError::NameNotAllowed {
+            name: name.into(),
+            reason,
+        })?;
+        if !self.core.catalog.rename_upload(&self.row.id, name).await? {
+            return Err(IngestError::NotReceiving(self.row.id.clone()));
+        }
+        self.row.name = name.to_string();
+        Ok(())
     }
 
     /// The commit point. On success the upload is accepted; on a resumable error

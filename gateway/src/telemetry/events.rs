@@ -67,12 +67,13 @@ impl InternalEvent for SshConnectionAccepted {
 }
 
 /// Why an SSH login was refused; the label values of `gateway_ssh_auth_failures_total`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthRefusal {
     UnknownUser,
     IpNotAllowed,
     KeyNotAuthorized,
     MethodNotAllowed,
+    TooManySessions,
 }
 
 impl AuthRefusal {
@@ -82,6 +83,7 @@ impl AuthRefusal {
             AuthRefusal::IpNotAllowed => "ip_not_allowed",
             AuthRefusal::KeyNotAuthorized => "key_not_authorized",
             AuthRefusal::MethodNotAllowed => "method_not_allowed",
+            AuthRefusal::TooManySessions => "too_many_sessions",
         }
     }
 }

@@ -70,6 +70,31 @@ async fn uploads_resume_and_accept(c: &dyn CatalogStore) {
             .is_err(),
         "one receiving upload per name"
     );
+    // A temporary name becomes the final one; never onto another partial upload.
+    c.create_upload("t1", T, "a/x.filepart", "sftp", None)
+        .await
+        .unwrap();
+    assert!(
+        c.rename_upload("t1", "a/12A03123345.pdf").await.is_err(),
+        "renaming onto a partial upload is a conflict"
+    );
+    assert!(c.rename_upload("t1", "a/final.pdf").await.unwrap());
+    assert_eq!(c.upload("t1").await.unwrap().unwrap().name, "a/final.pdf");
+    assert!(
+        c.receiving_upload(T, "a/x.filepart")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        c.abandon_upload(&c.upload("t1").await.unwrap().unwrap(), "test")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !c.rename_upload("t1", "a/again.pdf").await.unwrap(),
+        "only partial uploads are renamed"
+    );
     c.set_durable_offset("u1", 512).await.unwrap();
     assert_eq!(c.upload("u1").await.unwrap().unwrap().durable_offset, 512);
     let usage = c.tenant_usage(T).await.unwrap();

@@ -93,6 +93,8 @@ catalog_api! {
     fn upload(id: &'a str) -> Option<UploadRow>;
     /// The partial upload of `name` a client would resume, if any.
     fn receiving_upload(tenant: &'a str, name: &'a str) -> Option<UploadRow>;
+    /// Renames a partial upload; `false` if it is no longer receiving.
+    fn rename_upload(id: &'a str, name: &'a str) -> bool;
     /// Records that the spool file holds `offset` bytes on stable storage.
     fn set_durable_offset(id: &'a str, offset: u64) -> ();
     /// The commit point: `receiving` → `accepted`, with its `upload.accepted` audit

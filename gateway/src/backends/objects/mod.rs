@@ -5,6 +5,7 @@
 //! Objects are opaque bytes here. Content addressing (plaintext SHA-256) and encryption
 //! at rest (sealed to the gateway's storage recipient) are the store stage's business.
 
+pub mod blocking;
 pub mod local;
 
 use std::future::Future;

@@ -1,6 +1,6 @@
 //! The brute-force defender: source addresses whose logins keep failing are refused
 //! for a while, longer each time; and no address holds more than a set number of
-//! sessions at once.
+//! sessions at once, nor any tenant from all its addresses together.
 //!
 //! A failure is a connection that ended without logging in after at least one refused
 //! attempt, so a client trying its several keys in turn counts once, not once per key.
@@ -16,6 +16,7 @@ pub struct Rules {
     pub lockout: Duration,
     pub max_lockout: Duration,
     pub max_sessions_per_ip: u32,
+    pub max_sessions_per_tenant: u32,
 }
 
 impl Rules {
@@ -25,6 +26,7 @@ impl Rules {
             lockout: Duration::from_secs(c.lockout_secs),
             max_lockout: Duration::from_secs(c.max_lockout_secs.max(c.lockout_secs)),
             max_sessions_per_ip: c.max_sessions_per_ip,
+            max_sessions_per_tenant: c.max_sessions_per_tenant,
         }
     }
 }
@@ -40,6 +42,7 @@ struct Entry {
 pub struct Defender {
     rules: Rules,
     by_ip: Mutex<HashMap<IpAddr, Entry>>,
+    by_tenant: Mutex<HashMap<String, u32>>,
 }
 
 /// Why a connection is turned away before its handshake.
@@ -54,6 +57,7 @@ impl Defender {
         Defender {
             rules,
             by_ip: Mutex::new(HashMap::new()),
+            by_tenant: Mutex::new(HashMap::new()),
         }
     }
 
@@ -79,6 +83,29 @@ impl Defender {
             e.sessions += 1;
             Ok(())
         })
+    }
+
+    /// `tenant` logged in: counted, or `false` when it holds its limit of sessions.
+    pub fn login(&self, tenant: &str) -> bool {
+        let max = self.rules.max_sessions_per_tenant;
+        let mut m = self.by_tenant.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(tenant.to_string()).or_default();
+        if max > 0 && *n >= max {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    /// A session of `tenant` (one `login` let in) ended.
+    pub fn logout(&self, tenant: &str) {
+        let mut m = self.by_tenant.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(tenant) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(tenant);
+            }
+        }
     }
 
     /// A connection from `ip` ended; `failed` if it never logged in after a refusal.
@@ -127,6 +154,7 @@ mod tests {
             lockout: Duration::from_secs(10),
             max_lockout: Duration::from_secs(25),
             max_sessions_per_ip: 2,
+            max_sessions_per_tenant: 2,
         });
         let ip: IpAddr = "127.0.0.2".parse().unwrap();
         let t0 = Instant::now();
@@ -153,5 +181,21 @@ mod tests {
         d.ended(ip, true, false, free);
         d.ended(ip, false, false, free);
         assert!(d.admit(ip, free).is_ok(), "a login clears the record");
+    }
+
+    #[test]
+    fn a_tenant_holds_at_most_its_limit_of_sessions() {
+        let d = Defender::new(Rules {
+            max_failures: 3,
+            lockout: Duration::from_secs(10),
+            max_lockout: Duration::from_secs(25),
+            max_sessions_per_ip: 0,
+            max_sessions_per_tenant: 2,
+        });
+        assert!(d.login("a") && d.login("a"));
+        assert!(!d.login("a"), "a third session is refused");
+        assert!(d.login("b"), "other tenants are not affected");
+        d.logout("a");
+        assert!(d.login("a"), "a session ended makes room");
     }
 }

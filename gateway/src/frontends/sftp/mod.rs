@@ -6,6 +6,7 @@
 pub mod defender;
 pub mod protocol;
 mod server;
+mod upload;
 pub mod vfs;
 
 use std::collections::HashMap;
@@ -79,16 +80,28 @@ fn algorithms(cfg: &crate::config::SftpConfig) -> russh::Preferred {
     }
 }
 
-/// Accepts connections until `shutdown` turns true, then asks every open session to
-/// end; sessions still open after `grace` are dropped by the caller's timeout.
-pub async fn run(
-    listener: TcpListener,
-    config: Arc<russh::server::Config>,
-    tenants: Registry,
-    core: Arc<IngestCore>,
-    rules: defender::Rules,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// What the SFTP listener shares with every connection.
+pub struct Listener {
+    pub config: Arc<russh::server::Config>,
+    pub tenants: Registry,
+    pub core: Arc<IngestCore>,
+    pub rules: defender::Rules,
+    /// `[sftp] temp_suffixes`.
+    pub temp_suffixes: Arc<[String]>,
+}
+
+/// Accepts connections until `shutdown` turns true. Then each session ends as soon as
+/// it has no upload in flight (no new uploads start), so a file being closed at that
+/// moment is still accepted; sessions still open after the grace period are dropped by
+/// the caller's timeout, and their partial uploads resume from their durable offset.
+pub async fn run(listener: TcpListener, l: Listener, mut shutdown: watch::Receiver<bool>) {
+    let Listener {
+        config,
+        tenants,
+        core,
+        rules,
+        temp_suffixes,
+    } = l;
     let defender = Arc::new(defender::Defender::new(rules));
     let mut sessions = tokio::task::JoinSet::new();
     loop {
@@ -112,6 +125,7 @@ pub async fn run(
                     continue;
                 }
                 SshConnectionAccepted { peer }.emit();
+                let in_flight = upload::InFlight::new();
                 let handler = Connection {
                     defender: defender.clone(),
                     refused: false,
@@ -120,35 +134,60 @@ pub async fn run(
                     core: core.clone(),
                     tenant: None,
                     channels: HashMap::new(),
+                    temp_suffixes: temp_suffixes.clone(),
+                    stop: shutdown.clone(),
+                    in_flight: in_flight.clone(),
                 };
                 let config = config.clone();
-                let mut stop = shutdown.clone();
-                sessions.spawn(async move {
-                    let session = match russh::server::run_stream(config, socket, handler).await {
-                        Ok(s) => s,
-                        Err(e) => {
-                            tracing::debug!(peer = %peer, error = %e, "ssh handshake failed");
-                            return;
-                        }
-                    };
-                    let handle = session.handle();
-                    tokio::select! {
-                        r = session => if let Err(e) = r {
-                            tracing::debug!(peer = %peer, error = %e, "ssh session ended with error");
-                        },
-                        _ = stop.changed() => {
-                            let _ = handle
-                                .disconnect(russh::Disconnect::ByApplication, "gateway shutting down".into(), "".into())
-                                .await;
-                        }
-                    }
-                });
+                let stop = shutdown.clone();
+                sessions.spawn(serve_connection(config, socket, handler, stop, in_flight));
             }
             Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
         }
     }
     drop(listener);
     while sessions.join_next().await.is_some() {}
+}
+
+/// Runs one SSH connection; at shutdown, ends it once its uploads are done.
+async fn serve_connection(
+    config: Arc<russh::server::Config>,
+    socket: tokio::net::TcpStream,
+    handler: Connection,
+    mut stop: watch::Receiver<bool>,
+    in_flight: upload::InFlight,
+) {
+    let peer = handler.peer;
+    let session = match russh::server::run_stream(config, socket, handler).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!(peer = %peer, error = %e, "ssh handshake failed");
+            return;
+        }
+    };
+    let handle = session.handle();
+    tokio::pin!(session);
+    let ended = tokio::select! {
+        r = &mut session => Some(r),
+        _ = stop.changed() => None,
+    };
+    let result = match ended {
+        Some(r) => r,
+        None => {
+            tokio::select! {
+                r = &mut session => r,
+                _ = in_flight.settled(std::time::Duration::from_millis(300)) => {
+                    let _ = handle
+                        .disconnect(russh::Disconnect::ByApplication, "gateway shutting down".into(), "".into())
+                        .await;
+                    session.await
+                }
+            }
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(peer = %peer, error = %e, "ssh session ended with error");
+    }
 }
 
 struct Connection {
@@ -162,6 +201,9 @@ struct Connection {
     tenant: Option<String>,
     /// Session channels opened but not yet given a subsystem.
     channels: HashMap<ChannelId, Channel<Msg>>,
+    temp_suffixes: Arc<[String]>,
+    stop: watch::Receiver<bool>,
+    in_flight: upload::InFlight,
 }
 
 impl Connection {
@@ -183,21 +225,37 @@ impl Connection {
     }
 
     fn refuse(&mut self, user: &str, reason: AuthRefusal) -> Auth {
-        self.refused = true;
+        // A tenant at its session limit is not guessing keys: no brute-force count.
+        self.refused |= reason != AuthRefusal::TooManySessions;
         SshAuthRefused {
             user,
             ip: Some(self.peer.ip()),
             reason,
         }
         .emit();
+        let detail = serde_json::json!({ "user": user, "ip": self.peer.ip().to_string(), "reason": reason.as_str() });
+        audit(&self.core, "ssh", "ssh.refused", detail);
         Auth::reject()
+    }
+}
+
+/// Appends to the audit log in the background (a login never waits for it).
+fn audit(core: &Arc<IngestCore>, actor: &str, action: &'static str, detail: serde_json::Value) {
+    let (core, actor) = (core.clone(), actor.to_string());
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(async move {
+            if let Err(e) = core.catalog().audit(&actor, action, &detail).await {
+                tracing::error!(code = e.code(), error = %e, action, "audit record not written");
+            }
+        });
     }
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        if self.tenant.is_some() {
+        if let Some(tenant) = &self.tenant {
             METRICS.sessions_active.with_label_values(&["sftp"]).dec();
+            self.defender.logout(tenant);
         }
         let ip = self.peer.ip();
         let now = std::time::Instant::now();
@@ -210,15 +268,8 @@ impl Drop for Connection {
                 seconds: d.as_secs(),
             }
             .emit();
-            let core = self.core.clone();
             let detail = serde_json::json!({ "ip": ip.to_string(), "seconds": d.as_secs() });
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    if let Err(e) = core.catalog().audit("ssh", "ssh.lockout", &detail).await {
-                        tracing::error!(code = e.code(), error = %e, "audit record not written");
-                    }
-                });
-            }
+            audit(&self.core, "ssh", "ssh.lockout", detail);
         }
     }
 }
@@ -245,15 +296,22 @@ impl russh::server::Handler for Connection {
         if let Err(reason) = self.check(user, key.public_key) {
             return Ok(self.refuse(user, reason));
         }
+        if self.tenant.is_some() {
+            return Ok(Auth::Accept);
+        }
+        if !self.defender.login(user) {
+            return Ok(self.refuse(user, AuthRefusal::TooManySessions));
+        }
+        let fingerprint = key.public_key.fingerprint(HashAlg::Sha256).to_string();
         SshLogin {
             tenant: user,
             ip: Some(self.peer.ip()),
-            key_fingerprint: &key.public_key.fingerprint(HashAlg::Sha256).to_string(),
+            key_fingerprint: &fingerprint,
         }
         .emit();
-        if self.tenant.is_none() {
-            METRICS.sessions_active.with_label_values(&["sftp"]).inc();
-        }
+        let detail = serde_json::json!({ "ip": self.peer.ip().to_string(), "key": fingerprint });
+        audit(&self.core, user, "ssh.login", detail);
+        METRICS.sessions_active.with_label_values(&["sftp"]).inc();
         self.tenant = Some(user.to_string());
         Ok(Auth::Accept)
     }
@@ -283,11 +341,18 @@ impl russh::server::Handler for Connection {
             && let (Some(tenant), Some(ch)) = (self.tenant.clone(), self.channels.remove(&channel))
         {
             session.channel_success(channel)?;
-            let who = Principal {
-                tenant,
-                protocol: "sftp",
+            let ctx = server::ChannelContext {
+                core: self.core.clone(),
+                who: Principal {
+                    tenant,
+                    protocol: "sftp",
+                },
+                peer: self.peer.ip(),
+                temp_suffixes: self.temp_suffixes.clone(),
+                stop: self.stop.clone(),
+                in_flight: self.in_flight.clone(),
             };
-            tokio::spawn(server::serve(ch.into_stream(), self.core.clone(), who));
+            tokio::spawn(server::serve(ch.into_stream(), ctx));
             return Ok(());
         }
         session.channel_success(channel)?;

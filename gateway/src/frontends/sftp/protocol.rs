@@ -352,6 +352,13 @@ pub fn decode(mut packet: Vec<u8>) -> Result<Request, BadPacket> {
         SYMLINK => Request::Symlink { id },
         EXTENDED => {
             let name = r.string()?;
+            if name == "posix-rename@openssh.com" {
+                return Ok(Request::Rename {
+                    id,
+                    from: r.string()?,
+                    to: r.string()?,
+                });
+            }
             Request::Extended {
                 id,
                 name,
@@ -424,6 +431,11 @@ pub fn status(id: u32, code: Code, message: &str) -> Vec<u8> {
         .bytes(message.as_bytes())
         .bytes(b"en")
         .finish()
+}
+
+/// Whether a finished reply is a status `OK` (for audit records of what was done).
+pub fn is_ok(reply: &[u8]) -> bool {
+    reply.len() >= 13 && reply[4] == STATUS && reply[9..13] == [0, 0, 0, 0]
 }
 
 pub fn handle(id: u32, h: &[u8]) -> Vec<u8> {

@@ -1,66 +1,64 @@
 //! One SFTP channel: reads requests as fast as they arrive and keeps them moving.
 //!
-//! Requests that only look at the catalog are answered in order on the read loop.
-//! Each open upload has its own task holding the session's [`Upload`]: writes queue
-//! there in arrival order (so one file's bytes stay ordered while the read loop goes on
-//! decoding the client's next 63 requests), neighbouring writes are coalesced into one
-//! `write_at`, and the `close` reply is sent only once acceptance is durable. Replies go
+//! Requests that only look at the catalog are answered in order on the read loop;
+//! writes go to the task that owns their upload ([`super::upload`]), so one file's bytes
+//! stay ordered while the loop goes on decoding the client's next requests. Replies go
 //! through one writer task. A full upload queue stops the read loop, which stops the
 //! SSH window, which slows the client: backpressure end to end, nothing dropped.
+//!
+//! Every file operation that changes something, and every refusal, is written to the
+//! catalog's audit log (actor = the tenant).
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::protocol::{self as p, Attrs, Code, Entry, Request};
+use super::upload::{InFlight, Parked, UploadCmd};
 use super::vfs::{self, Place};
-use crate::session::{IngestCore, IngestError, Principal, Upload};
+use crate::session::{IngestCore, IngestError, Principal};
 
-/// Writes merged into one `write_at` at most (OpenSSH sends 255 KiB each).
-const COALESCE_BYTES: usize = 4 << 20;
 /// Writes queued per open upload before the read loop waits.
 const UPLOAD_QUEUE: usize = 128;
 /// Names one listing shows at most.
 const LIST_LIMIT: i64 = 100_000;
 
-type Replies = mpsc::Sender<Vec<u8>>;
+pub(super) type Replies = mpsc::Sender<Vec<u8>>;
 
-enum UploadCmd {
-    Write {
-        id: u32,
-        offset: u64,
-        packet: Vec<u8>,
-        start: usize,
-    },
-    Fstat {
-        id: u32,
-    },
-    Close {
-        id: u32,
-    },
+/// What one SFTP channel needs from its connection and the gateway.
+pub struct ChannelContext {
+    pub core: Arc<IngestCore>,
+    pub who: Principal,
+    pub peer: IpAddr,
+    /// Name endings of temporary upload names (`[sftp] temp_suffixes`).
+    pub temp_suffixes: Arc<[String]>,
+    /// Turns true at shutdown: no new uploads start.
+    pub stop: watch::Receiver<bool>,
+    pub in_flight: InFlight,
 }
 
 enum Handle {
-    Upload(mpsc::Sender<UploadCmd>),
+    Upload(mpsc::Sender<UploadCmd>, String),
     File(Arc<Vec<u8>>),
     Dir(Option<Vec<Entry>>),
 }
 
-struct Sftp {
-    core: Arc<IngestCore>,
-    who: Principal,
-    replies: Replies,
+pub(super) struct Sftp {
+    pub(super) ctx: ChannelContext,
+    pub(super) replies: Replies,
     handles: HashMap<u32, Handle>,
     next_handle: u32,
     /// Folders made with `mkdir` in this session (others exist through their files).
     made_dirs: HashSet<String>,
     started: u32,
+    pub(super) parked: Parked,
 }
 
 /// Serves one channel until the client closes it.
-pub async fn serve<S>(stream: S, core: Arc<IngestCore>, who: Principal)
+pub async fn serve<S>(stream: S, ctx: ChannelContext)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -68,13 +66,13 @@ where
     let (tx, rx) = mpsc::channel::<Vec<u8>>(1024);
     let writer = tokio::spawn(write_replies(write, rx));
     let mut s = Sftp {
-        core,
-        who,
+        ctx,
         replies: tx,
         handles: HashMap::new(),
         next_handle: 1,
         made_dirs: HashSet::new(),
         started: crate::util::unix_now() as u32,
+        parked: Parked::default(),
     };
     loop {
         let mut len = [0u8; 4];
@@ -83,7 +81,7 @@ where
         }
         let len = u32::from_be_bytes(len) as usize;
         if len == 0 || len > p::MAX_PACKET {
-            tracing::warn!(tenant = %s.who.tenant, len, "sftp packet too large; closing");
+            tracing::warn!(tenant = %s.ctx.who.tenant, len, "sftp packet too large; closing");
             break;
         }
         // Read into spare capacity: zeroing a fresh buffer per packet showed up in the
@@ -96,7 +94,7 @@ where
         match p::decode(packet) {
             Ok(req) => s.dispatch(req).await,
             Err(e) => {
-                tracing::warn!(tenant = %s.who.tenant, error = %e, "closing sftp channel");
+                tracing::warn!(tenant = %s.ctx.who.tenant, error = %e, "closing sftp channel");
                 break;
             }
         }
@@ -126,7 +124,8 @@ async fn write_replies<W: AsyncWrite + Unpin>(write: W, mut rx: mpsc::Receiver<V
     let _ = w.shutdown().await;
 }
 
-fn ingest_status(id: u32, e: &IngestError) -> Vec<u8> {
+/// The SFTP status for a refused session call, with the stable code in the message.
+pub(super) fn ingest_error(e: &IngestError) -> (Code, String) {
     let code = match e {
         IngestError::NotFound(_) => Code::NoSuchFile,
         IngestError::NameNotAllowed { .. }
@@ -135,16 +134,49 @@ fn ingest_status(id: u32, e: &IngestError) -> Vec<u8> {
         | IngestError::TooManyUploads { .. } => Code::PermissionDenied,
         _ => Code::Failure,
     };
-    p::status(id, code, &format!("{}: {e}", e.code()))
+    (code, format!("{}: {e}", e.code()))
+}
+
+pub(super) fn ingest_status(id: u32, e: &IngestError) -> Vec<u8> {
+    let (code, msg) = ingest_error(e);
+    p::status(id, code, &msg)
 }
 
 impl Sftp {
-    async fn reply(&self, packet: Vec<u8>) {
+    pub(super) async fn reply(&self, packet: Vec<u8>) {
         let _ = self.replies.send(packet).await;
     }
 
-    async fn status(&self, id: u32, code: Code, msg: &str) {
+    pub(super) async fn status(&self, id: u32, code: Code, msg: &str) {
         self.reply(p::status(id, code, msg)).await;
+    }
+
+    /// Refuses `op` on `path` with PERMISSION_DENIED, and records the refusal.
+    pub(super) async fn deny(&self, id: u32, op: &str, path: &str, msg: &str) {
+        self.audit(
+            "sftp.denied",
+            serde_json::json!({ "op": op, "path": path, "why": msg }),
+        );
+        self.status(id, Code::PermissionDenied, msg).await;
+    }
+
+    /// Appends to the audit log without holding up the reply.
+    pub(super) fn audit(&self, action: &'static str, mut detail: serde_json::Value) {
+        detail["ip"] = self.ctx.peer.to_string().into();
+        let (core, tenant) = (self.ctx.core.clone(), self.ctx.who.tenant.clone());
+        tokio::spawn(async move {
+            if let Err(e) = core.catalog().audit(&tenant, action, &detail).await {
+                tracing::error!(code = e.code(), error = %e, action, "audit record not written");
+            }
+        });
+    }
+
+    /// Names of the uploads open on this channel.
+    pub(super) fn open_names(&self) -> impl Iterator<Item = &str> {
+        self.handles.values().filter_map(|h| match h {
+            Handle::Upload(_, name) => Some(name.as_str()),
+            _ => None,
+        })
     }
 
     fn new_handle(&mut self, h: Handle) -> Vec<u8> {
@@ -161,8 +193,11 @@ impl Sftp {
     async fn dispatch(&mut self, req: Request) {
         match req {
             Request::Init { .. } => {
-                let ext: &[(&str, &[u8])] =
-                    &[("limits@openssh.com", b"1"), ("fsync@openssh.com", b"1")];
+                let ext: &[(&str, &[u8])] = &[
+                    ("limits@openssh.com", b"1"),
+                    ("fsync@openssh.com", b"1"),
+                    ("posix-rename@openssh.com", b"1"),
+                ];
                 self.reply(p::version(ext)).await;
             }
             Request::Realpath { id, path } => {
@@ -184,7 +219,7 @@ impl Sftp {
                 packet,
                 start,
             } => match self.handles.get(&Self::handle_id(&handle)) {
-                Some(Handle::Upload(q)) => {
+                Some(Handle::Upload(q, _)) => {
                     let q = q.clone();
                     let cmd = UploadCmd::Write {
                         id,
@@ -226,7 +261,7 @@ impl Sftp {
                 self.reply(reply).await;
             }
             Request::Fstat { id, handle } => match self.handles.get(&Self::handle_id(&handle)) {
-                Some(Handle::Upload(q)) => {
+                Some(Handle::Upload(q, _)) => {
                     let _ = q.send(UploadCmd::Fstat { id }).await;
                 }
                 Some(Handle::File(b)) => {
@@ -237,7 +272,7 @@ impl Sftp {
                 None => self.status(id, Code::Failure, "no such handle").await,
             },
             Request::Close { id, handle } => match self.handles.remove(&Self::handle_id(&handle)) {
-                Some(Handle::Upload(q)) => {
+                Some(Handle::Upload(q, _)) => {
                     if q.send(UploadCmd::Close { id }).await.is_err() {
                         self.status(id, Code::Failure, "the upload has ended").await;
                     }
@@ -265,25 +300,18 @@ impl Sftp {
             Request::Mkdir { id, path } => match vfs::place(&path) {
                 Place::Inbox(rel) if !rel.is_empty() => match crate::session::names::check(&rel) {
                     Ok(()) => {
+                        self.audit("sftp.mkdir", serde_json::json!({ "path": rel }));
                         self.made_dirs.insert(rel);
                         self.status(id, Code::Ok, "").await;
                     }
                     Err(why) => {
-                        self.status(
-                            id,
-                            Code::PermissionDenied,
-                            &format!("ingest.name_not_allowed: {why}"),
-                        )
-                        .await
+                        let msg = format!("ingest.name_not_allowed: {why}");
+                        self.deny(id, "mkdir", &rel, &msg).await
                     }
                 },
                 _ => {
-                    self.status(
-                        id,
-                        Code::PermissionDenied,
-                        "folders can be made in /inbox only",
-                    )
-                    .await
+                    self.deny(id, "mkdir", &path, "folders can be made in /inbox only")
+                        .await
                 }
             },
             Request::Remove { id, path } => self.remove(id, &path).await,
@@ -291,24 +319,17 @@ impl Sftp {
                 // Times and modes are accepted and ignored (`put -p`); a size change
                 // would truncate, which never happens to received bytes.
                 if attrs.size.is_some() {
-                    self.status(
-                        id,
-                        Code::PermissionDenied,
-                        "received files cannot be truncated",
-                    )
-                    .await;
+                    self.deny(id, "setstat", "", "received files cannot be truncated")
+                        .await;
                 } else {
                     self.status(id, Code::Ok, "").await;
                 }
             }
-            Request::Rmdir { id, .. } => {
-                self.status(id, Code::PermissionDenied, "folders are not removed")
+            Request::Rmdir { id, path } => {
+                self.deny(id, "rmdir", &path, "folders are not removed")
                     .await
             }
-            Request::Rename { id, .. } => {
-                self.status(id, Code::OpUnsupported, "upload under the final name")
-                    .await
-            }
+            Request::Rename { id, from, to } => self.rename(id, &from, &to).await,
             Request::Readlink { id, .. } | Request::Symlink { id } => {
                 self.status(id, Code::OpUnsupported, "links are not supported")
                     .await
@@ -335,7 +356,7 @@ impl Sftp {
 
     async fn stat(&self, path: &str) -> Result<Attrs, (Code, String)> {
         let t = self.started;
-        let catalog = self.core.catalog();
+        let catalog = self.ctx.core.catalog();
         let db = |e: crate::backends::catalog::CatalogError| (Code::Failure, e.to_string());
         match vfs::place(path) {
             Place::Root => Ok(Attrs::dir(t)),
@@ -343,7 +364,7 @@ impl Sftp {
             Place::Results(rel) if rel.is_empty() => Ok(Attrs::dir(t)),
             Place::Inbox(rel) => {
                 if let Some(u) = catalog
-                    .latest_upload(&self.who.tenant, &rel)
+                    .latest_upload(&self.ctx.who.tenant, &rel)
                     .await
                     .map_err(db)?
                     && vfs::visible_in_inbox(&u)
@@ -351,7 +372,7 @@ impl Sftp {
                     return Ok(vfs::upload_attrs(&u, t));
                 }
                 let under = catalog
-                    .latest_uploads(&self.who.tenant, &format!("{rel}/"), 1)
+                    .latest_uploads(&self.ctx.who.tenant, &format!("{rel}/"), 1)
                     .await
                     .map_err(db)?;
                 if !under.is_empty() || self.made_dirs.contains(&rel) {
@@ -363,7 +384,7 @@ impl Sftp {
                 Some(bytes) => Ok(Attrs::file(bytes.len() as u64, t)),
                 None => {
                     let under = catalog
-                        .latest_uploads(&self.who.tenant, &format!("{rel}/"), 1)
+                        .latest_uploads(&self.ctx.who.tenant, &format!("{rel}/"), 1)
                         .await
                         .map_err(db)?;
                     if under.iter().any(vfs::has_result) {
@@ -386,9 +407,9 @@ impl Sftp {
             _ => return Ok(None),
         };
         let db = |e: crate::backends::catalog::CatalogError| (Code::Failure, e.to_string());
-        let catalog = self.core.catalog();
+        let catalog = self.ctx.core.catalog();
         let Some(u) = catalog
-            .latest_upload(&self.who.tenant, name)
+            .latest_upload(&self.ctx.who.tenant, name)
             .await
             .map_err(db)?
         else {
@@ -429,9 +450,10 @@ impl Sftp {
             format!("{rel}/")
         };
         let uploads = self
+            .ctx
             .core
             .catalog()
-            .latest_uploads(&self.who.tenant, &prefix, LIST_LIMIT)
+            .latest_uploads(&self.ctx.who.tenant, &prefix, LIST_LIMIT)
             .await
             .map_err(db)?;
         let shown: Vec<_> = uploads
@@ -460,7 +482,7 @@ impl Sftp {
         for (file, full) in files {
             let Some(u) = by_name.get(full) else { continue };
             if results {
-                if let Ok(Some(r)) = self.core.catalog().check_result(&u.id).await {
+                if let Ok(Some(r)) = self.ctx.core.catalog().check_result(&u.id).await {
                     out.push(Entry {
                         name: format!("{file}.json"),
                         attrs: Attrs::file(vfs::result_json(&r).len() as u64, t),
@@ -498,184 +520,30 @@ impl Sftp {
                 }
                 Err((code, msg)) => self.status(id, code, &msg).await,
             },
-            (Place::Results(_), true) => {
-                self.status(id, Code::PermissionDenied, "/results is read-only")
-                    .await
-            }
+            (Place::Results(_), true) => self.deny(id, "open", path, "/results is read-only").await,
             (Place::Inbox(rel), true) if !rel.is_empty() => {
                 match self.open_upload(&rel, flags).await {
                     Ok(upload) => {
-                        let (tx, rx) = mpsc::channel(UPLOAD_QUEUE);
-                        tokio::spawn(upload_task(upload, rx, self.replies.clone()));
-                        let h = self.new_handle(Handle::Upload(tx));
+                        self.audit(
+                            "sftp.open",
+                            serde_json::json!({ "path": rel, "offset": upload.offset() }),
+                        );
+                        let tx = self.spawn_upload(upload, UPLOAD_QUEUE);
+                        let h = self.new_handle(Handle::Upload(tx, rel));
                         self.reply(p::handle(id, &h)).await;
                     }
-                    Err(reply) => self.reply(reply(id)).await,
+                    Err((Code::PermissionDenied, msg)) => self.deny(id, "open", &rel, &msg).await,
+                    Err((code, msg)) => self.status(id, code, &msg).await,
                 }
             }
             (Place::Inbox(_), false) => {
-                self.status(
-                    id,
-                    Code::PermissionDenied,
-                    "uploads cannot be read back; see /results",
-                )
-                .await
+                let msg = "uploads cannot be read back; see /results";
+                self.deny(id, "open", path, msg).await
             }
             _ => {
-                self.status(
-                    id,
-                    Code::PermissionDenied,
-                    "files can be written in /inbox only",
-                )
-                .await
+                self.deny(id, "open", path, "files can be written in /inbox only")
+                    .await
             }
         }
-    }
-
-    /// Opens `rel` for writing: resumes its partial upload, or starts one. A file that
-    /// was accepted is never overwritten or appended to (DOMAIN rule 10).
-    async fn open_upload(
-        &self,
-        rel: &str,
-        flags: u32,
-    ) -> Result<Upload, Box<dyn FnOnce(u32) -> Vec<u8> + Send>> {
-        let catalog = self.core.catalog();
-        let latest = catalog.latest_upload(&self.who.tenant, rel).await.map_err(
-            |e| -> Box<dyn FnOnce(u32) -> Vec<u8> + Send> {
-                let m = e.to_string();
-                Box::new(move |id| p::status(id, Code::Failure, &m))
-            },
-        )?;
-        if let Some(u) = &latest {
-            use crate::backends::catalog::UploadState::*;
-            match u.state {
-                Accepted | Checking | Indexed => {
-                    return Err(Box::new(|id| {
-                        p::status(
-                            id,
-                            Code::PermissionDenied,
-                            "accepted files cannot be overwritten or appended to (DOMAIN rule 10)",
-                        )
-                    }));
-                }
-                Receiving if flags & p::FXF_TRUNC != 0 => {
-                    // A plain `put` after an interrupted one starts over; `reput` resumes.
-                    if let Err(e) = self.core.abandon(u, "started over (truncate)").await {
-                        return Err(Box::new(move |id| ingest_status(id, &e)));
-                    }
-                }
-                _ => {}
-            }
-        }
-        self.core.open(&self.who, rel, None).await.map_err(
-            |e| -> Box<dyn FnOnce(u32) -> Vec<u8> + Send> {
-                Box::new(move |id| ingest_status(id, &e))
-            },
-        )
-    }
-
-    async fn remove(&mut self, id: u32, path: &str) {
-        let Place::Inbox(rel) = vfs::place(path) else {
-            return self
-                .status(
-                    id,
-                    Code::PermissionDenied,
-                    "files can be removed in /inbox only",
-                )
-                .await;
-        };
-        let latest = self
-            .core
-            .catalog()
-            .latest_upload(&self.who.tenant, &rel)
-            .await;
-        match latest {
-            Ok(Some(u)) if u.state == crate::backends::catalog::UploadState::Receiving => {
-                match self.core.abandon(&u, "removed by the client").await {
-                    Ok(()) => self.status(id, Code::Ok, "").await,
-                    Err(e) => self.reply(ingest_status(id, &e)).await,
-                }
-            }
-            Ok(Some(u)) if vfs::visible_in_inbox(&u) => {
-                self.status(
-                    id,
-                    Code::PermissionDenied,
-                    "accepted files cannot be removed (DOMAIN rule 10)",
-                )
-                .await
-            }
-            Ok(_) => self.status(id, Code::NoSuchFile, "no such file").await,
-            Err(e) => self.status(id, Code::Failure, &e.to_string()).await,
-        }
-    }
-}
-
-/// Owns one open upload: applies its writes in order, coalescing neighbours, and
-/// commits it on close. If the channel goes away without a close, what arrived is made
-/// durable so that a later `reput` continues from it.
-async fn upload_task(mut up: Upload, mut rx: mpsc::Receiver<UploadCmd>, replies: Replies) {
-    let mut next = rx.recv().await;
-    while let Some(cmd) = next.take() {
-        match cmd {
-            UploadCmd::Write {
-                id,
-                offset,
-                packet,
-                start,
-            } => {
-                let mut ids = vec![id];
-                // One copy per byte, from the packets into the buffer handed to the session.
-                // Sized for what is queued now, so the buffer never grows (and copies) again.
-                let each = packet.len() - start;
-                let mut buf =
-                    Vec::with_capacity((each * (1 + rx.len())).min(COALESCE_BYTES + each));
-                buf.extend_from_slice(&packet[start..]);
-                drop(packet);
-                while buf.len() < COALESCE_BYTES {
-                    match rx.try_recv() {
-                        Ok(UploadCmd::Write {
-                            id,
-                            offset: o,
-                            packet,
-                            start,
-                        }) if o == offset + buf.len() as u64 => {
-                            buf.extend_from_slice(&packet[start..]);
-                            ids.push(id);
-                        }
-                        Ok(other) => {
-                            next = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                let result = up.write_at(offset, buf).await;
-                for id in ids {
-                    let reply = match &result {
-                        Ok(()) => p::status(id, Code::Ok, ""),
-                        Err(e) => ingest_status(id, e),
-                    };
-                    let _ = replies.send(reply).await;
-                }
-            }
-            UploadCmd::Fstat { id } => {
-                let a = Attrs::file(up.offset(), crate::util::unix_now() as u32);
-                let _ = replies.send(p::attrs(id, &a)).await;
-            }
-            UploadCmd::Close { id } => {
-                let reply = match up.finish().await {
-                    Ok(_) => p::status(id, Code::Ok, ""),
-                    Err(e) => ingest_status(id, &e),
-                };
-                let _ = replies.send(reply).await;
-                return;
-            }
-        }
-        if next.is_none() {
-            next = rx.recv().await;
-        }
-    }
-    if let Err(e) = up.suspend().await {
-        tracing::warn!(code = e.code(), error = %e, "could not make a suspended upload durable");
     }
 }

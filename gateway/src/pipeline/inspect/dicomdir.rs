@@ -66,6 +66,14 @@ struct Reached<'a> {
     series_uid: String,
 }
 
+/// Whether a DICOM object is a DICOMDIR (Media Storage Directory), not an instance.
+pub fn is_directory(obj: &dicom_object::DefaultDicomObject) -> bool {
+    obj.meta()
+        .media_storage_sop_class_uid
+        .trim_end_matches(['\0', ' '])
+        == uids::MEDIA_STORAGE_DIRECTORY_STORAGE
+}
+
 /// Validates the set whose DICOMDIR bytes are `dicomdir`; `files` must not list it.
 pub fn validate(
     dicomdir: &[u8],

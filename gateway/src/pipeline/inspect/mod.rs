@@ -28,6 +28,9 @@ pub struct Inspection {
     pub metadata: serde_json::Value,
     /// DICOM instances to index: (path inside the upload, or empty for the file itself).
     pub instances: Vec<(String, dicom::Instance)>,
+    /// A DICOMDIR uploaded on its own (its bytes): its set is the folder it sits in,
+    /// which the pipeline validates against the files already there.
+    pub directory: Option<Vec<u8>>,
 }
 
 impl Inspection {
@@ -122,6 +125,7 @@ pub fn inspect(
         checks: vec![type_check],
         metadata: serde_json::json!({ "media_type": media_type.mime() }),
         instances: Vec::new(),
+        directory: None,
     };
     if !out.passed() {
         return Ok(out);
@@ -131,6 +135,14 @@ pub fn inspect(
     match media_type {
         MediaType::Pdf => inspect_pdf(plaintext, len, subject, cfg, case.as_ref(), &mut out)?,
         MediaType::Dicom => match dicom::read_header(plaintext, cfg.dicom_max_header_bytes) {
+            Ok(obj) if dicomdir::is_directory(&obj) => {
+                let mut bytes = Vec::new();
+                plaintext.seek(SeekFrom::Start(0))?;
+                plaintext
+                    .take(cfg.dicom_max_header_bytes)
+                    .read_to_end(&mut bytes)?;
+                out.directory = Some(bytes);
+            }
             Ok(obj) => {
                 let (inst, checks) = dicom::instance(&obj);
                 out.checks.extend(checks);

@@ -320,9 +320,8 @@ pub(crate) fn pdf_date_days(s: &str) -> Option<i64> {
     Some(era * 146_097 + doe - 719_468)
 }
 
-/// A small, valid PDF built with lopdf, for tests: one page whose content stream
-/// carries `body`, optionally with an outline entry and a JavaScript open action.
-#[cfg(test)]
+/// A small, valid PDF built with lopdf, for tests and benchmarks: one page whose content
+/// stream carries `body`, optionally with an outline entry and a JavaScript open action.
 pub fn sample(body: &str, outline: bool, script: bool) -> Vec<u8> {
     use lopdf::{Stream, dictionary};
     let mut doc = Document::with_version("1.7");

@@ -118,6 +118,49 @@ impl SqliteCatalog {
         Ok(row.map(UploadRow::try_from).transpose()?)
     }
 
+    /// Gives a partial upload a new name (an SFTP client's temporary name → the final
+    /// one). `false` if it is no longer receiving; a conflict if another partial upload
+    /// already has that name.
+    pub async fn rename_upload(&self, id: &str, name: &str) -> Result<bool, CatalogError> {
+        let mut tx = self.write_tx().await?;
+        let taken: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM uploads u JOIN uploads me ON me.id = ? \
+             WHERE u.tenant = me.tenant AND u.name = ? AND u.state = 'receiving' AND u.id <> me.id",
+        )
+        .bind(id)
+        .bind(name)
+        .fetch_one(&mut **tx)
+        .await?;
+        if taken > 0 {
+            return Err(CatalogError::Conflict(format!(
+                "a partial upload named `{name}` exists"
+            )));
+        }
+        let done = sqlx::query(
+            "UPDATE uploads SET name = ?, updated_at = ? WHERE id = ? AND state = 'receiving'",
+        )
+        .bind(name)
+        .bind(unix_now())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let detail = serde_json::json!({ "upload": id, "name": name });
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, detail) \
+             SELECT ?, tenant, 'upload.renamed', ? FROM uploads WHERE id = ?",
+        )
+        .bind(unix_now())
+        .bind(detail.to_string())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Records that the spool file holds `offset` bytes on stable storage.
     pub async fn set_durable_offset(&self, id: &str, offset: u64) -> Result<(), CatalogError> {
         let mut tx = self.write_tx().await?;
