@@ -164,14 +164,15 @@ fn reput_resumes_after_the_client_or_the_gateway_is_killed() {
 #[test]
 fn paramiko_uploads_and_reads_its_result() {
     let s = setup();
-    let (local, sha) = s.sealed("p.txt", &text_record(2_000_000, 5));
+    let pdf = gateway::pipeline::inspect::pdf::sample("BT (from paramiko) ET", true, false);
+    let (local, sha) = s.sealed("p.pdf", &pdf);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/paramiko_sftp.py");
     let out = Command::new("python3")
         .arg(script)
         .args(["127.0.0.1", &s.gw.sftp.port().to_string(), CODE])
         .arg(&s.key)
         .arg(&local)
-        .arg("from-paramiko.txt")
+        .arg("from-paramiko.pdf")
         .output()
         .unwrap();
     assert!(
