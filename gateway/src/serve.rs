@@ -167,12 +167,19 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     .map_err(ServeError::Tls)?;
     let https_handle = axum_server::Handle::new();
     let https_std = https_l.into_std().map_err(ServeError::Tls)?;
-    let https_server = axum_server::from_tcp_rustls(https_std, tls).map_err(ServeError::Tls)?;
+    let mut https_server = axum_server::from_tcp_rustls(https_std, tls).map_err(ServeError::Tls)?;
+    // Slow-drip defence: headers must come in time (bodies have their own idle timeout).
+    let header_timeout = Duration::from_secs(cfg.https.header_timeout_secs.max(1));
+    https_server
+        .http_builder()
+        .http1()
+        .header_read_timeout(header_timeout);
     let https_app = frontends::https::router(state.clone());
     let https_task = tokio::spawn(
         https_server
+            .first_request_timeout(header_timeout)
             .handle(https_handle.clone())
-            .serve(https_app.into_make_service()),
+            .serve(https_app.into_make_service_with_connect_info::<SocketAddr>()),
     );
 
     let windows = cfg

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+pub mod http;
 pub mod sftp;
 
 /// The gateway binary: `$GATEWAY_BIN`, or the one cargo built beside this test.
@@ -42,6 +43,8 @@ pub struct TestTenant {
     pub profile: String,
     pub ssh_keys: Vec<String>,
     pub allow_ips: Vec<String>,
+    pub tokens: Vec<String>,
+    pub max_bytes: u64,
 }
 
 impl TestTenant {
@@ -51,7 +54,26 @@ impl TestTenant {
             profile: "generic".into(),
             ssh_keys: Vec::new(),
             allow_ips: vec!["127.0.0.0/8".into(), "::1".into()],
+            tokens: Vec::new(),
+            max_bytes: 0,
         }
+    }
+
+    /// An API token for the tenant (its hash goes into the tenants file).
+    pub fn token(mut self, token: &str) -> Self {
+        self.tokens.push(token.to_string());
+        self
+    }
+
+    /// A storage quota in bytes.
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = bytes;
+        self
+    }
+
+    pub fn profile(mut self, profile: &str) -> Self {
+        self.profile = profile.to_string();
+        self
     }
 
     pub fn ssh_key(mut self, openssh_public: &str) -> Self {
@@ -71,13 +93,24 @@ impl TestTenant {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        let hashes: Vec<String> = self
+            .tokens
+            .iter()
+            .map(|t| gateway::tenants::TokenHash::of(t).to_string())
+            .collect();
         format!(
-            "[[tenant]]\ncode = \"{}\"\nname = \"Test hospital {}\"\nprofile = \"{}\"\nssh_keys = [{}]\nallow_ips = [{}]\n\n",
+            "[[tenant]]\ncode = \"{}\"\nname = \"Test hospital {}\"\nprofile = \"{}\"\nssh_keys = [{}]\nallow_ips = [{}]\ntoken_hashes = [{}]\n{}\n",
             self.code,
             self.code,
             self.profile,
             list(&self.ssh_keys),
-            list(&self.allow_ips)
+            list(&self.allow_ips),
+            list(&hashes),
+            if self.max_bytes > 0 {
+                format!("quota = {{ max_bytes = {} }}\n", self.max_bytes)
+            } else {
+                String::new()
+            }
         )
     }
 }

@@ -153,6 +153,16 @@ pub struct HttpsConfig {
     pub cert_file: PathBuf,
     /// PEM private key matching `cert_file`.
     pub key_file: PathBuf,
+    /// A client must send a request's headers within this many seconds.
+    pub header_timeout_secs: u64,
+    /// An upload body that sends nothing for this many seconds is cut (its bytes so far
+    /// are kept and the upload resumes).
+    pub body_idle_timeout_secs: u64,
+    /// A PATCH that carries `Upload-Checksum` is held in memory until its digest is
+    /// checked, so it may be at most this large (clients that checksum send chunks).
+    pub checksum_max_chunk_bytes: u64,
+    /// Origins allowed to call the API from a browser (CORS); empty = none.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for HttpsConfig {
@@ -161,6 +171,10 @@ impl Default for HttpsConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             cert_file: PathBuf::new(),
             key_file: PathBuf::new(),
+            header_timeout_secs: 10,
+            body_idle_timeout_secs: 30,
+            checksum_max_chunk_bytes: 64 << 20,
+            cors_origins: Vec::new(),
         }
     }
 }

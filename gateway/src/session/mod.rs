@@ -255,6 +255,21 @@ impl IngestCore {
         })
     }
 
+    /// Starts a new upload of `name`, giving up a partial upload of that name if there
+    /// is one (tus creation: a client that lost its upload URL starts over).
+    pub async fn create(
+        self: &Arc<Self>,
+        who: &Principal,
+        name: &str,
+        declared_len: Option<u64>,
+    ) -> Result<Upload> {
+        if let Some(row) = self.catalog.receiving_upload(&who.tenant, name).await? {
+            self.abandon(&row, "started over (new upload of the same name)")
+                .await?;
+        }
+        self.open(who, name, declared_len).await
+    }
+
     /// Resumes upload `id` of `who`'s tenant (tus addresses uploads by id).
     pub async fn resume(self: &Arc<Self>, who: &Principal, id: &str) -> Result<Upload> {
         match self.catalog.upload(id).await? {
@@ -447,6 +462,32 @@ impl Upload {
         Ok(durable)
     }
 
+    /// Declares the length of an upload created without one (tus
+    /// `creation-defer-length`). Once declared it cannot change.
+    pub async fn declare_len(&mut self, len: u64) -> Result<()> {
+        match self.row.declared_len {
+            Some(d) if d == len => return Ok(()),
+            Some(d) => return Err(IngestError::LengthExceeded { declared: d }),
+            None => {}
+        }
+        if len < self.offset() {
+            return Err(IngestError::LengthShort {
+                declared: len,
+                got: self.offset(),
+            });
+        }
+        let limit = self.core.settings.max_file_bytes;
+        if len > limit {
+            return Err(IngestError::TooLarge { limit });
+        }
+        self.core
+            .catalog
+            .set_declared_len(&self.row.id, len)
+            .await?;
+        self.row.declared_len = Some(len);
+        Ok(())
+    }
+
     /// Gives the upload its final name (clients that upload under a temporary name and
     /// rename at the end). The name rules apply to the new name.
     pub async fn rename(&mut self, name: &str) -> Result<()> {
@@ -497,6 +538,11 @@ impl Upload {
                     .catalog
                     .set_durable_offset(&self.row.id, len)
                     .await?;
+                if self.row.declared_len == Some(len) {
+                    // Every declared byte is here and no more may come, yet the sealed
+                    // stream never ended: the file is broken, not incomplete.
+                    return Err(self.reject(e).await);
+                }
                 return Err(e);
             }
         };
@@ -552,6 +598,11 @@ impl Upload {
         if e.is_resumable() || matches!(e, IngestError::Io(_) | IngestError::Catalog(_)) {
             return e;
         }
+        self.reject(e).await
+    }
+
+    /// Rejects the upload for `e`, which it returns.
+    async fn reject(&mut self, e: IngestError) -> IngestError {
         self.inner = None;
         let check = Check::new(e.code(), Severity::Error, e.to_string());
         if let Err(ce) = self

@@ -110,6 +110,26 @@ impl InternalEvent for SshAuthRefused<'_> {
     }
 }
 
+pub struct HttpAuthRefused {
+    pub ip: IpAddr,
+    pub reason: AuthRefusal,
+}
+
+impl InternalEvent for HttpAuthRefused {
+    fn emit(self) {
+        METRICS
+            .http_auth_failures
+            .with_label_values(&[self.reason.as_str()])
+            .inc();
+        tracing::warn!(
+            audit = true,
+            ip = %self.ip,
+            reason = self.reason.as_str(),
+            "https call refused"
+        );
+    }
+}
+
 pub struct SshConnectionRefused {
     pub ip: IpAddr,
     /// `locked` or `too_many_sessions`.

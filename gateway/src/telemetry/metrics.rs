@@ -18,6 +18,7 @@ pub struct Metrics {
     pub tenants_reloads: IntCounterVec,
     pub ssh_connections: IntCounter,
     pub ssh_auth_failures: IntCounterVec,
+    pub http_auth_failures: IntCounterVec,
     pub ssh_refused_connections: IntCounterVec,
     pub ssh_lockouts: IntCounter,
     pub ssh_logins: IntCounter,
@@ -127,6 +128,12 @@ impl Metrics {
                 &registry,
                 "gateway_ssh_auth_failures_total",
                 "Refused SSH authentication attempts, by reason.",
+                &["reason"],
+            ),
+            http_auth_failures: counter_vec(
+                &registry,
+                "gateway_http_auth_failures_total",
+                "Refused HTTPS API calls (token missing or invalid, address not allowed), by reason.",
                 &["reason"],
             ),
             ssh_logins: counter(

@@ -52,6 +52,21 @@ impl Tenants {
     pub fn principals(&self) -> &[Principal] {
         &self.principals
     }
+
+    /// The tenant an API token belongs to. Every registered hash is compared in
+    /// constant time, so the answer's timing does not depend on which one matched.
+    pub fn by_token(&self, token: &str) -> Option<&Tenant> {
+        let presented = TokenHash::of(token);
+        let mut found = None;
+        for t in self.by_code.values() {
+            for h in &t.token_hashes {
+                if h.same_as(&presented) && found.is_none() {
+                    found = Some(t);
+                }
+            }
+        }
+        found
+    }
 }
 
 impl Tenant {

@@ -25,7 +25,11 @@ impl TokenHash {
 
     /// Constant-time comparison against a presented token.
     pub fn matches(&self, token: &str) -> bool {
-        let other = TokenHash::of(token);
+        self.same_as(&TokenHash::of(token))
+    }
+
+    /// Constant-time comparison of two hashes.
+    pub fn same_as(&self, other: &TokenHash) -> bool {
         let diff = self
             .0
             .iter()

@@ -79,6 +79,34 @@ async fn uploads_resume_and_accept(c: &dyn CatalogStore) {
         "renaming onto a partial upload is a conflict"
     );
     assert!(c.rename_upload("t1", "a/final.pdf").await.unwrap());
+    assert!(c.set_declared_len("t1", 4096).await.unwrap());
+    assert!(
+        !c.set_declared_len("t1", 8192).await.unwrap(),
+        "a declared length never changes"
+    );
+    assert_eq!(
+        c.upload("t1").await.unwrap().unwrap().declared_len,
+        Some(4096)
+    );
+    let listed = c.list_uploads(T, None, None, 10).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+        ["u1", "t1"],
+        "newest (largest id) first"
+    );
+    let page = c.list_uploads(T, None, Some("u1"), 10).await.unwrap();
+    assert_eq!(page.len(), 1, "the cursor excludes what was seen");
+    let receiving = c
+        .list_uploads(T, Some(UploadState::Receiving), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(receiving.len(), 2);
+    assert!(
+        c.list_uploads(OTHER, None, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(c.upload("t1").await.unwrap().unwrap().name, "a/final.pdf");
     assert!(
         c.receiving_upload(T, "a/x.filepart")

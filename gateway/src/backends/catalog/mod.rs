@@ -95,6 +95,10 @@ catalog_api! {
     fn receiving_upload(tenant: &'a str, name: &'a str) -> Option<UploadRow>;
     /// Renames a partial upload; `false` if it is no longer receiving.
     fn rename_upload(id: &'a str, name: &'a str) -> bool;
+    /// Declares the length of a partial upload created without one.
+    fn set_declared_len(id: &'a str, len: u64) -> bool;
+    /// A tenant's uploads, newest first (optionally in one state), ids below `before`.
+    fn list_uploads(tenant: &'a str, state: Option<UploadState>, before: Option<&'a str>, limit: i64) -> Vec<UploadRow>;
     /// Records that the spool file holds `offset` bytes on stable storage.
     fn set_durable_offset(id: &'a str, offset: u64) -> ();
     /// The commit point: `receiving` → `accepted`, with its `upload.accepted` audit

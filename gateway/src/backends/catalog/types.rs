@@ -49,6 +49,8 @@ pub struct UploadRow {
     pub accept_seq: Option<i64>,
     /// When it was accepted (unix seconds).
     pub accepted_at: Option<i64>,
+    /// Its last change (unix seconds); a partial upload expires counting from here.
+    pub updated_at: i64,
 }
 
 /// What a tenant holds and has in flight, for quota checks.

@@ -1,27 +1,177 @@
-//! The HTTPS listener (axum on rustls with the ring provider). Uploads (tus), results
-//! and the review API arrive with their issues; until then the routes that exist say so.
+//! The HTTPS listener (axum on rustls with the ring provider): tus uploads
+//! ([`tus`]), hospitals' own results ([`results`]), the OpenAPI document. Callers are
+//! authenticated by [`auth`]; every error is an RFC 9457 problem document carrying the
+//! same stable codes as check results.
+
+pub mod auth;
+mod open_uploads;
+mod results;
+pub mod tus;
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{get, post};
 use serde_json::json;
 
 use crate::serve::AppState;
+use crate::session::IngestError;
 use crate::telemetry::events::{HttpRequestServed, InternalEvent};
 
+/// What HTTPS handlers share.
+#[derive(Clone)]
+pub struct Https {
+    pub app: AppState,
+    open: Arc<open_uploads::OpenUploads>,
+}
+
+/// The OpenAPI 3.1 description of this API (kept in docs/, served as is).
+pub const OPENAPI: &str = include_str!("../../../../docs/openapi.json");
+
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let cors = cors(&state.config.https.cors_origins);
+    let https = Https {
+        app: state,
+        open: Arc::default(),
+    };
+    let tus = Router::new()
+        .route(
+            "/v1/uploads",
+            post(tus::create).get(results::list).options(tus::options),
+        )
+        .route(
+            "/v1/uploads/{id}",
+            axum::routing::head(tus::head)
+                .patch(tus::patch)
+                .delete(tus::terminate)
+                .options(tus::options),
+        )
+        .route("/v1/uploads/{id}/result", get(results::result))
+        .layer(axum::middleware::from_fn(tus_version));
+    let mut app = Router::new()
         .route("/", get(index))
-        .route("/v1/uploads", any(not_implemented))
-        .route("/v1/uploads/{*rest}", any(not_implemented))
-        .fallback(not_found)
-        .layer(axum::middleware::from_fn(|req, next| {
-            count_requests("https", req, next)
-        }))
-        .with_state(state)
+        .route("/v1/openapi.json", get(openapi))
+        .merge(tus)
+        .fallback(not_found);
+    // Only with origins configured: the CORS layer answers every OPTIONS as a preflight,
+    // which would hide tus's own OPTIONS from clients that are not browsers.
+    if let Some(cors) = cors {
+        app = app.layer(cors);
+    }
+    app.layer(axum::middleware::from_fn(|req, next| {
+        count_requests("https", req, next)
+    }))
+    .with_state(https)
+}
+
+/// tus: every request but `OPTIONS` names the protocol version (412 otherwise), and
+/// every response carries `Tus-Resumable`. Plain GETs (results, listings) need not.
+async fn tus_version(req: Request, next: Next) -> Response {
+    let needs = !matches!(*req.method(), Method::OPTIONS | Method::GET);
+    let version = req.headers().get("tus-resumable").cloned();
+    let mut resp = if needs && version.as_ref().is_none_or(|v| v != tus::TUS_VERSION) {
+        let mut r = problem(
+            StatusCode::PRECONDITION_FAILED,
+            "tus.version",
+            "send Tus-Resumable: 1.0.0",
+        );
+        r.headers_mut()
+            .insert("tus-version", HeaderValue::from_static(tus::TUS_VERSION));
+        r
+    } else {
+        next.run(req).await
+    };
+    resp.headers_mut()
+        .insert("tus-resumable", HeaderValue::from_static(tus::TUS_VERSION));
+    resp
+}
+
+/// CORS for browser uploaders on the configured origins (none by default).
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    let headers = [
+        "authorization",
+        "content-type",
+        "tus-resumable",
+        "upload-length",
+        "upload-defer-length",
+        "upload-offset",
+        "upload-metadata",
+        "upload-checksum",
+        "x-http-method-override",
+        "x-requested-with",
+    ];
+    let exposed = [
+        "location",
+        "tus-resumable",
+        "tus-version",
+        "tus-extension",
+        "tus-max-size",
+        "tus-checksum-algorithm",
+        "upload-offset",
+        "upload-length",
+        "upload-defer-length",
+        "upload-metadata",
+        "upload-expires",
+    ];
+    let layer = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers(headers.map(axum::http::HeaderName::from_static))
+        .expose_headers(exposed.map(axum::http::HeaderName::from_static));
+    Some(layer)
+}
+
+async fn openapi() -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI,
+    )
+        .into_response()
+}
+
+/// The problem document for a refused session call.
+pub fn ingest_problem(e: &IngestError) -> Response {
+    let status = match e {
+        IngestError::OffsetMismatch { .. } => StatusCode::CONFLICT,
+        IngestError::NameNotAllowed { .. } | IngestError::LengthShort { .. } => {
+            StatusCode::BAD_REQUEST
+        }
+        IngestError::TooLarge { .. } | IngestError::LengthExceeded { .. } => {
+            StatusCode::PAYLOAD_TOO_LARGE
+        }
+        IngestError::QuotaBytes { .. } | IngestError::QuotaFiles { .. } => {
+            StatusCode::INSUFFICIENT_STORAGE
+        }
+        IngestError::TooManyUploads { .. } => StatusCode::TOO_MANY_REQUESTS,
+        IngestError::UnknownTenant(_) => StatusCode::FORBIDDEN,
+        IngestError::NotFound(_) => StatusCode::NOT_FOUND,
+        IngestError::NotReceiving(_) => StatusCode::FORBIDDEN,
+        IngestError::Sealed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        IngestError::Io(_) | IngestError::Catalog(_) => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    problem(status, e.code(), &e.to_string())
 }
 
 /// Counts and logs every answered request (shared with the admin listener).
@@ -44,6 +194,7 @@ async fn index() -> impl IntoResponse {
         "service": "medical-records ingestion gateway",
         "version": env!("CARGO_PKG_VERSION"),
         "uploads": "/v1/uploads",
+        "openapi": "/v1/openapi.json",
     }))
 }
 
@@ -62,14 +213,6 @@ pub fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
         axum::http::HeaderValue::from_static("application/problem+json"),
     );
     resp
-}
-
-async fn not_implemented() -> Response {
-    problem(
-        StatusCode::NOT_IMPLEMENTED,
-        "http.not_implemented",
-        "uploads over HTTPS (tus) are not implemented yet",
-    )
 }
 
 async fn not_found() -> Response {

@@ -30,6 +30,7 @@ impl TryFrom<SqliteRow> for UploadRow {
             plaintext_sha256: r.try_get("plaintext_sha256")?,
             accept_seq: r.try_get("accept_seq")?,
             accepted_at: r.try_get("accepted_at")?,
+            updated_at: r.try_get("updated_at")?,
         })
     }
 }
@@ -38,7 +39,7 @@ impl TryFrom<SqliteRow> for UploadRow {
 macro_rules! upload_columns_def {
     () => {
         "id, tenant, name, protocol, state, declared_len, durable_offset, plaintext_len, \
-         plaintext_sha256, accept_seq, accepted_at"
+         plaintext_sha256, accept_seq, accepted_at, updated_at"
     };
 }
 pub(super) use upload_columns_def as upload_columns;
@@ -85,6 +86,7 @@ impl SqliteCatalog {
             plaintext_sha256: None,
             accept_seq: None,
             accepted_at: None,
+            updated_at: now,
         })
     }
 
@@ -159,6 +161,51 @@ impl SqliteCatalog {
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Sets the declared length of a partial upload that had none.
+    pub async fn set_declared_len(&self, id: &str, len: u64) -> Result<bool, CatalogError> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "UPDATE uploads SET declared_len = ?, updated_at = ? \
+             WHERE id = ? AND state = 'receiving' AND declared_len IS NULL",
+        )
+        .bind(to_i64(len))
+        .bind(unix_now())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A tenant's uploads, newest first, optionally in one state, after the cursor id
+    /// `before` (exclusive), at most `limit`.
+    pub async fn list_uploads(
+        &self,
+        tenant: &str,
+        state: Option<UploadState>,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<UploadRow>, CatalogError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            upload_columns!(),
+            " FROM uploads WHERE tenant = ? AND (? IS NULL OR state = ?) AND (? IS NULL OR id < ?) \
+             ORDER BY id DESC LIMIT ?"
+        ))
+        .bind(tenant)
+        .bind(state.map(|s| s.as_str()))
+        .bind(state.map(|s| s.as_str()))
+        .bind(before)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(UploadRow::try_from)
+            .collect::<Result<_, _>>()?)
     }
 
     /// Records that the spool file holds `offset` bytes on stable storage.

@@ -1,0 +1,95 @@
+//! What a hospital asks about its own uploads over HTTPS: one upload's check result
+//! (`GET /v1/uploads/{id}/result`, the same JSON as `/results/<name>.json` over SFTP)
+//! and a paginated list of its uploads (`GET /v1/uploads?status=…`).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::auth::Caller;
+use super::{Https, problem};
+use crate::backends::catalog::UploadState;
+
+/// `GET /v1/uploads/{id}/result`.
+pub async fn result(State(s): State<Https>, caller: Caller, Path(id): Path<String>) -> Response {
+    let found = s.app.catalog.check_result(&id).await;
+    match found {
+        Ok(Some(r)) if r.tenant == caller.who.tenant => Json(r).into_response(),
+        Ok(_) => problem(StatusCode::NOT_FOUND, "ingest.not_found", "no such upload"),
+        Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// receiving | accepted | checking | indexed | rejected | expired
+    status: Option<String>,
+    /// The `next` cursor of the previous page.
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+const MAX_PAGE: u32 = 500;
+
+/// `GET /v1/uploads`: the caller's uploads, newest first.
+pub async fn list(
+    State(s): State<Https>,
+    caller: Caller,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = query else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "http.bad_query",
+            "query parameters: status, cursor, limit",
+        );
+    };
+    let state = match q.status.as_deref().map(UploadState::parse) {
+        None => None,
+        Some(Some(st)) => Some(st),
+        Some(None) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "http.bad_query",
+                "status is one of receiving, accepted, checking, indexed, rejected, expired",
+            );
+        }
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let rows = s
+        .app
+        .catalog
+        .list_uploads(
+            &caller.who.tenant,
+            state,
+            q.cursor.as_deref(),
+            i64::from(limit),
+        )
+        .await;
+    let rows = match rows {
+        Ok(r) => r,
+        Err(e) => return problem(StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string()),
+    };
+    let next = (rows.len() == limit as usize)
+        .then(|| rows.last().map(|r| r.id.clone()))
+        .flatten();
+    let uploads: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "id": r.id,
+                "name": r.name,
+                "status": r.state.as_str(),
+                "protocol": r.protocol,
+                "received_bytes": r.durable_offset,
+                "length": r.declared_len,
+                "sha256": r.plaintext_sha256,
+                "result": format!("/v1/uploads/{}/result", r.id),
+            })
+        })
+        .collect();
+    Json(serde_json::json!({ "uploads": uploads, "next": next })).into_response()
+}

@@ -1,0 +1,482 @@
+//! tus 1.0 at `/v1/uploads`: core protocol plus the creation, creation-with-upload,
+//! creation-defer-length, checksum, expiration and termination extensions. Every
+//! request goes through the one ingest session ([`crate::session`]); this file only
+//! translates headers.
+//!
+//! A PATCH answers `204` only once its bytes are durable, and the PATCH that completes
+//! an upload answers only once the upload is *accepted* (the commit point), so an
+//! acknowledged offset is never lost. Bodies stream through in blocks; only a PATCH
+//! with `Upload-Checksum` is held in memory (bounded) until its digest is checked, so
+//! that a mismatch appends nothing.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use http_body_util::BodyExt;
+
+use super::auth::Caller;
+use super::{Https, ingest_problem, problem};
+use crate::backends::catalog::{UploadRow, UploadState};
+use crate::session::{IngestError, Upload};
+
+pub const TUS_VERSION: &str = "1.0.0";
+pub const EXTENSIONS: &str =
+    "creation,creation-with-upload,creation-defer-length,checksum,expiration,termination";
+pub const CHECKSUMS: &str = "sha256,sha1";
+const OFFSET_STREAM: &str = "application/offset+octet-stream";
+/// Bytes handed to the session per write while a body streams in.
+const BLOCK: usize = 4 << 20;
+
+fn h(name: &'static str) -> HeaderName {
+    HeaderName::from_static(name)
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn num(v: u64) -> HeaderValue {
+    HeaderValue::from(v)
+}
+
+/// Adds `Upload-Expires` for a partial upload last touched at `updated_at`.
+fn expires(resp: &mut Response, s: &Https, updated_at: i64) {
+    let hours = s.app.config.ingest.partial_expiry_hours;
+    let at = updated_at.max(0) as u64 + hours.saturating_mul(3600);
+    let when = std::time::UNIX_EPOCH + Duration::from_secs(at);
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(when)) {
+        resp.headers_mut().insert(h("upload-expires"), v);
+    }
+}
+
+/// `OPTIONS`: what this server speaks.
+pub async fn options(State(s): State<Https>) -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let hd = r.headers_mut();
+    hd.insert(h("tus-version"), HeaderValue::from_static(TUS_VERSION));
+    hd.insert(h("tus-extension"), HeaderValue::from_static(EXTENSIONS));
+    hd.insert(
+        h("tus-checksum-algorithm"),
+        HeaderValue::from_static(CHECKSUMS),
+    );
+    hd.insert(
+        h("tus-max-size"),
+        num(s.app.ingest.settings().max_file_bytes),
+    );
+    r
+}
+
+/// Parses `Upload-Metadata` (`key base64,key base64`); returns the file name.
+fn file_name(headers: &HeaderMap) -> Result<String, Response> {
+    let bad = |detail: &str| problem(StatusCode::BAD_REQUEST, "tus.bad_metadata", detail);
+    let meta = header(headers, "upload-metadata").unwrap_or("");
+    for pair in meta.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once(' ').unwrap_or((pair, ""));
+        if key == "filename" || key == "name" {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(value.trim())
+                .map_err(|_| bad("Upload-Metadata values must be base64"))?;
+            return String::from_utf8(bytes)
+                .map_err(|_| bad("the file name must be UTF-8 (and then ASCII)"));
+        }
+    }
+    Err(bad(
+        "Upload-Metadata must carry the file name as `filename` (or `name`)",
+    ))
+}
+
+/// `POST`: creates an upload (and with a body, appends to it at once).
+pub async fn create(
+    State(s): State<Https>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let declared = match (
+        header(&headers, "upload-length"),
+        header(&headers, "upload-defer-length"),
+    ) {
+        (Some(v), _) => match v.parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    "tus.bad_length",
+                    "Upload-Length must be a non-negative integer",
+                );
+            }
+        },
+        (None, Some("1")) => None,
+        _ => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "tus.length_missing",
+                "send Upload-Length, or Upload-Defer-Length: 1",
+            );
+        }
+    };
+    let name = match file_name(&headers) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let up = match s.app.ingest.create(&caller.who, &name, declared).await {
+        Ok(up) => up,
+        Err(e) => return ingest_problem(&e),
+    };
+    let id = up.id().to_string();
+    let Some(mut slot) = s.open.hold(&id) else {
+        return problem(StatusCode::LOCKED, "tus.busy", "the upload is in use");
+    };
+    let location = format!("/v1/uploads/{id}");
+    let with_body = header(&headers, "content-type") == Some(OFFSET_STREAM);
+    let mut resp = if with_body {
+        append(&s, &mut slot, up, 0, &headers, body).await
+    } else {
+        let updated_at = crate::util::unix_now();
+        *slot = Some(up);
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        r.headers_mut().insert(h("upload-offset"), num(0));
+        expires(&mut r, &s, updated_at);
+        r
+    };
+    if resp.status().is_success() {
+        *resp.status_mut() = StatusCode::CREATED;
+    }
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(axum::http::header::LOCATION, v);
+    }
+    resp
+}
+
+/// The upload `id` if it is the caller's; another tenant's id is "not found".
+async fn row_of(s: &Https, caller: &Caller, id: &str) -> Result<UploadRow, Response> {
+    match s.app.catalog.upload(id).await {
+        Ok(Some(row)) if row.tenant == caller.who.tenant => Ok(row),
+        Ok(_) => Err(problem(
+            StatusCode::NOT_FOUND,
+            "ingest.not_found",
+            "no such upload",
+        )),
+        Err(e) => Err(problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            e.code(),
+            &e.to_string(),
+        )),
+    }
+}
+
+fn gone_unless_receiving(row: &UploadRow) -> Result<(), Response> {
+    match row.state {
+        UploadState::Receiving => Ok(()),
+        UploadState::Expired => Err(problem(
+            StatusCode::GONE,
+            "ingest.expired",
+            "the upload expired or was terminated; start a new one",
+        )),
+        _ => Err(problem(
+            StatusCode::FORBIDDEN,
+            "ingest.not_receiving",
+            "the upload is complete; see its result",
+        )),
+    }
+}
+
+/// `HEAD`: where to continue.
+pub async fn head(State(s): State<Https>, caller: Caller, Path(id): Path<String>) -> Response {
+    let row = match row_of(&s, &caller, &id).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    if row.state == UploadState::Expired {
+        return StatusCode::GONE.into_response();
+    }
+    // Another request writing now: its bytes are not acknowledged yet, so the durable
+    // offset recorded in the catalog is the right answer.
+    let mut r = StatusCode::OK.into_response();
+    let hd = r.headers_mut();
+    hd.insert(h("upload-offset"), num(row.durable_offset));
+    match row.declared_len {
+        Some(n) => hd.insert(h("upload-length"), num(n)),
+        None => hd.insert(h("upload-defer-length"), HeaderValue::from_static("1")),
+    };
+    let meta = format!(
+        "filename {}",
+        base64::engine::general_purpose::STANDARD.encode(&row.name)
+    );
+    if let Ok(v) = HeaderValue::from_str(&meta) {
+        hd.insert(h("upload-metadata"), v);
+    }
+    hd.insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    if row.state == UploadState::Receiving {
+        expires(&mut r, &s, row.updated_at);
+    }
+    r
+}
+
+/// `PATCH`: appends the body at `Upload-Offset`.
+pub async fn patch(
+    State(s): State<Https>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if header(&headers, "content-type") != Some(OFFSET_STREAM) {
+        return problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "tus.content_type",
+            "PATCH bodies are application/offset+octet-stream",
+        );
+    }
+    let Some(offset) = header(&headers, "upload-offset").and_then(|v| v.parse::<u64>().ok()) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "tus.offset_missing",
+            "send Upload-Offset",
+        );
+    };
+    let row = match row_of(&s, &caller, &id).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    if let Err(r) = gone_unless_receiving(&row) {
+        return r;
+    }
+    let Some(mut slot) = s.open.hold(&id) else {
+        return problem(
+            StatusCode::LOCKED,
+            "tus.busy",
+            "another request is writing to this upload",
+        );
+    };
+    let up = match slot.take() {
+        Some(up) => up,
+        None => match s.app.ingest.resume(&caller.who, &id).await {
+            Ok(up) => up,
+            Err(e) => return ingest_problem(&e),
+        },
+    };
+    append(&s, &mut slot, up, offset, &headers, body).await
+}
+
+/// Appends `body` at `offset` and answers; the upload goes back into `slot` unless it
+/// ended (accepted or rejected).
+async fn append(
+    s: &Https,
+    slot: &mut super::open_uploads::Held,
+    mut up: Upload,
+    offset: u64,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    if let Some(len) = header(headers, "upload-length") {
+        let declared = match len.parse::<u64>() {
+            Ok(n) => up.declare_len(n).await,
+            Err(_) => Err(IngestError::LengthExceeded { declared: 0 }),
+        };
+        if let Err(e) = declared {
+            **slot = Some(up);
+            return ingest_problem(&e);
+        }
+    }
+    if offset != up.offset() {
+        let mut r = ingest_problem(&IngestError::OffsetMismatch {
+            expected: up.offset(),
+            got: offset,
+        });
+        r.headers_mut().insert(h("upload-offset"), num(up.offset()));
+        **slot = Some(up);
+        return r;
+    }
+    let idle = Duration::from_secs(s.app.config.https.body_idle_timeout_secs.max(1));
+    let result = match header(headers, "upload-checksum") {
+        Some(c) => {
+            match checksummed(c, body, idle, s.app.config.https.checksum_max_chunk_bytes).await {
+                Ok(bytes) if bytes.is_empty() => Ok(()),
+                Ok(bytes) => up.write_at(offset, bytes).await.map_err(Cut::Ingest),
+                Err(r) => Err(r),
+            }
+        }
+        None => stream_into(&mut up, body, idle).await,
+    };
+    let id = up.id().to_string();
+    if let Err(Cut::Ingest(e)) = &result
+        && !e.is_resumable()
+        && !matches!(e, IngestError::Io(_) | IngestError::Catalog(_))
+    {
+        s.open.forget(&id);
+        return ingest_problem(e);
+    }
+    let complete = up.declared_len() == Some(up.offset());
+    if complete && result.is_ok() {
+        s.open.forget(&id);
+        let len = up.offset();
+        return match up.finish().await {
+            Ok(_) => {
+                let mut r = StatusCode::NO_CONTENT.into_response();
+                r.headers_mut().insert(h("upload-offset"), num(len));
+                r
+            }
+            Err(e) => ingest_problem(&e),
+        };
+    }
+    // Acknowledge only what is durable.
+    let durable = up.sync().await;
+    let reply = match (durable, result) {
+        (Err(e), _) => ingest_problem(&e),
+        (Ok(_), Err(cut)) => cut.into_response(),
+        (Ok(at), Ok(())) => {
+            let mut r = StatusCode::NO_CONTENT.into_response();
+            r.headers_mut().insert(h("upload-offset"), num(at));
+            expires(&mut r, s, crate::util::unix_now());
+            r
+        }
+    };
+    **slot = Some(up);
+    reply
+}
+
+/// Why a body stopped before its end.
+enum Cut {
+    Ingest(IngestError),
+    Idle,
+    Client,
+    Checksum(Response),
+}
+
+impl IntoResponse for Cut {
+    fn into_response(self) -> Response {
+        match self {
+            Cut::Ingest(e) => ingest_problem(&e),
+            Cut::Idle => problem(
+                StatusCode::REQUEST_TIMEOUT,
+                "http.body_idle",
+                "the upload body stalled; resume with HEAD and PATCH",
+            ),
+            Cut::Client => problem(
+                StatusCode::BAD_REQUEST,
+                "http.body_broken",
+                "the upload body ended early; resume with HEAD and PATCH",
+            ),
+            Cut::Checksum(r) => r,
+        }
+    }
+}
+
+/// The next piece of a body, or why there is none.
+async fn next_data(body: &mut Body, idle: Duration) -> Result<Option<axum::body::Bytes>, Cut> {
+    loop {
+        match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => return Err(Cut::Idle),
+            Ok(None) => return Ok(None),
+            Ok(Some(Err(_))) => return Err(Cut::Client),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    return Ok(Some(data));
+                }
+            }
+        }
+    }
+}
+
+/// Streams `body` into the upload in [`BLOCK`]-sized writes.
+async fn stream_into(up: &mut Upload, mut body: Body, idle: Duration) -> Result<(), Cut> {
+    let mut buf = Vec::with_capacity(BLOCK);
+    loop {
+        let piece = match next_data(&mut body, idle).await {
+            Ok(p) => p,
+            Err(cut) => {
+                // Keep what arrived: the client resumes after it.
+                if !buf.is_empty() {
+                    let at = up.offset();
+                    up.write_at(at, buf).await.map_err(Cut::Ingest)?;
+                }
+                return Err(cut);
+            }
+        };
+        let last = piece.is_none();
+        if let Some(data) = piece {
+            buf.extend_from_slice(&data);
+        }
+        if buf.len() >= BLOCK || (last && !buf.is_empty()) {
+            let at = up.offset();
+            let full = std::mem::replace(&mut buf, Vec::with_capacity(BLOCK));
+            up.write_at(at, full).await.map_err(Cut::Ingest)?;
+        }
+        if last {
+            return Ok(());
+        }
+    }
+}
+
+/// Reads a whole (bounded) PATCH body and checks it against `Upload-Checksum`.
+async fn checksummed(spec: &str, mut body: Body, idle: Duration, max: u64) -> Result<Vec<u8>, Cut> {
+    let bad =
+        |code: &str, detail: &str| Cut::Checksum(problem(StatusCode::BAD_REQUEST, code, detail));
+    let (algo, expected) = spec.split_once(' ').ok_or_else(|| {
+        bad(
+            "tus.bad_checksum",
+            "Upload-Checksum is `<algorithm> <base64>`",
+        )
+    })?;
+    let algorithm = match algo {
+        "sha256" => &ring::digest::SHA256,
+        "sha1" => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        _ => return Err(bad("tus.checksum_algorithm", "supported: sha256, sha1")),
+    };
+    let expected = base64::engine::general_purpose::STANDARD
+        .decode(expected.trim())
+        .map_err(|_| bad("tus.bad_checksum", "the checksum must be base64"))?;
+    let mut bytes = Vec::new();
+    while let Some(data) = next_data(&mut body, idle).await? {
+        if (bytes.len() + data.len()) as u64 > max {
+            return Err(Cut::Checksum(problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "tus.checksum_chunk_too_large",
+                &format!("a PATCH with Upload-Checksum may carry at most {max} bytes"),
+            )));
+        }
+        bytes.extend_from_slice(&data);
+    }
+    if ring::digest::digest(algorithm, &bytes).as_ref() != expected.as_slice() {
+        let status = StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST);
+        return Err(Cut::Checksum(problem(
+            status,
+            "tus.checksum_mismatch",
+            "the body does not match Upload-Checksum; nothing was appended",
+        )));
+    }
+    Ok(bytes)
+}
+
+/// `DELETE` (termination): gives up a partial upload. Accepted files are never deleted.
+pub async fn terminate(State(s): State<Https>, caller: Caller, Path(id): Path<String>) -> Response {
+    let row = match row_of(&s, &caller, &id).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    if let Err(r) = gone_unless_receiving(&row) {
+        return r;
+    }
+    let Some(mut slot) = s.open.hold(&id) else {
+        return problem(StatusCode::LOCKED, "tus.busy", "the upload is in use");
+    };
+    drop(slot.take());
+    s.open.forget(&id);
+    match s
+        .app
+        .ingest
+        .abandon(&row, "terminated by the client (tus)")
+        .await
+    {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => ingest_problem(&e),
+    }
+}

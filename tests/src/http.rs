@@ -1,0 +1,118 @@
+//! Raw HTTP calls to the gateway's HTTPS listener with `curl`: method, headers, body
+//! in; status, headers and body out. For tests that drive protocols by hand (tus).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::Command;
+
+/// One answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    /// Lower-case names.
+    pub headers: HashMap<String, String>,
+    pub body: String,
+    /// What curl said on stderr (empty when all went well).
+    pub error: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// The stable code of a problem document.
+    pub fn code(&self) -> String {
+        serde_json::from_str::<serde_json::Value>(&self.body)
+            .ok()
+            .and_then(|v| v["code"].as_str().map(String::from))
+            .unwrap_or_default()
+    }
+}
+
+/// A client for one gateway with one bearer token (or none).
+pub struct Client {
+    pub base: String,
+    pub token: Option<String>,
+    dir: tempfile::TempDir,
+}
+
+impl Client {
+    pub fn new(https: SocketAddr, token: Option<&str>) -> Client {
+        Client {
+            base: format!("https://{https}"),
+            token: token.map(String::from),
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// `path` is absolute (`/v1/...`) or a full URL.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Reply {
+        let url = if path.starts_with("https://") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let head_file = self.dir.path().join("headers");
+        let body_file = self.dir.path().join("body");
+        let _ = std::fs::remove_file(&body_file);
+        let mut c = Command::new("curl");
+        // HTTP/1.1: an answer sent before the request body was read (a refused PATCH)
+        // ends an HTTP/2 stream with RST_STREAM(NO_ERROR), which RFC 9113 §8.1 allows
+        // but Debian 12's curl 7.88 reports as error 92 instead of showing the answer.
+        c.args(["-sSk", "--http1.1", "--max-time", "60", "-D"])
+            .arg(&head_file)
+            .arg("-o")
+            .arg(&body_file)
+            .args(["-w", "%{http_code}"]);
+        if method == "HEAD" {
+            c.arg("-I");
+        } else {
+            c.args(["-X", method]);
+        }
+        if let Some(t) = &self.token {
+            c.arg("-H").arg(format!("Authorization: Bearer {t}"));
+        }
+        for (k, v) in headers {
+            c.arg("-H").arg(format!("{k}: {v}"));
+        }
+        if let Some(b) = body {
+            let req = self.dir.path().join("request");
+            std::fs::write(&req, b).expect("request body");
+            c.arg("--data-binary").arg(format!("@{}", req.display()));
+        }
+        let out = c.arg(&url).output().expect("curl runs");
+        let status = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        let raw = std::fs::read_to_string(&head_file).unwrap_or_default();
+        // With -I curl also writes the headers to -o; only the -D copy is parsed.
+        let headers = raw
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let body = if method == "HEAD" {
+            String::new()
+        } else {
+            std::fs::read_to_string(&body_file).unwrap_or_default()
+        };
+        Reply {
+            status,
+            headers,
+            body,
+            error: String::from_utf8_lossy(&out.stderr).to_string(),
+        }
+    }
+}
