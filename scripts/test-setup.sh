@@ -38,3 +38,13 @@ if ! python3 -c 'import ssh_audit' 2>/dev/null; then
   echo "test-setup: pip install ssh-audit"
   python3 -m pip install -q 'ssh-audit>=3.1'
 fi
+
+# tus interop: tuspy (PyPI) and tus-js-client (npm, run under the machine's Node.js).
+if ! python3 -c 'import tusclient' 2>/dev/null; then
+  echo "test-setup: pip install tuspy"
+  python3 -m pip install -q 'tuspy==1.1.0'
+fi
+if [ ! -d tests/interop/js/node_modules/tus-js-client ]; then
+  echo "test-setup: npm ci (tests/interop/js)"
+  (cd tests/interop/js && npm ci --silent --no-audit --no-fund)
+fi

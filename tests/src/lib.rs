@@ -310,6 +310,34 @@ impl TestGateway {
         self.launch()
     }
 
+    /// Kills the process at once (`kill -9`) and waits for it to be gone.
+    pub fn kill(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Starts again on the same data directory *and the same ports*, so that clients
+    /// holding upload URLs (tus) reach the new process.
+    pub fn restart_on_same_ports(&mut self) -> Result<()> {
+        let config = std::fs::read_to_string(&self.config_path)?;
+        let mut pinned = String::new();
+        let mut addrs = [self.sftp, self.https, self.admin].into_iter();
+        for line in config.lines() {
+            if line == "listen = \"127.0.0.1:0\"" {
+                let a = addrs.next().context("more listeners than addresses")?;
+                pinned.push_str(&format!("listen = \"{a}\"\n"));
+            } else {
+                pinned.push_str(line);
+                pinned.push('\n');
+            }
+        }
+        std::fs::write(&self.config_path, pinned)?;
+        self.launch()
+    }
+
     /// `curl` against the admin listener; returns (status, body).
     pub fn admin_get(&self, path: &str) -> Result<(u16, String)> {
         curl(&[&format!("http://{}{path}", self.admin)])
