@@ -48,3 +48,13 @@ if [ ! -d tests/interop/js/node_modules/tus-js-client ]; then
   echo "test-setup: npm ci (tests/interop/js)"
   (cd tests/interop/js && npm ci --silent --no-audit --no-fund)
 fi
+
+# HTTPS conformance: schemathesis (fuzzes the OpenAPI document) and sslyze (TLS scan).
+if ! command -v schemathesis >/dev/null; then
+  echo "test-setup: pip install schemathesis"
+  python3 -m pip install -q 'schemathesis==4.32.5'
+fi
+if ! python3 -c 'import sslyze' 2>/dev/null; then
+  echo "test-setup: pip install sslyze"
+  python3 -m pip install -q 'sslyze==6.3.1'
+fi

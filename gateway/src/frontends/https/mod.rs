@@ -200,21 +200,69 @@ async fn index() -> impl IntoResponse {
 
 /// An RFC 9457 problem document with our stable error code.
 pub fn problem(status: StatusCode, code: &str, detail: &str) -> Response {
-    let body = json!({
-        "type": format!("https://gateway.invalid/problems/{code}"),
-        "title": status.canonical_reason().unwrap_or("error"),
-        "status": status.as_u16(),
-        "code": code,
-        "detail": detail,
-    });
-    let mut resp = (status, axum::Json(body)).into_response();
-    resp.headers_mut().insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("application/problem+json"),
-    );
-    resp
+    Problem::new(status, code, detail).into_response()
+}
+
+/// A problem not yet turned into a response (small enough to be an `Err`).
+#[derive(Debug)]
+pub struct Problem {
+    status: StatusCode,
+    code: String,
+    detail: String,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &str, detail: &str) -> Problem {
+        Problem {
+            status,
+            code: code.to_string(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "type": format!("https://gateway.invalid/problems/{}", self.code),
+            "title": self.status.canonical_reason().unwrap_or("error"),
+            "status": self.status.as_u16(),
+            "code": self.code,
+            "detail": self.detail,
+        });
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        resp.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        resp
+    }
 }
 
 async fn not_found() -> Response {
     problem(StatusCode::NOT_FOUND, "http.not_found", "no such resource")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_openapi_document_describes_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        for path in [
+            "/",
+            "/v1/openapi.json",
+            "/v1/uploads",
+            "/v1/uploads/{id}",
+            "/v1/uploads/{id}/result",
+        ] {
+            assert!(doc["paths"][path].is_object(), "{path} is documented");
+        }
+        for method in ["options", "head", "patch", "delete"] {
+            assert!(
+                doc["paths"]["/v1/uploads/{id}"][method].is_object(),
+                "{method}"
+            );
+        }
+    }
 }

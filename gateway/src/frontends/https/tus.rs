@@ -19,7 +19,7 @@ use base64::Engine;
 use http_body_util::BodyExt;
 
 use super::auth::Caller;
-use super::{Https, ingest_problem, problem};
+use super::{Https, Problem, ingest_problem, problem};
 use crate::backends::catalog::{UploadRow, UploadState};
 use crate::session::{IngestError, Upload};
 
@@ -71,8 +71,8 @@ pub async fn options(State(s): State<Https>) -> Response {
 }
 
 /// Parses `Upload-Metadata` (`key base64,key base64`); returns the file name.
-fn file_name(headers: &HeaderMap) -> Result<String, Response> {
-    let bad = |detail: &str| problem(StatusCode::BAD_REQUEST, "tus.bad_metadata", detail);
+fn file_name(headers: &HeaderMap) -> Result<String, Problem> {
+    let bad = |detail: &str| Problem::new(StatusCode::BAD_REQUEST, "tus.bad_metadata", detail);
     let meta = header(headers, "upload-metadata").unwrap_or("");
     for pair in meta.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once(' ').unwrap_or((pair, ""));
@@ -121,7 +121,7 @@ pub async fn create(
     };
     let name = match file_name(&headers) {
         Ok(n) => n,
-        Err(r) => return r,
+        Err(p) => return p.into_response(),
     };
     let up = match s.app.ingest.create(&caller.who, &name, declared).await {
         Ok(up) => up,
@@ -169,15 +169,15 @@ async fn row_of(s: &Https, caller: &Caller, id: &str) -> Result<UploadRow, Respo
     }
 }
 
-fn gone_unless_receiving(row: &UploadRow) -> Result<(), Response> {
+fn gone_unless_receiving(row: &UploadRow) -> Result<(), Problem> {
     match row.state {
         UploadState::Receiving => Ok(()),
-        UploadState::Expired => Err(problem(
+        UploadState::Expired => Err(Problem::new(
             StatusCode::GONE,
             "ingest.expired",
             "the upload expired or was terminated; start a new one",
         )),
-        _ => Err(problem(
+        _ => Err(Problem::new(
             StatusCode::FORBIDDEN,
             "ingest.not_receiving",
             "the upload is complete; see its result",
@@ -246,8 +246,8 @@ pub async fn patch(
         Ok(r) => r,
         Err(r) => return r,
     };
-    if let Err(r) = gone_unless_receiving(&row) {
-        return r;
+    if let Err(p) = gone_unless_receiving(&row) {
+        return p.into_response();
     }
     let Some(mut slot) = s.open.hold(&id) else {
         return problem(
@@ -462,8 +462,8 @@ pub async fn terminate(State(s): State<Https>, caller: Caller, Path(id): Path<St
         Ok(r) => r,
         Err(r) => return r,
     };
-    if let Err(r) = gone_unless_receiving(&row) {
-        return r;
+    if let Err(p) = gone_unless_receiving(&row) {
+        return p.into_response();
     }
     let Some(mut slot) = s.open.hold(&id) else {
         return problem(StatusCode::LOCKED, "tus.busy", "the upload is in use");
