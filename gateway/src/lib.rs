@@ -8,6 +8,7 @@ pub mod frontends;
 pub mod housekeeping;
 pub mod keys;
 pub mod pipeline;
+pub mod push;
 pub mod sealed;
 pub mod serve;
 pub mod session;

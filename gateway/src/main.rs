@@ -1,5 +1,6 @@
 //! The `gateway` binary: the server (`serve`) and the tools around it, for operators
-//! (`config check`, `keys show`, `tenants token`) and hospitals (`keygen`, `seal`, `open`).
+//! (`config check`, `keys show`, `tenants token`) and hospitals (`keygen`, `seal`, `open`,
+//! `push`).
 
 mod cli;
 
@@ -62,6 +63,9 @@ enum Command {
     Seal(cli::seal::SealArgs),
     /// Open (verify and decrypt) a sealed file.
     Open(cli::seal::OpenArgs),
+    /// Send files and folders to a gateway over HTTPS (tus), sealing them on the fly;
+    /// resumes after interruptions, also after a restart of this command.
+    Push(cli::push::PushArgs),
 }
 
 #[derive(Subcommand)]
@@ -122,6 +126,7 @@ fn main() -> ExitCode {
         Command::Keygen { output } => cli::seal::keygen(output.as_deref()),
         Command::Seal(args) => cli::seal::seal(args),
         Command::Open(args) => cli::seal::open(args),
+        Command::Push(args) => cli::push::push(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! Subcommand bodies. `anyhow` lives here and only here.
 
+pub mod push;
 pub mod seal;
 
 use std::path::Path;

@@ -223,9 +223,19 @@ fn unwrap_x25519(s: &Stanza, identity: &Identity, ours: &Recipient) -> Result<Op
 
 /// Writes a header sealing `file_key` to every recipient.
 pub fn write(file_key: &FileKey, recipients: &[Recipient]) -> Result<Vec<u8>> {
+    write_with(file_key, recipients, &mut |_| random_bytes::<32>())
+}
+
+/// [`write`] with the ephemeral X25519 secret for recipient `i` from `ephemeral(i)`:
+/// deterministic sealing (see `source.rs`) passes derived secrets.
+pub(crate) fn write_with(
+    file_key: &FileKey,
+    recipients: &[Recipient],
+    ephemeral: &mut dyn FnMut(usize) -> Result<[u8; 32]>,
+) -> Result<Vec<u8>> {
     let mut out = VERSION_LINE.to_vec();
-    for r in recipients {
-        let ephemeral = StaticSecret::from(random_bytes::<32>()?);
+    for (i, r) in recipients.iter().enumerate() {
+        let ephemeral = StaticSecret::from(ephemeral(i)?);
         let share = PublicKey::from(&ephemeral);
         let shared = ephemeral.diffie_hellman(&r.0);
         let mut salt = [0u8; 64];

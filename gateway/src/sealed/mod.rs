@@ -14,6 +14,7 @@ pub mod parallel;
 mod primitives;
 mod reader;
 mod seal;
+mod source;
 mod stream;
 
 pub use error::{Result, SealedError};
@@ -23,6 +24,7 @@ pub use parallel::ParallelOptions;
 pub use primitives::{CHUNK, SEALED_CHUNK};
 pub use reader::SealedReader;
 pub use seal::Sealer;
+pub use source::SealedSource;
 pub use stream::{OpenReport, StreamOpener};
 
 /// 32 bytes from the system CSPRNG (for other keys the gateway generates).

@@ -189,12 +189,15 @@ pub async fn count_requests(listener: &'static str, req: Request, next: Next) ->
     resp
 }
 
-async fn index() -> impl IntoResponse {
+/// The service index; it also announces the age recipient hospitals seal files to
+/// (public by nature), so that `gateway push` needs no out-of-band setup.
+async fn index(axum::extract::State(s): axum::extract::State<Https>) -> impl IntoResponse {
     axum::Json(json!({
         "service": "medical-records ingestion gateway",
         "version": env!("CARGO_PKG_VERSION"),
         "uploads": "/v1/uploads",
         "openapi": "/v1/openapi.json",
+        "recipient": s.app.keys.age_recipient().to_string(),
     }))
 }
 
