@@ -124,6 +124,7 @@ pub struct TestGatewayBuilder {
     tenants: Vec<TestTenant>,
     extra_config: String,
     sftp_config: String,
+    https_config: String,
     grace_secs: u64,
 }
 
@@ -140,6 +141,13 @@ impl TestGatewayBuilder {
     }
 
     /// Adds keys to the `[sftp]` section (one `key = value` per line).
+    /// Adds keys to the `[https]` section (one `key = value` per line).
+    pub fn https_config(mut self, toml: &str) -> Self {
+        self.https_config.push_str(toml);
+        self.https_config.push('\n');
+        self
+    }
+
     pub fn sftp_config(mut self, toml: &str) -> Self {
         self.sftp_config.push_str(toml);
         self.sftp_config.push('\n');
@@ -164,9 +172,9 @@ impl TestGatewayBuilder {
         };
         let config = format!(
             "[server]\ndata_dir = {:?}\ntenants_file = {:?}\nshutdown_grace_secs = {grace}\n\n\
-             [sftp]\nlisten = \"127.0.0.1:0\"\n{}[https]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+             [sftp]\nlisten = \"127.0.0.1:0\"\n{}[https]\nlisten = \"127.0.0.1:0\"\n{}[admin]\nlisten = \"127.0.0.1:0\"\n\
              [log]\nformat = \"json\"\nlevel = \"info\"\n{}",
-            data_dir, tenants_path, self.sftp_config, self.extra_config
+            data_dir, tenants_path, self.sftp_config, self.https_config, self.extra_config
         );
         std::fs::write(&config_path, config)?;
         let mut gw = TestGateway {

@@ -405,3 +405,50 @@ fn refusals_have_their_codes() {
         "{metrics}"
     );
 }
+
+#[test]
+fn a_stalled_body_is_cut_and_what_arrived_is_kept() {
+    let gw = TestGateway::builder()
+        .tenant(TestTenant::new(CODE).token(TOKEN))
+        .https_config("body_idle_timeout_secs = 1")
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    let text = std::fs::read_to_string(gw.data_dir.join("keys/age-identity.txt")).unwrap();
+    let recipient = Identity::from_file_text(&text).unwrap().to_public();
+    let c = Client::new(gw.https, Some(TOKEN));
+    let file = seal_to_vec(&[recipient], &record(500_000)).unwrap();
+    let local = gw.dir().join("slow.age");
+    std::fs::write(&local, &file).unwrap();
+    let url = create(&c, "slow.txt", file.len());
+
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/slow_patch.py");
+    let mut slow = std::process::Command::new("python3")
+        .arg(script)
+        .args(["127.0.0.1", &gw.https.port().to_string(), &url, TOKEN])
+        .arg(&local)
+        .arg("200000")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(slow.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "stalled");
+    // While the slow request holds the upload, another writer is turned away.
+    let r = patch(&c, &url, 0, &file, &[]);
+    assert_eq!((r.status, r.code().as_str()), (423, "tus.busy"), "{r:?}");
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut out, &mut answer).unwrap();
+    slow.wait().unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 408") && answer.contains("http.body_idle"),
+        "{answer}"
+    );
+    // What arrived before the stall is kept: the upload continues from there.
+    let r = c.call("HEAD", &url, &[V], None);
+    assert_eq!(r.header("upload-offset"), Some("200000"), "{r:?}");
+    let r = patch(&c, &url, 200_000, &file[200_000..], &[]);
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(result(&c, &url)["status"], "passed");
+}

@@ -96,9 +96,21 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let mut body = Some(body);
+    let resp = create_upload(&s, &caller, &headers, &mut body).await;
+    drain(&s, body).await;
+    resp
+}
+
+async fn create_upload(
+    s: &Https,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: &mut Option<Body>,
+) -> Response {
     let declared = match (
-        header(&headers, "upload-length"),
-        header(&headers, "upload-defer-length"),
+        header(headers, "upload-length"),
+        header(headers, "upload-defer-length"),
     ) {
         (Some(v), _) => match v.parse::<u64>() {
             Ok(n) => Some(n),
@@ -119,7 +131,7 @@ pub async fn create(
             );
         }
     };
-    let name = match file_name(&headers) {
+    let name = match file_name(headers) {
         Ok(n) => n,
         Err(p) => return p.into_response(),
     };
@@ -132,15 +144,16 @@ pub async fn create(
         return problem(StatusCode::LOCKED, "tus.busy", "the upload is in use");
     };
     let location = format!("/v1/uploads/{id}");
-    let with_body = header(&headers, "content-type") == Some(OFFSET_STREAM);
+    let with_body = header(headers, "content-type") == Some(OFFSET_STREAM);
     let mut resp = if with_body {
-        append(&s, &mut slot, up, 0, &headers, body).await
+        let body = body.take().unwrap_or_default();
+        append(s, &mut slot, up, 0, headers, body).await
     } else {
         let updated_at = crate::util::unix_now();
         *slot = Some(up);
         let mut r = StatusCode::NO_CONTENT.into_response();
         r.headers_mut().insert(h("upload-offset"), num(0));
-        expires(&mut r, &s, updated_at);
+        expires(&mut r, s, updated_at);
         r
     };
     if resp.status().is_success() {
@@ -228,28 +241,59 @@ pub async fn patch(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if header(&headers, "content-type") != Some(OFFSET_STREAM) {
+    let mut body = Some(body);
+    let resp = patch_upload(&s, &caller, &id, &headers, &mut body).await;
+    drain(&s, body).await;
+    resp
+}
+
+/// Bytes of an unread body read and dropped before a refusal is sent. Answering
+/// without reading it makes the connection close under a client still sending, which
+/// then sees a broken pipe instead of the answer; beyond this, that is the lesser cost.
+const DRAIN_MAX: u64 = 8 << 20;
+
+/// Reads and drops what is left of a refused request's body (bounded).
+async fn drain(s: &Https, body: Option<Body>) {
+    let Some(mut body) = body else { return };
+    let idle = Duration::from_secs(s.app.config.https.body_idle_timeout_secs.max(1));
+    let mut seen = 0u64;
+    while seen <= DRAIN_MAX {
+        match next_data(&mut body, idle).await {
+            Ok(Some(d)) => seen += d.len() as u64,
+            _ => return,
+        }
+    }
+}
+
+async fn patch_upload(
+    s: &Https,
+    caller: &Caller,
+    id: &str,
+    headers: &HeaderMap,
+    body: &mut Option<Body>,
+) -> Response {
+    if header(headers, "content-type") != Some(OFFSET_STREAM) {
         return problem(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "tus.content_type",
             "PATCH bodies are application/offset+octet-stream",
         );
     }
-    let Some(offset) = header(&headers, "upload-offset").and_then(|v| v.parse::<u64>().ok()) else {
+    let Some(offset) = header(headers, "upload-offset").and_then(|v| v.parse::<u64>().ok()) else {
         return problem(
             StatusCode::BAD_REQUEST,
             "tus.offset_missing",
             "send Upload-Offset",
         );
     };
-    let row = match row_of(&s, &caller, &id).await {
+    let row = match row_of(s, caller, id).await {
         Ok(r) => r,
         Err(r) => return r,
     };
     if let Err(p) = gone_unless_receiving(&row) {
         return p.into_response();
     }
-    let Some(mut slot) = s.open.hold(&id) else {
+    let Some(mut slot) = s.open.hold(id) else {
         return problem(
             StatusCode::LOCKED,
             "tus.busy",
@@ -258,12 +302,13 @@ pub async fn patch(
     };
     let up = match slot.take() {
         Some(up) => up,
-        None => match s.app.ingest.resume(&caller.who, &id).await {
+        None => match s.app.ingest.resume(&caller.who, id).await {
             Ok(up) => up,
             Err(e) => return ingest_problem(&e),
         },
     };
-    append(&s, &mut slot, up, offset, &headers, body).await
+    let body = body.take().unwrap_or_default();
+    append(s, &mut slot, up, offset, headers, body).await
 }
 
 /// Appends `body` at `offset` and answers; the upload goes back into `slot` unless it
@@ -283,6 +328,7 @@ async fn append(
         };
         if let Err(e) = declared {
             **slot = Some(up);
+            drain(s, Some(body)).await;
             return ingest_problem(&e);
         }
     }
@@ -293,6 +339,7 @@ async fn append(
         });
         r.headers_mut().insert(h("upload-offset"), num(up.offset()));
         **slot = Some(up);
+        drain(s, Some(body)).await;
         return r;
     }
     let idle = Duration::from_secs(s.app.config.https.body_idle_timeout_secs.max(1));
