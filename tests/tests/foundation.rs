@@ -61,7 +61,10 @@ fn starts_with_health_metrics_tls13_and_ssh() {
     ])
     .unwrap();
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains("\"recipient\":\"age1"), "the index announces the recipient: {body}");
+    assert!(
+        body.contains("\"recipient\":\"age1"),
+        "the index announces the recipient: {body}"
+    );
     let (status, body) = gw.https_get("/v1/uploads").unwrap();
     assert_eq!(status, 401, "the API wants a token");
     assert!(body.contains("auth.token_missing"), "{body}");
