@@ -45,6 +45,7 @@ pub struct TestTenant {
     pub allow_ips: Vec<String>,
     pub tokens: Vec<String>,
     pub max_bytes: u64,
+    pub requests_per_second: u32,
 }
 
 impl TestTenant {
@@ -56,6 +57,7 @@ impl TestTenant {
             allow_ips: vec!["127.0.0.0/8".into(), "::1".into()],
             tokens: Vec::new(),
             max_bytes: 0,
+            requests_per_second: 0,
         }
     }
 
@@ -68,6 +70,12 @@ impl TestTenant {
     /// A storage quota in bytes.
     pub fn max_bytes(mut self, bytes: u64) -> Self {
         self.max_bytes = bytes;
+        self
+    }
+
+    /// A limit on HTTPS API calls per second.
+    pub fn requests_per_second(mut self, n: u32) -> Self {
+        self.requests_per_second = n;
         self
     }
 
@@ -99,18 +107,15 @@ impl TestTenant {
             .map(|t| gateway::tenants::TokenHash::of(t).to_string())
             .collect();
         format!(
-            "[[tenant]]\ncode = \"{}\"\nname = \"Test hospital {}\"\nprofile = \"{}\"\nssh_keys = [{}]\nallow_ips = [{}]\ntoken_hashes = [{}]\n{}\n",
+            "[[tenant]]\ncode = \"{}\"\nname = \"Test hospital {}\"\nprofile = \"{}\"\nssh_keys = [{}]\nallow_ips = [{}]\ntoken_hashes = [{}]\nquota = {{ max_bytes = {}, requests_per_second = {} }}\n\n",
             self.code,
             self.code,
             self.profile,
             list(&self.ssh_keys),
             list(&self.allow_ips),
             list(&hashes),
-            if self.max_bytes > 0 {
-                format!("quota = {{ max_bytes = {} }}\n", self.max_bytes)
-            } else {
-                String::new()
-            }
+            self.max_bytes,
+            self.requests_per_second
         )
     }
 }

@@ -13,6 +13,8 @@ const FAR: &str = "1317040011";
 const TOKEN: &str = "tok-3501200000-aaaaaaaaaaaaaaaaaaaaaaaa";
 const OTHER_TOKEN: &str = "tok-1101020018-bbbbbbbbbbbbbbbbbbbbbbbb";
 const FAR_TOKEN: &str = "tok-1317040011-cccccccccccccccccccccccc";
+const SLOW: &str = "1501010010";
+const SLOW_TOKEN: &str = "tok-1501010010-dddddddddddddddddddddddd";
 const V: (&str, &str) = ("Tus-Resumable", "1.0.0");
 const BODY: (&str, &str) = ("Content-Type", "application/offset+octet-stream");
 
@@ -30,6 +32,11 @@ fn setup() -> Setup {
             TestTenant::new(FAR)
                 .token(FAR_TOKEN)
                 .allow_ips(&["10.0.0.0/8"]),
+        )
+        .tenant(
+            TestTenant::new(SLOW)
+                .token(SLOW_TOKEN)
+                .requests_per_second(1),
         )
         .config("[ingest]\nmax_file_bytes = 50000000\n")
         .start()
@@ -404,6 +411,20 @@ fn refusals_have_their_codes() {
         metrics.contains("gateway_http_auth_failures_total{reason=\"ip_not_allowed\"} 1"),
         "{metrics}"
     );
+
+    // A hospital limited to one call per second (bursts of two) is slowed down.
+    let slow = Client::new(s.gw.https, Some(SLOW_TOKEN));
+    let first: Vec<u16> = (0..2)
+        .map(|_| slow.call("GET", "/v1/uploads", &[], None).status)
+        .collect();
+    assert_eq!(first, [200, 200]);
+    let r = slow.call("GET", "/v1/uploads", &[], None);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (429, "http.rate_limited"),
+        "{r:?}"
+    );
+    assert_eq!(r.header("retry-after"), Some("1"));
 }
 
 #[test]

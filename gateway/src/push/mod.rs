@@ -141,6 +141,8 @@ impl Summary {
 }
 
 struct Ctx {
+    /// Bytes of every file together (hidden unless bars are shown).
+    overall: indicatif::ProgressBar,
     client: TusClient,
     recipient: Recipient,
     state: state::State,
@@ -161,7 +163,15 @@ pub async fn push(paths: &[PathBuf], opts: PushOptions) -> Result<Summary, PushE
         None => client.recipient().await?,
     };
     let state = state::State::load(&opts.state)?;
+    let total: u64 = first
+        .iter()
+        .chain(&last)
+        .filter_map(|i| std::fs::metadata(&i.local).ok())
+        .map(|m| m.len())
+        .sum();
+    let overall = opts.report.bar("all files", total);
     let ctx = Arc::new(Ctx {
+        overall,
         client,
         recipient,
         state,
@@ -172,6 +182,7 @@ pub async fn push(paths: &[PathBuf], opts: PushOptions) -> Result<Summary, PushE
     for round in [first, last] {
         run_round(&ctx, round, &mut summary).await;
     }
+    ctx.overall.finish();
     if let Some(limit) = ctx.opts.wait {
         wait_for_results(&ctx, &mut summary, limit).await;
     }
@@ -365,11 +376,14 @@ async fn upload(
         bar.set_position(offset);
         let piece = read_piece(source, offset, ctx.opts.chunk_bytes).await?;
         let sent = piece.len() as u64;
+        let before = offset;
         offset = match ctx.client.append(&url, offset, piece).await {
             Ok(o) => o,
             Err(PushError::OffsetMoved(o)) => o,
             Err(e) => return Err(e),
         };
+        // Sealed bytes, close enough to the plaintext sizes the overall bar counts.
+        ctx.overall.inc(offset.saturating_sub(before));
         pace(ctx.opts.rate, &mut paced, sent).await;
     }
     bar.set_position(len);

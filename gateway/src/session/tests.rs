@@ -134,6 +134,7 @@ async fn size_and_quota_limits() {
         max_bytes: 0,
         max_files: 1,
         max_concurrent_uploads: 1,
+        ..Quota::default()
     };
     let f = fixture_with(quota, 1 << 30, 1 << 20).await;
     let (sealed, _) = f.seal(1000);
@@ -159,6 +160,7 @@ async fn size_and_quota_limits() {
         max_bytes: 3000,
         max_files: 0,
         max_concurrent_uploads: 0,
+        ..Quota::default()
     };
     let f = fixture_with(quota, 1 << 30, 1 << 20).await;
     let (sealed, _) = f.seal(2000);

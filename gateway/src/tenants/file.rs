@@ -93,6 +93,8 @@ pub struct Quota {
     pub max_files: u64,
     /// Uploads in progress at once; 0 = unlimited.
     pub max_concurrent_uploads: u32,
+    /// HTTPS API calls per second (bursts of twice that); 0 = unlimited.
+    pub requests_per_second: u32,
 }
 
 /// An institution (醫事機構), keyed by its 10-digit hospital code.

@@ -87,6 +87,22 @@ impl FromRequestParts<Https> for Caller {
                 "this address is not on the hospital's allow-list",
             ));
         }
+        let rate = tenant.quota.requests_per_second;
+        if !state
+            .rate
+            .allow(&tenant.code, rate, std::time::Instant::now())
+        {
+            let mut r = problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                "http.rate_limited",
+                &format!("at most {rate} requests per second for this hospital"),
+            );
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+            return Err(r);
+        }
         Ok(Caller {
             who: Principal {
                 tenant: tenant.code.clone(),

@@ -5,6 +5,7 @@
 
 pub mod auth;
 mod open_uploads;
+mod rate;
 mod results;
 pub mod tus;
 
@@ -27,6 +28,7 @@ use crate::telemetry::events::{HttpRequestServed, InternalEvent};
 pub struct Https {
     pub app: AppState,
     open: Arc<open_uploads::OpenUploads>,
+    rate: Arc<rate::Limiter>,
 }
 
 /// The OpenAPI 3.1 description of this API (kept in docs/, served as is).
@@ -37,6 +39,7 @@ pub fn router(state: AppState) -> Router {
     let https = Https {
         app: state,
         open: Arc::default(),
+        rate: Arc::default(),
     };
     let tus = Router::new()
         .route(
