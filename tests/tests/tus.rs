@@ -473,3 +473,72 @@ fn a_stalled_body_is_cut_and_what_arrived_is_kept() {
     assert_eq!(r.status, 204, "{r:?}");
     assert_eq!(result(&c, &url)["status"], "passed");
 }
+
+#[test]
+fn browsers_on_configured_origins_may_upload() {
+    let gw = TestGateway::builder()
+        .tenant(TestTenant::new(CODE).token(TOKEN))
+        .https_config("cors_origins = [\"https://his.example.tw\"]")
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    let c = Client::new(gw.https, None);
+    let preflight = |origin: &str| {
+        c.call(
+            "OPTIONS",
+            "/v1/uploads/x",
+            &[
+                ("Origin", origin),
+                ("Access-Control-Request-Method", "PATCH"),
+                (
+                    "Access-Control-Request-Headers",
+                    "upload-offset,tus-resumable,authorization",
+                ),
+            ],
+            None,
+        )
+    };
+    let r = preflight("https://his.example.tw");
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://his.example.tw"),
+        "{r:?}"
+    );
+    assert!(
+        r.header("access-control-allow-methods")
+            .unwrap()
+            .contains("PATCH"),
+        "{r:?}"
+    );
+    assert!(
+        r.header("access-control-allow-headers")
+            .unwrap()
+            .contains("upload-offset"),
+        "{r:?}"
+    );
+    let r = preflight("https://elsewhere.example");
+    assert_eq!(r.header("access-control-allow-origin"), None, "{r:?}");
+    // An actual call from the page exposes the tus headers to its script.
+    let authed = Client::new(gw.https, Some(TOKEN));
+    let r = authed.call(
+        "POST",
+        "/v1/uploads",
+        &[
+            V,
+            ("Origin", "https://his.example.tw"),
+            ("Upload-Length", "10"),
+            ("Upload-Metadata", &meta("b.txt")),
+        ],
+        None,
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert!(
+        r.header("access-control-expose-headers")
+            .unwrap()
+            .contains("location"),
+        "{r:?}"
+    );
+    // tus's own OPTIONS (no preflight headers) still answers with its capabilities.
+    let r = c.call("OPTIONS", "/v1/uploads", &[], None);
+    assert_eq!(r.header("tus-version"), Some("1.0.0"), "{r:?}");
+}

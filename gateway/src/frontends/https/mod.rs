@@ -55,20 +55,39 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/uploads/{id}/result", get(results::result))
         .layer(axum::middleware::from_fn(tus_version));
-    let mut app = Router::new()
+    let app = Router::new()
         .route("/", get(index))
         .route("/v1/openapi.json", get(openapi))
         .merge(tus)
         .fallback(not_found);
-    // Only with origins configured: the CORS layer answers every OPTIONS as a preflight,
-    // which would hide tus's own OPTIONS from clients that are not browsers.
-    if let Some(cors) = cors {
-        app = app.layer(cors);
-    }
-    app.layer(axum::middleware::from_fn(|req, next| {
-        count_requests("https", req, next)
-    }))
-    .with_state(https)
+    let count = axum::middleware::from_fn(|req, next| count_requests("https", req, next));
+    let Some(cors) = cors else {
+        return app.layer(count).with_state(https);
+    };
+    // The CORS layer answers every OPTIONS as a preflight, which would hide tus's own
+    // OPTIONS (capabilities) from clients that are not browsers: only a real preflight
+    // (with Access-Control-Request-Method) and the other methods go through it.
+    let plain = app.clone().with_state(https.clone());
+    let browsers = app.layer(cors).with_state(https);
+    Router::new()
+        .fallback(move |req: Request| {
+            let preflight = req
+                .headers()
+                .contains_key(axum::http::header::ACCESS_CONTROL_REQUEST_METHOD);
+            let target = if *req.method() == Method::OPTIONS && !preflight {
+                plain.clone()
+            } else {
+                browsers.clone()
+            };
+            async move {
+                use tower::ServiceExt;
+                match target.oneshot(req).await {
+                    Ok(r) => r,
+                    Err(never) => match never {},
+                }
+            }
+        })
+        .layer(count)
 }
 
 /// tus: every request but `OPTIONS` names the protocol version (412 otherwise), and
