@@ -351,6 +351,12 @@ impl TestGateway {
         self.launch()
     }
 
+    /// The age recipient the gateway's files are sealed to (its identity under `data_dir`).
+    pub fn age_recipient(&self) -> Result<gateway::sealed::Recipient> {
+        let text = std::fs::read_to_string(self.data_dir.join("keys/age-identity.txt"))?;
+        Ok(gateway::sealed::Identity::from_file_text(&text)?.to_public())
+    }
+
     /// `curl` against the admin listener; returns (status, body).
     pub fn admin_get(&self, path: &str) -> Result<(u16, String)> {
         curl(&[&format!("http://{}{path}", self.admin)])

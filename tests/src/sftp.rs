@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gateway::sealed::{Identity, seal_to_vec};
+use gateway::sealed::seal_to_vec;
 
 use crate::{TestGateway, TestTenant, sftp_batch, ssh_keygen};
 
@@ -36,8 +36,7 @@ pub fn setup_with(sftp: &str) -> Setup {
         .start()
         .unwrap();
     gw.wait_ready().unwrap();
-    let text = std::fs::read_to_string(gw.data_dir.join("keys/age-identity.txt")).unwrap();
-    let recipient = Identity::from_file_text(&text).unwrap().to_public();
+    let recipient = gw.age_recipient().unwrap();
     Setup {
         gw,
         key,

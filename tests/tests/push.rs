@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use gateway::sealed::{Identity, seal_to_vec};
+use gateway::sealed::seal_to_vec;
 use gateway_tests::http::Client;
 use gateway_tests::{TestGateway, TestTenant, gateway_bin};
 
@@ -64,8 +64,7 @@ fn a_folder_with_a_dicomdir_set_is_pushed_and_checked() {
     let note = b"discharge note\n".repeat(5000);
     std::fs::write(root.join("note.txt"), &note).unwrap();
     // One file sealed beforehand (with the gateway's recipient) goes as it is.
-    let text = std::fs::read_to_string(gw.data_dir.join("keys/age-identity.txt")).unwrap();
-    let recipient = Identity::from_file_text(&text).unwrap().to_public();
+    let recipient = gw.age_recipient().unwrap();
     let pdf = gateway::pipeline::inspect::pdf::sample("BT (summary) ET", true, false);
     std::fs::write(
         root.join("summary.pdf"),

@@ -3,7 +3,7 @@
 //! termination extensions, and every refusal with its status and stable code.
 
 use base64::Engine;
-use gateway::sealed::{Identity, seal_to_vec};
+use gateway::sealed::seal_to_vec;
 use gateway_tests::http::{Client, Reply};
 use gateway_tests::{TestGateway, TestTenant};
 
@@ -42,8 +42,7 @@ fn setup() -> Setup {
         .start()
         .unwrap();
     gw.wait_ready().unwrap();
-    let text = std::fs::read_to_string(gw.data_dir.join("keys/age-identity.txt")).unwrap();
-    let recipient = Identity::from_file_text(&text).unwrap().to_public();
+    let recipient = gw.age_recipient().unwrap();
     let tus = Client::new(gw.https, Some(TOKEN));
     Setup { gw, tus, recipient }
 }
@@ -435,8 +434,7 @@ fn a_stalled_body_is_cut_and_what_arrived_is_kept() {
         .start()
         .unwrap();
     gw.wait_ready().unwrap();
-    let text = std::fs::read_to_string(gw.data_dir.join("keys/age-identity.txt")).unwrap();
-    let recipient = Identity::from_file_text(&text).unwrap().to_public();
+    let recipient = gw.age_recipient().unwrap();
     let c = Client::new(gw.https, Some(TOKEN));
     let file = seal_to_vec(&[recipient], &record(500_000)).unwrap();
     let local = gw.dir().join("slow.age");

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gateway::sealed::{Identity, seal_to_vec};
+use gateway::sealed::seal_to_vec;
 use gateway_tests::http::Client;
 use gateway_tests::{TestGateway, TestTenant};
 
@@ -26,8 +26,7 @@ fn setup() -> Setup {
         .start()
         .unwrap();
     gw.wait_ready().unwrap();
-    let text = std::fs::read_to_string(gw.data_dir.join("keys/age-identity.txt")).unwrap();
-    let recipient = Identity::from_file_text(&text).unwrap().to_public();
+    let recipient = gw.age_recipient().unwrap();
     Setup {
         gw,
         files: tempfile::tempdir().unwrap(),

@@ -216,10 +216,7 @@ impl IngestCore {
         name: &str,
         declared_len: Option<u64>,
     ) -> Result<Upload> {
-        names::check(name).map_err(|reason| IngestError::NameNotAllowed {
-            name: name.into(),
-            reason,
-        })?;
+        check_name(name)?;
         if let Some(row) = self.catalog.receiving_upload(&who.tenant, name).await? {
             return self.reopen(row).await;
         }
@@ -377,6 +374,14 @@ impl IngestCore {
     }
 }
 
+/// The file-name rules, as a session error.
+fn check_name(name: &str) -> Result<()> {
+    names::check(name).map_err(|reason| IngestError::NameNotAllowed {
+        name: name.into(),
+        reason,
+    })
+}
+
 /// Runs blocking file work off the async threads.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
@@ -491,10 +496,7 @@ impl Upload {
     /// Gives the upload its final name (clients that upload under a temporary name and
     /// rename at the end). The name rules apply to the new name.
     pub async fn rename(&mut self, name: &str) -> Result<()> {
-        names::check(name).map_err(|reason| IngestError::NameNotAllowed {
-            name: name.into(),
-            reason,
-        })?;
+        check_name(name)?;
         if !self.core.catalog.rename_upload(&self.row.id, name).await? {
             return Err(IngestError::NotReceiving(self.row.id.clone()));
         }

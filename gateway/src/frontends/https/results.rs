@@ -73,9 +73,11 @@ pub async fn list(
         Ok(r) => r,
         Err(e) => return problem(StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string()),
     };
-    let next = (rows.len() == limit as usize)
-        .then(|| rows.last().map(|r| r.id.clone()))
-        .flatten();
+    // A full page may have a successor; its last id is the cursor.
+    let next = rows
+        .last()
+        .filter(|_| rows.len() == limit as usize)
+        .map(|r| r.id.clone());
     let uploads: Vec<_> = rows
         .iter()
         .map(|r| {

@@ -239,8 +239,13 @@ impl Connection {
     }
 }
 
-/// Appends to the audit log in the background (a login never waits for it).
-fn audit(core: &Arc<IngestCore>, actor: &str, action: &'static str, detail: serde_json::Value) {
+/// Appends to the audit log in the background (a login or a reply never waits for it).
+pub(super) fn audit(
+    core: &Arc<IngestCore>,
+    actor: &str,
+    action: &'static str,
+    detail: serde_json::Value,
+) {
     let (core, actor) = (core.clone(), actor.to_string());
     if let Ok(rt) = tokio::runtime::Handle::try_current() {
         rt.spawn(async move {

@@ -163,12 +163,7 @@ impl Sftp {
     /// Appends to the audit log without holding up the reply.
     pub(super) fn audit(&self, action: &'static str, mut detail: serde_json::Value) {
         detail["ip"] = self.ctx.peer.to_string().into();
-        let (core, tenant) = (self.ctx.core.clone(), self.ctx.who.tenant.clone());
-        tokio::spawn(async move {
-            if let Err(e) = core.catalog().audit(&tenant, action, &detail).await {
-                tracing::error!(code = e.code(), error = %e, action, "audit record not written");
-            }
-        });
+        super::audit(&self.ctx.core, &self.ctx.who.tenant, action, detail);
     }
 
     /// Names of the uploads open on this channel.
