@@ -96,6 +96,16 @@ enum TenantsCommand {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Register a TLS client certificate (PEM or DER) for an institution: its SHA-256
+    /// fingerprint goes into the tenants file. Needs `[https] client_certificates`.
+    Cert {
+        /// The institution's 10-digit hospital code.
+        code: String,
+        /// The client certificate file.
+        cert: std::path::PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -123,6 +133,9 @@ fn main() -> ExitCode {
         Command::Tenants {
             command: TenantsCommand::Token { code, config },
         } => cli::tenants_token(config.config.as_deref(), &code),
+        Command::Tenants {
+            command: TenantsCommand::Cert { code, cert, config },
+        } => cli::tenants_cert(config.config.as_deref(), &code, &cert),
         Command::Keygen { output } => cli::seal::keygen(output.as_deref()),
         Command::Seal(args) => cli::seal::seal(args),
         Command::Open(args) => cli::seal::open(args),

@@ -43,6 +43,8 @@ pub enum ServeError {
     },
     #[error("TLS setup failed: {0}")]
     Tls(std::io::Error),
+    #[error(transparent)]
+    TlsConfig(#[from] frontends::https::tls::TlsSetupError),
     #[error("signal handling unavailable: {0}")]
     Signals(std::io::Error),
 }
@@ -159,12 +161,12 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     };
     let sftp_task = tokio::spawn(frontends::sftp::run(sftp_l, sftp, stop_rx.clone()));
 
-    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(
-        &state.keys.tls_cert_pem,
-        &state.keys.tls_key_pem,
-    )
-    .await
-    .map_err(ServeError::Tls)?;
+    let tls =
+        axum_server::tls_rustls::RustlsConfig::from_config(frontends::https::tls::server_config(
+            &state.keys.tls_cert_pem,
+            &state.keys.tls_key_pem,
+            &cfg.https,
+        )?);
     let https_handle = axum_server::Handle::new();
     let https_std = https_l.into_std().map_err(ServeError::Tls)?;
     let mut https_server = axum_server::from_tcp_rustls(https_std, tls).map_err(ServeError::Tls)?;

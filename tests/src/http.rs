@@ -38,6 +38,8 @@ impl Reply {
 pub struct Client {
     pub base: String,
     pub token: Option<String>,
+    /// Extra curl arguments for every call (a client certificate, say).
+    pub curl_args: Vec<String>,
     dir: tempfile::TempDir,
 }
 
@@ -46,8 +48,18 @@ impl Client {
         Client {
             base: format!("https://{https}"),
             token: token.map(String::from),
+            curl_args: Vec::new(),
             dir: tempfile::tempdir().expect("temp dir"),
         }
+    }
+
+    /// Presents a TLS client certificate (PEM files) on every call.
+    pub fn with_client_cert(mut self, cert: &std::path::Path, key: &std::path::Path) -> Client {
+        self.curl_args.push("--cert".into());
+        self.curl_args.push(cert.display().to_string());
+        self.curl_args.push("--key".into());
+        self.curl_args.push(key.display().to_string());
+        self
     }
 
     /// `path` is absolute (`/v1/...`) or a full URL.
@@ -74,7 +86,8 @@ impl Client {
             .arg(&head_file)
             .arg("-o")
             .arg(&body_file)
-            .args(["-w", "%{http_code}"]);
+            .args(["-w", "%{http_code}"])
+            .args(&self.curl_args);
         if method == "HEAD" {
             c.arg("-I");
         } else {

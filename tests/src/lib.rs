@@ -145,7 +145,6 @@ impl TestGatewayBuilder {
         self
     }
 
-    /// Adds keys to the `[sftp]` section (one `key = value` per line).
     /// Adds keys to the `[https]` section (one `key = value` per line).
     pub fn https_config(mut self, toml: &str) -> Self {
         self.https_config.push_str(toml);
@@ -153,6 +152,7 @@ impl TestGatewayBuilder {
         self
     }
 
+    /// Adds keys to the `[sftp]` section (one `key = value` per line).
     pub fn sftp_config(mut self, toml: &str) -> Self {
         self.sftp_config.push_str(toml);
         self.sftp_config.push('\n');

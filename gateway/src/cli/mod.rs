@@ -52,6 +52,22 @@ pub fn keys_show(path: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
+pub fn tenants_cert(path: Option<&Path>, code: &str, cert: &Path) -> Result<()> {
+    let config = load(path)?;
+    let file = &config.server.tenants_file;
+    let bytes = std::fs::read(cert).with_context(|| format!("cannot read {}", cert.display()))?;
+    let fingerprint = gateway::tenants::register_client_cert(file, code, &bytes)?;
+    println!("{fingerprint}");
+    if !config.https.client_certificates {
+        eprintln!("note: [https] client_certificates is off; turn it on to use this certificate");
+    }
+    eprintln!(
+        "certificate registered for {code} in {}. Send SIGHUP to a running gateway to load it.",
+        file.display()
+    );
+    Ok(())
+}
+
 pub fn tenants_token(path: Option<&Path>, code: &str) -> Result<()> {
     let config = load(path)?;
     let file = &config.server.tenants_file;

@@ -163,6 +163,12 @@ pub struct HttpsConfig {
     pub checksum_max_chunk_bytes: u64,
     /// Origins allowed to call the API from a browser (CORS); empty = none.
     pub cors_origins: Vec<String>,
+    /// Ask clients for an (optional) TLS client certificate; a registered one
+    /// (`client_cert_sha256` in the tenants file) identifies the tenant without a token.
+    pub client_certificates: bool,
+    /// PEM CA certificates a client certificate must chain to; empty = certificates are
+    /// trusted by their registered fingerprint alone (self-signed ones work).
+    pub client_ca_file: PathBuf,
 }
 
 impl Default for HttpsConfig {
@@ -175,6 +181,8 @@ impl Default for HttpsConfig {
             body_idle_timeout_secs: 30,
             checksum_max_chunk_bytes: 64 << 20,
             cors_origins: Vec::new(),
+            client_certificates: false,
+            client_ca_file: PathBuf::new(),
         }
     }
 }

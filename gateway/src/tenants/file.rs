@@ -110,6 +110,12 @@ pub struct Tenant {
     /// Hashes of API tokens (`sha256:<hex>`); mint with `gateway tenants token CODE`.
     #[serde(default)]
     pub token_hashes: Vec<TokenHash>,
+    /// SHA-256 fingerprints (`sha256:<hex>` of the DER form) of client certificates
+    /// that identify this tenant over HTTPS instead of a token; register one with
+    /// `gateway tenants cert CODE cert.pem`. Used only when `[https]
+    /// client_certificates` is on.
+    #[serde(default)]
+    pub client_cert_sha256: Vec<TokenHash>,
     /// Registered source addresses; a connection from elsewhere is refused.
     #[serde(default)]
     pub allow_ips: Vec<NetRange>,

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 pub use file::{NetRange, Principal, Profile, Quota, Role, Tenant, TenantsError, TenantsFile};
-pub use token::{TokenHash, mint_token};
+pub use token::{TokenHash, mint_token, register_client_cert};
 
 use crate::telemetry::events::{InternalEvent, TenantsLoaded, TenantsReloadFailed};
 
@@ -66,6 +66,14 @@ impl Tenants {
             }
         }
         found
+    }
+
+    /// The tenant a client certificate (DER) is registered to.
+    pub fn by_client_cert(&self, der: &[u8]) -> Option<&Tenant> {
+        let presented = TokenHash::of_bytes(der);
+        self.by_code
+            .values()
+            .find(|t| t.client_cert_sha256.iter().any(|h| h.same_as(&presented)))
     }
 }
 

@@ -10,14 +10,20 @@ use serde::{Deserialize, Serialize};
 
 use super::file::TenantsError;
 
-/// `sha256:<64 hex digits>` of a token. Tokens are 256-bit random, so a plain hash is
-/// enough (no password stretching needed: nothing to brute-force).
+/// `sha256:<64 hex digits>` of a token or of a client certificate. Tokens are 256-bit
+/// random, so a plain hash is enough (no password stretching needed: nothing to
+/// brute-force).
 #[derive(Clone, PartialEq, Eq)]
 pub struct TokenHash([u8; 32]);
 
 impl TokenHash {
     pub fn of(token: &str) -> TokenHash {
-        let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        TokenHash::of_bytes(token.as_bytes())
+    }
+
+    /// The hash of raw bytes (a client certificate's DER form: its fingerprint).
+    pub fn of_bytes(bytes: &[u8]) -> TokenHash {
+        let d = ring::digest::digest(&ring::digest::SHA256, bytes);
         let mut h = [0u8; 32];
         h.copy_from_slice(d.as_ref());
         TokenHash(h)
@@ -56,10 +62,10 @@ impl FromStr for TokenHash {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let hexpart = s
             .strip_prefix("sha256:")
-            .ok_or_else(|| format!("token hash `{s}` must start with `sha256:`"))?;
+            .ok_or_else(|| format!("hash `{s}` must start with `sha256:`"))?;
         let mut h = [0u8; 32];
         hex::decode_to_slice(hexpart, &mut h)
-            .map_err(|_| format!("token hash `{s}` must be sha256: and 64 hex digits"))?;
+            .map_err(|_| format!("hash `{s}` must be sha256: and 64 hex digits"))?;
         Ok(TokenHash(h))
     }
 }
@@ -80,6 +86,58 @@ impl Serialize for TokenHash {
 /// Mints a token for tenant `code`, adds its hash to the tenants file (keeping the
 /// file's comments and layout) and returns the token, which is never stored.
 pub fn mint_token(path: &Path, code: &str) -> Result<String, TenantsError> {
+    let mut raw = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut raw)
+        .map_err(|_| TenantsError::Invalid {
+            path: path.to_owned(),
+            message: "system random source failed".into(),
+        })?;
+    let token = format!(
+        "gw_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    );
+    append_to_tenant(
+        path,
+        code,
+        "token_hashes",
+        &TokenHash::of(&token).to_string(),
+    )?;
+    Ok(token)
+}
+
+/// Registers a client certificate (PEM or DER) for tenant `code`: its SHA-256
+/// fingerprint goes into `client_cert_sha256`. Returns the fingerprint.
+pub fn register_client_cert(
+    path: &Path,
+    code: &str,
+    cert: &[u8],
+) -> Result<TokenHash, TenantsError> {
+    let der = cert_der(cert).ok_or_else(|| TenantsError::Invalid {
+        path: path.to_owned(),
+        message: "the certificate is neither PEM nor DER".into(),
+    })?;
+    let fingerprint = TokenHash::of_bytes(&der);
+    append_to_tenant(path, code, "client_cert_sha256", &fingerprint.to_string())?;
+    Ok(fingerprint)
+}
+
+/// The DER bytes of the first certificate in `bytes` (PEM), or `bytes` itself when
+/// it already is DER (an ASN.1 SEQUENCE).
+fn cert_der(bytes: &[u8]) -> Option<Vec<u8>> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    if bytes.first() == Some(&0x30) {
+        return Some(bytes.to_vec());
+    }
+    CertificateDer::pem_slice_iter(bytes)
+        .next()
+        .and_then(Result::ok)
+        .map(|c| c.to_vec())
+}
+
+/// Appends `value` to the string array `key` of tenant `code` in the tenants file,
+/// keeping the file's comments and layout; validates, then replaces it atomically.
+fn append_to_tenant(path: &Path, code: &str, key: &str, value: &str) -> Result<(), TenantsError> {
     let invalid = |message: String| TenantsError::Invalid {
         path: path.to_owned(),
         message,
@@ -97,27 +155,17 @@ pub fn mint_token(path: &Path, code: &str) -> Result<String, TenantsError> {
         .iter_mut()
         .find(|t| t.get("code").and_then(|c| c.as_str()) == Some(code))
         .ok_or_else(|| invalid(format!("no tenant with code `{code}`")))?;
-
-    let mut raw = [0u8; 32];
-    ring::rand::SystemRandom::new()
-        .fill(&mut raw)
-        .map_err(|_| invalid("system random source failed".into()))?;
-    let token = format!(
-        "gw_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-    );
-    let hash = TokenHash::of(&token).to_string();
-
-    let hashes = tenant
-        .entry("token_hashes")
-        .or_insert(toml_edit::value(toml_edit::Array::new()));
-    let array = hashes
+    let array = tenant
+        .entry(key)
+        .or_insert(toml_edit::value(toml_edit::Array::new()))
         .as_array_mut()
-        .ok_or_else(|| invalid(format!("tenant `{code}`: token_hashes is not an array")))?;
-    array.push(hash);
+        .ok_or_else(|| invalid(format!("tenant `{code}`: {key} is not an array")))?;
+    if array.iter().any(|v| v.as_str() == Some(value)) {
+        return Ok(());
+    }
+    array.push(value);
 
     let updated = doc.to_string();
-    // Validate before replacing, then replace atomically.
     super::TenantsFile::parse(&updated).map_err(invalid)?;
     let write_err = |e: std::io::Error| TenantsError::Write {
         path: path.to_owned(),
@@ -129,7 +177,7 @@ pub fn mint_token(path: &Path, code: &str) -> Result<String, TenantsError> {
     std::io::Write::write_all(&mut tmp, updated.as_bytes()).map_err(write_err)?;
     tmp.as_file().sync_all().map_err(write_err)?;
     tmp.persist(path).map_err(|e| write_err(e.error))?;
-    Ok(token)
+    Ok(())
 }
 
 #[cfg(test)]

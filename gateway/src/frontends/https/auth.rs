@@ -1,6 +1,7 @@
 //! Who is calling: a bearer API token names the tenant (tokens are stored only as
-//! SHA-256 hashes and compared in constant time), and the caller's address must be on
-//! that tenant's allow-list. A refusal says which of the two failed only as far as a
+//! SHA-256 hashes and compared in constant time) — or a registered TLS client
+//! certificate does (see `tls.rs`); when both come they must name the same tenant —
+//! and the caller's address must be on that tenant's allow-list. A refusal says which of the two failed only as far as a
 //! stranger may know: an unknown token and a wrong address look alike from outside
 //! but are told apart in metrics and the audit log.
 
@@ -30,6 +31,15 @@ fn bearer(parts: &Parts) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
+}
+
+/// The client certificate (DER) presented in the TLS handshake, if any.
+fn client_cert(parts: &Parts) -> Option<&[u8]> {
+    parts
+        .extensions
+        .get::<std::sync::Arc<axum_server::tls::TlsInfo>>()
+        .and_then(|info| info.peer_certificates.first())
+        .map(Vec::as_slice)
 }
 
 /// The caller's address (a dual-stack socket shows IPv4 clients as `::ffff:a.b.c.d`).
@@ -62,22 +72,48 @@ impl FromRequestParts<Https> for Caller {
             }
             r
         };
-        let Some(token) = bearer(parts) else {
-            return Err(refuse(
-                AuthRefusal::MethodNotAllowed,
-                StatusCode::UNAUTHORIZED,
-                "auth.token_missing",
-                "send `Authorization: Bearer <API token>`",
-            ));
-        };
         let snapshot = state.app.tenants.snapshot();
-        let Some(tenant) = snapshot.by_token(token) else {
-            return Err(refuse(
-                AuthRefusal::KeyNotAuthorized,
-                StatusCode::UNAUTHORIZED,
-                "auth.token_invalid",
-                "the API token is not valid",
-            ));
+        let cert = client_cert(parts);
+        let by_cert = cert.map(|der| snapshot.by_client_cert(der));
+        let tenant = match (bearer(parts), by_cert) {
+            (Some(token), by_cert) => {
+                let Some(tenant) = snapshot.by_token(token) else {
+                    return Err(refuse(
+                        AuthRefusal::KeyNotAuthorized,
+                        StatusCode::UNAUTHORIZED,
+                        "auth.token_invalid",
+                        "the API token is not valid",
+                    ));
+                };
+                if let Some(Some(other)) = by_cert
+                    && other.code != tenant.code
+                {
+                    return Err(refuse(
+                        AuthRefusal::KeyNotAuthorized,
+                        StatusCode::UNAUTHORIZED,
+                        "auth.identity_conflict",
+                        "the client certificate and the API token belong to different hospitals",
+                    ));
+                }
+                tenant
+            }
+            (None, Some(Some(tenant))) => tenant,
+            (None, Some(None)) => {
+                return Err(refuse(
+                    AuthRefusal::KeyNotAuthorized,
+                    StatusCode::UNAUTHORIZED,
+                    "auth.cert_unknown",
+                    "the client certificate is not registered for any hospital",
+                ));
+            }
+            (None, None) => {
+                return Err(refuse(
+                    AuthRefusal::MethodNotAllowed,
+                    StatusCode::UNAUTHORIZED,
+                    "auth.token_missing",
+                    "send `Authorization: Bearer <API token>` (or a registered client certificate)",
+                ));
+            }
         };
         if !tenant.allows_ip(ip) {
             return Err(refuse(

@@ -7,6 +7,7 @@ pub mod auth;
 mod open_uploads;
 mod rate;
 mod results;
+pub mod tls;
 pub mod tus;
 
 use std::sync::Arc;
