@@ -44,6 +44,8 @@ pub enum ServeError {
     #[error("TLS setup failed: {0}")]
     Tls(std::io::Error),
     #[error(transparent)]
+    Webhook(#[from] crate::backends::sinks::webhook::WebhookSetupError),
+    #[error(transparent)]
     TlsConfig(#[from] frontends::https::tls::TlsSetupError),
     #[error("signal handling unavailable: {0}")]
     Signals(std::io::Error),
@@ -194,11 +196,26 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         cfg.server.data_dir.join("work"),
         windows,
     );
-    let pipeline = pipeline.with_inspect_config(cfg.inspect.clone());
+    let pipeline = pipeline
+        .with_inspect_config(cfg.inspect.clone())
+        .with_retention(cfg.retention.clone());
     let pipeline_task = tokio::spawn(pipeline.run(cfg.pipeline.workers, stop_rx.clone()));
     let housekeeping_task = tokio::spawn(crate::housekeeping::run(
         state.ingest.clone(),
         crate::housekeeping::Policy::from_config(&cfg.ingest),
+        stop_rx.clone(),
+    ));
+
+    let publish_task = tokio::spawn(crate::pipeline::publish::run(
+        state.catalog.clone(),
+        crate::pipeline::publish::sinks(&cfg.publish)?,
+        crate::pipeline::publish::Policy::from_config(&cfg.publish),
+        stop_rx.clone(),
+    ));
+    let retention_task = tokio::spawn(crate::housekeeping::run_retention(
+        state.ingest.clone(),
+        state.objects.clone(),
+        Duration::from_secs(cfg.retention.sweep_interval_secs),
         stop_rx.clone(),
     ));
 
@@ -255,6 +272,8 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let all = async {
         let _ = pipeline_task.await;
         let _ = housekeeping_task.await;
+        let _ = retention_task.await;
+        let _ = publish_task.await;
         let _ = sftp_task.await;
         let _ = https_task.await;
         let _ = admin_task.await;

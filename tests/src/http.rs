@@ -12,6 +12,8 @@ pub struct Reply {
     /// Lower-case names.
     pub headers: HashMap<String, String>,
     pub body: String,
+    /// The body as bytes (binary downloads).
+    pub raw: Vec<u8>,
     /// What curl said on stderr (empty when all went well).
     pub error: String,
 }
@@ -116,16 +118,59 @@ impl Client {
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
             .collect();
-        let body = if method == "HEAD" {
-            String::new()
+        let raw = if method == "HEAD" {
+            Vec::new()
         } else {
-            std::fs::read_to_string(&body_file).unwrap_or_default()
+            std::fs::read(&body_file).unwrap_or_default()
         };
         Reply {
             status,
             headers,
-            body,
+            body: String::from_utf8_lossy(&raw).into_owned(),
+            raw,
             error: String::from_utf8_lossy(&out.stderr).to_string(),
+        }
+    }
+}
+
+impl Client {
+    /// A whole sealed file in one tus creation-with-upload request; returns the
+    /// upload's path.
+    pub fn upload(&self, name: &str, sealed: &[u8]) -> String {
+        use base64::Engine;
+        let meta = format!(
+            "filename {}",
+            base64::engine::general_purpose::STANDARD.encode(name)
+        );
+        let len = sealed.len().to_string();
+        let r = self.call(
+            "POST",
+            "/v1/uploads",
+            &[
+                ("Tus-Resumable", "1.0.0"),
+                ("Upload-Length", &len),
+                ("Upload-Metadata", &meta),
+                ("Content-Type", "application/offset+octet-stream"),
+            ],
+            Some(sealed),
+        );
+        assert_eq!(r.status, 201, "{r:?}");
+        assert_eq!(r.header("upload-offset"), Some(len.as_str()), "{r:?}");
+        r.header("location").expect("Location").to_string()
+    }
+
+    /// Waits (at most 30 s) for an upload's check result to be final.
+    pub fn wait_result(&self, upload: &str) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let r = self.call("GET", &format!("{upload}/result"), &[], None);
+            assert_eq!(r.status, 200, "{r:?}");
+            let v = r.json();
+            if v["status"] == "passed" || v["status"] == "failed" {
+                return v;
+            }
+            assert!(std::time::Instant::now() < deadline, "no result: {v}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
 }

@@ -124,9 +124,52 @@ pub fn tenants_toml(tenants: &[TestTenant]) -> String {
     tenants.iter().map(TestTenant::to_toml).collect()
 }
 
+/// A reviewer (`[[principal]]`, role reviewer) for the tenants file.
+#[derive(Clone, Debug)]
+pub struct TestReviewer {
+    pub name: String,
+    pub tenants: Vec<String>,
+    pub token: String,
+    pub age_recipient: Option<String>,
+}
+
+impl TestReviewer {
+    /// A reviewer granted `tenants` (codes, or `*`) with API token `token`.
+    pub fn new(name: &str, tenants: &[&str], token: &str) -> TestReviewer {
+        TestReviewer {
+            name: name.into(),
+            tenants: tenants.iter().map(|t| t.to_string()).collect(),
+            token: token.into(),
+            age_recipient: None,
+        }
+    }
+
+    /// Every download by this reviewer is sealed to `recipient`.
+    pub fn age_recipient(mut self, recipient: &str) -> Self {
+        self.age_recipient = Some(recipient.into());
+        self
+    }
+
+    fn to_toml(&self) -> String {
+        let tenants: Vec<String> = self.tenants.iter().map(|t| format!("{t:?}")).collect();
+        let recipient = self
+            .age_recipient
+            .as_ref()
+            .map(|r| format!("age_recipient = {r:?}\n"))
+            .unwrap_or_default();
+        format!(
+            "[[principal]]\nname = {:?}\nrole = \"reviewer\"\ntenants = [{}]\ntoken_hashes = [{:?}]\nallow_ips = [\"127.0.0.0/8\", \"::1\"]\n{recipient}\n",
+            self.name,
+            tenants.join(", "),
+            gateway::tenants::TokenHash::of(&self.token).to_string(),
+        )
+    }
+}
+
 #[derive(Default)]
 pub struct TestGatewayBuilder {
     tenants: Vec<TestTenant>,
+    reviewers: Vec<TestReviewer>,
     extra_config: String,
     sftp_config: String,
     https_config: String,
@@ -136,6 +179,11 @@ pub struct TestGatewayBuilder {
 impl TestGatewayBuilder {
     pub fn tenant(mut self, t: TestTenant) -> Self {
         self.tenants.push(t);
+        self
+    }
+
+    pub fn reviewer(mut self, r: TestReviewer) -> Self {
+        self.reviewers.push(r);
         self
     }
 
@@ -168,7 +216,8 @@ impl TestGatewayBuilder {
         let dir = tempfile::tempdir()?;
         let data_dir = dir.path().join("data");
         let tenants_path = dir.path().join("tenants.toml");
-        std::fs::write(&tenants_path, tenants_toml(&self.tenants))?;
+        let reviewers: String = self.reviewers.iter().map(TestReviewer::to_toml).collect();
+        std::fs::write(&tenants_path, tenants_toml(&self.tenants) + &reviewers)?;
         let config_path = dir.path().join("gateway.toml");
         let grace = if self.grace_secs == 0 {
             5

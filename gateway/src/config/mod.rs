@@ -5,6 +5,9 @@
 //! default is documented in `config/gateway.toml`; a test keeps the two in step.
 
 mod env;
+mod handoff;
+
+pub use handoff::{NatsConfig, PublishConfig, RetentionConfig, WebhookConfig};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -52,6 +55,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub pipeline: PipelineConfig,
     pub inspect: InspectConfig,
+    pub retention: RetentionConfig,
+    pub publish: PublishConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,10 +1,12 @@
-//! The admin listener (plain HTTP, private network): `/metrics`, `/healthz`, `/readyz`.
+//! The admin listener (plain HTTP, private network): `/metrics`, `/healthz`, `/readyz`,
+//! and the outbox's dead letters (`GET /admin/outbox/dead-letters`, `POST
+//! /admin/outbox/retry?sink=NAME` to deliver them again, all sinks without `sink`).
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::serve::AppState;
 use crate::telemetry::metrics::METRICS;
@@ -14,6 +16,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/admin/outbox/dead-letters", get(dead_letters))
+        .route("/admin/outbox/retry", post(retry))
         .layer(axum::middleware::from_fn(|req, next| {
             super::https::count_requests("admin", req, next)
         }))
@@ -49,4 +53,48 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, axum::Json(body))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct SinkQuery {
+    sink: Option<String>,
+}
+
+async fn dead_letters(
+    State(state): State<AppState>,
+    Query(q): Query<SinkQuery>,
+) -> impl IntoResponse {
+    match state.catalog.dead_letters(q.sink.as_deref()).await {
+        Ok(d) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({ "dead_letters": d })),
+        ),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({ "code": e.code(), "detail": e.to_string() })),
+        ),
+    }
+}
+
+async fn retry(State(state): State<AppState>, Query(q): Query<SinkQuery>) -> impl IntoResponse {
+    match state.catalog.retry_dead_letters(q.sink.as_deref()).await {
+        Ok(n) => {
+            let _ = state
+                .catalog
+                .audit(
+                    "admin",
+                    "outbox.retry",
+                    &serde_json::json!({ "sink": q.sink, "events": n }),
+                )
+                .await;
+            (
+                StatusCode::OK,
+                axum::Json(serde_json::json!({ "requeued": n })),
+            )
+        }
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({ "code": e.code(), "detail": e.to_string() })),
+        ),
+    }
 }

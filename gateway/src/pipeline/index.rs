@@ -35,19 +35,16 @@ pub async fn index(
     file: &NewFile,
     checks: &[Check],
 ) -> Result<(), CatalogError> {
-    let event = serde_json::json!({
-        "schema": 1,
-        "kind": "file.indexed",
-        "event_id": format!("file.indexed:{}", file.id),
-        "tenant": upload.tenant,
-        "upload_id": upload.id,
-        "file_id": file.id,
-        "name": file.name,
-        "sha256": file.sha256,
-        "size": file.size,
-        "media_type": file.media_type,
-        "metadata": file.metadata,
-        "checks": checks.iter().map(|c| serde_json::json!({"code": c.code, "severity": c.severity})).collect::<Vec<_>>(),
-    });
+    let facts = super::events::FileFacts {
+        tenant: &upload.tenant,
+        upload_id: &upload.id,
+        file_id: &file.id,
+        name: &file.name,
+        sha256: &file.sha256,
+        size: file.size,
+        media_type: &file.media_type,
+    };
+    let event =
+        super::events::file_indexed(&facts, &file.metadata, checks, crate::util::unix_now());
     catalog.index_upload(upload, file, checks, &event).await
 }

@@ -8,10 +8,12 @@
 //! because indexing and the state change are one transaction, nothing is indexed twice.
 
 pub mod decrypt;
+pub mod events;
 pub mod folder_set;
 pub mod index;
 pub mod inspect;
 pub mod manifest;
+pub mod publish;
 pub mod spool;
 pub mod store;
 pub mod window;
@@ -35,6 +37,7 @@ pub struct Pipeline {
     work_dir: PathBuf,
     windows: window::Windows,
     inspect: Arc<crate::config::InspectConfig>,
+    retention: crate::config::RetentionConfig,
 }
 
 /// What happened to one upload.
@@ -73,12 +76,19 @@ impl Pipeline {
             work_dir,
             windows,
             inspect: Arc::new(crate::config::InspectConfig::default()),
+            retention: crate::config::RetentionConfig::default(),
         }
     }
 
     /// Inspector limits and profile rules other than the defaults.
     pub fn with_inspect_config(mut self, cfg: crate::config::InspectConfig) -> Pipeline {
         self.inspect = Arc::new(cfg);
+        self
+    }
+
+    /// How long indexed files are kept, other than the defaults.
+    pub fn with_retention(mut self, cfg: crate::config::RetentionConfig) -> Pipeline {
+        self.retention = cfg;
         self
     }
 
@@ -121,13 +131,13 @@ impl Pipeline {
             self.core.identity().clone(),
             self.core.settings().header_policy.clone(),
         );
-        let profile = self
+        let (profile, tenant_retention) = self
             .core
             .tenants()
             .snapshot()
             .tenant(&upload.tenant)
-            .map(|t| t.profile)
-            .unwrap_or(Profile::Generic);
+            .map(|t| (t.profile, t.retention_days))
+            .unwrap_or((Profile::Generic, None));
         let (Some(sha256), Some(plain_len)) =
             (upload.plaintext_sha256.clone(), upload.plaintext_len)
         else {
@@ -188,7 +198,8 @@ impl Pipeline {
         }
         // The spool file moves into the object store (see store.rs): after this the
         // upload's bytes live there, and a crash before the index commit re-runs the
-        // check from the stored object.
+        // check from the stored object. Retention must not delete the object between.
+        let _in_use = self.core.objects_in_use().read().await;
         let key = if spool.exists() {
             store::store(self.objects.as_ref(), &spool, &sha256)
                 .await?
@@ -204,6 +215,7 @@ impl Pipeline {
             media_type: inspection.media_type.mime().to_string(),
             object_key: key.as_str().to_string(),
             metadata: inspection.metadata,
+            retain_secs: self.retention.retain_secs(profile, tenant_retention),
             instances: inspection
                 .instances
                 .into_iter()

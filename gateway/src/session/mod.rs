@@ -63,6 +63,10 @@ pub struct IngestCore {
     settings: IngestSettings,
     /// Woken on every acceptance, so the pipeline does not poll.
     accepted: Arc<tokio::sync::Notify>,
+    /// Objects are shared by content: indexing holds this for reading from storing an
+    /// object to committing the file that uses it, retention for writing from finding
+    /// an object unused to deleting it, so it never deletes one a file is about to use.
+    objects_in_use: tokio::sync::RwLock<()>,
 }
 
 /// What `finish` promises: the upload is accepted and will not be lost.
@@ -184,7 +188,13 @@ impl IngestCore {
             identity,
             settings,
             accepted: Arc::new(tokio::sync::Notify::new()),
+            objects_in_use: tokio::sync::RwLock::new(()),
         })
+    }
+
+    /// See the `objects_in_use` field.
+    pub fn objects_in_use(&self) -> &tokio::sync::RwLock<()> {
+        &self.objects_in_use
     }
 
     pub fn catalog(&self) -> &Catalog {

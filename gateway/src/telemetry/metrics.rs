@@ -31,6 +31,25 @@ pub struct Metrics {
     pub uploads_checked: IntCounterVec,
     pub housekeeping: IntCounterVec,
     pub housekeeping_bytes: IntCounterVec,
+    pub retention_files: IntCounter,
+    pub retention_objects: IntCounter,
+    pub retention_bytes: IntCounter,
+    pub outbox_delivered: IntCounterVec,
+    pub outbox_failures: IntCounterVec,
+    pub outbox_dead_letters: IntGaugeVec,
+    pub outbox_backlog: IntGaugeVec,
+    pub outbox_lag_seconds: IntGaugeVec,
+    pub downloads: IntCounterVec,
+    pub download_bytes: IntCounterVec,
+}
+
+fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    registry
+        .register(Box::new(g.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    g
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -191,6 +210,63 @@ impl Metrics {
                 "gateway_housekeeping_bytes_total",
                 "Spooled bytes removed by housekeeping, by action.",
                 &["action"],
+            ),
+            retention_files: counter(
+                &registry,
+                "gateway_retention_files_expired_total",
+                "Indexed files whose retention ended (marked expired, event file.expired).",
+            ),
+            retention_objects: counter(
+                &registry,
+                "gateway_retention_objects_deleted_total",
+                "Stored objects deleted because no current file used them any more.",
+            ),
+            retention_bytes: counter(
+                &registry,
+                "gateway_retention_bytes_deleted_total",
+                "Stored (sealed) bytes deleted by retention.",
+            ),
+            outbox_delivered: counter_vec(
+                &registry,
+                "gateway_outbox_delivered_total",
+                "Events delivered, by sink (configured names; bounded by config).",
+                &["sink"],
+            ),
+            outbox_failures: counter_vec(
+                &registry,
+                "gateway_outbox_delivery_failures_total",
+                "Failed delivery attempts (each retry counts), by sink.",
+                &["sink"],
+            ),
+            outbox_dead_letters: gauge_vec(
+                &registry,
+                "gateway_outbox_dead_letters",
+                "Events a sink gave up on and that wait for an operator, by sink.",
+                &["sink"],
+            ),
+            outbox_backlog: gauge_vec(
+                &registry,
+                "gateway_outbox_backlog_events",
+                "Events not yet delivered to a sink, by sink.",
+                &["sink"],
+            ),
+            outbox_lag_seconds: gauge_vec(
+                &registry,
+                "gateway_outbox_lag_seconds",
+                "Age of the oldest event a sink has not delivered yet (0 when caught up).",
+                &["sink"],
+            ),
+            downloads: counter_vec(
+                &registry,
+                "gateway_downloads_total",
+                "File content requests answered, by kind (plain, range, sealed).",
+                &["kind"],
+            ),
+            download_bytes: counter_vec(
+                &registry,
+                "gateway_download_bytes_total",
+                "Plaintext bytes requested by downloads, by kind.",
+                &["kind"],
             ),
             registry,
         }

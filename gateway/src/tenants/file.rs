@@ -121,6 +121,10 @@ pub struct Tenant {
     pub allow_ips: Vec<NetRange>,
     #[serde(default)]
     pub quota: Quota,
+    /// Days this tenant's indexed files are kept, overriding its profile's
+    /// (`[retention]`); 0 = kept.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
 }
 
 /// A reviewer or admin: the review system, an operator.
@@ -136,6 +140,10 @@ pub struct Principal {
     pub token_hashes: Vec<TokenHash>,
     #[serde(default)]
     pub allow_ips: Vec<NetRange>,
+    /// An age recipient (`age1…`): when set, every file this principal downloads is
+    /// sealed to it (encrypted download, DOMAIN rule 13) unless the request names another.
+    #[serde(default)]
+    pub age_recipient: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -192,6 +200,10 @@ impl TenantsFile {
                 if code != "*" && !codes.contains(code.as_str()) {
                     return Err(format!("principal `{}`: unknown tenant `{code}`", p.name));
                 }
+            }
+            if let Some(r) = &p.age_recipient {
+                r.parse::<crate::sealed::Recipient>()
+                    .map_err(|e| format!("principal `{}`: age_recipient: {e}", p.name))?;
             }
         }
         Ok(())

@@ -68,6 +68,20 @@ impl Tenants {
         found
     }
 
+    /// The reviewer or admin an API token belongs to (constant time, like tenants).
+    pub fn principal_by_token(&self, token: &str) -> Option<&Principal> {
+        let presented = TokenHash::of(token);
+        let mut found = None;
+        for p in &self.principals {
+            for h in &p.token_hashes {
+                if h.same_as(&presented) && found.is_none() {
+                    found = Some(p);
+                }
+            }
+        }
+        found
+    }
+
     /// The tenant a client certificate (DER) is registered to.
     pub fn by_client_cert(&self, der: &[u8]) -> Option<&Tenant> {
         let presented = TokenHash::of_bytes(der);
@@ -77,15 +91,37 @@ impl Tenants {
     }
 }
 
+/// True when `ip` is inside one of `ranges`.
+fn in_ranges(ranges: &[NetRange], ip: IpAddr) -> bool {
+    // An IPv4 client reaching a dual-stack socket shows up as ::ffff:a.b.c.d.
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    };
+    ranges.iter().any(|r| r.contains(ip))
+}
+
 impl Tenant {
     /// True when `ip` is inside one of the tenant's registered ranges.
     pub fn allows_ip(&self, ip: IpAddr) -> bool {
-        // An IPv4 client reaching a dual-stack socket shows up as ::ffff:a.b.c.d.
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
-        self.allow_ips.iter().any(|r| r.contains(ip))
+        in_ranges(&self.allow_ips, ip)
+    }
+}
+
+impl Principal {
+    /// True when `ip` is inside one of the principal's registered ranges.
+    pub fn allows_ip(&self, ip: IpAddr) -> bool {
+        in_ranges(&self.allow_ips, ip)
+    }
+
+    /// True when the principal may read `tenant`'s files.
+    pub fn may_read(&self, tenant: &str) -> bool {
+        self.tenants.iter().any(|t| t == "*" || t == tenant)
+    }
+
+    /// The tenants it may read; `None` = all.
+    pub fn grant(&self) -> Option<Vec<String>> {
+        (!self.tenants.iter().any(|t| t == "*")).then(|| self.tenants.clone())
     }
 }
 

@@ -21,6 +21,7 @@ fn file(upload: &str, name: &str, sha256: &str, size: u64) -> NewFile {
         media_type: "application/pdf".into(),
         object_key: format!("sha256/{sha256}"),
         metadata: serde_json::json!({ "pages": 1 }),
+        retain_secs: None,
         instances: Vec::new(),
     }
 }

@@ -15,7 +15,10 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
-pub use types::{CurrentFile, DicomRow, NewFile, SameContent, TenantUsage, UploadRow, UploadState};
+pub use types::{
+    CurrentFile, DeadLetter, DicomRow, ExpiredFile, FileQuery, FileRow, NewFile, OutboxEvent,
+    SameContent, TenantUsage, UploadRow, UploadState,
+};
 
 use crate::checks::{Check, CheckResult};
 
@@ -67,6 +70,8 @@ macro_rules! catalog_api {
             $( $(#[$doc])* fn $name<'a>(&'a self $(, $arg: $argty)*) -> BoxFuture<'a, Result<$ret, CatalogError>>; )*
             /// Flushes and closes (at shutdown). Never fails; problems are logged.
             fn close(&self) -> BoxFuture<'_, ()>;
+            /// Changes whenever outbox events were committed.
+            fn outbox_watch(&self) -> tokio::sync::watch::Receiver<u64>;
         }
         impl CatalogStore for $ty {
                 $( fn $name<'a>(&'a self $(, $arg: $argty)*) -> BoxFuture<'a, Result<$ret, CatalogError>> {
@@ -74,6 +79,9 @@ macro_rules! catalog_api {
                 } )*
                 fn close(&self) -> BoxFuture<'_, ()> {
                     Box::pin(<$ty>::close(self))
+                }
+                fn outbox_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+                    <$ty>::outbox_watch(self)
                 }
         }
     };
@@ -144,6 +152,33 @@ catalog_api! {
     fn earlier_pending(tenant: &'a str, seq: i64, prefix: Option<&'a str>, sha256: Option<&'a str>) -> i64;
     /// The indexed DICOM instances of a tenant's study.
     fn study_instances(tenant: &'a str, study_uid: &'a str) -> Vec<DicomRow>;
+
+    /// Files matching a review query, in indexing order after its cursor.
+    fn list_files(query: &'a FileQuery) -> Vec<FileRow>;
+    fn file(id: &'a str) -> Option<FileRow>;
+    /// Counts a download with its `file.downloaded` event; `None` if the file expired.
+    fn record_download(file_id: &'a str, by: &'a str, encrypted: bool) -> Option<i64>;
+    /// Marks files whose retention ended by `now` expired, with `file.expired` events.
+    fn expire_due(now: i64, limit: i64) -> Vec<ExpiredFile>;
+    /// True while a file that is not expired uses the object.
+    fn object_in_use(object_key: &'a str) -> bool;
+    /// Expired files whose objects retention has not dealt with yet.
+    fn expired_unpurged(limit: i64) -> Vec<ExpiredFile>;
+    fn mark_file_purged(file_id: &'a str) -> ();
+
+    /// Outbox events after `after`, oldest first (only `tenants`' when given).
+    fn outbox_after(after: i64, tenants: Option<&'a [String]>, limit: i64) -> Vec<OutboxEvent>;
+    fn outbox_head() -> i64;
+    /// How far a sink has delivered.
+    fn sink_cursor(sink: &'a str) -> i64;
+    fn advance_sink(sink: &'a str, seq: i64) -> ();
+    /// Gives up on an event for a sink (moving its cursor past it when `advance`).
+    fn dead_letter(sink: &'a str, seq: i64, attempts: i64, error: &'a str, advance: bool) -> ();
+    fn dead_letters(sink: Option<&'a str>) -> Vec<DeadLetter>;
+    /// Asks for another delivery round of dead letters; returns how many.
+    fn retry_dead_letters(sink: Option<&'a str>) -> u64;
+    fn retries_due(sink: &'a str, limit: i64) -> Vec<OutboxEvent>;
+    fn clear_dead_letter(sink: &'a str, seq: i64) -> ();
 }
 
 #[cfg(test)]

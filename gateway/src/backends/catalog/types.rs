@@ -71,6 +71,8 @@ pub struct NewFile {
     pub media_type: String,
     pub object_key: String,
     pub metadata: serde_json::Value,
+    /// Seconds the file is kept after indexing (retention); `None` = kept.
+    pub retain_secs: Option<i64>,
     /// DICOM instances the file holds (itself, or entries of a batch/set).
     pub instances: Vec<DicomRow>,
 }
@@ -110,4 +112,102 @@ pub struct CurrentFile {
     pub name: String,
     pub size: u64,
     pub sha256: String,
+}
+
+/// An indexed file, as the review API shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FileRow {
+    /// Increasing with indexing order; the listing cursor.
+    #[serde(skip)]
+    pub seq: i64,
+    pub id: String,
+    pub upload_id: String,
+    pub tenant: String,
+    pub name: String,
+    pub sha256: String,
+    pub size: u64,
+    pub media_type: String,
+    #[serde(skip)]
+    pub object_key: String,
+    pub metadata: serde_json::Value,
+    pub indexed_at: i64,
+    pub superseded_by: Option<String>,
+    pub expires_at: Option<i64>,
+    pub expired_at: Option<i64>,
+    pub downloads: i64,
+    pub last_downloaded_at: Option<i64>,
+}
+
+impl FileRow {
+    /// Rule 13's download state: `ready`, `downloaded` (still re-downloadable), or
+    /// `expired` (retention removed its bytes).
+    pub fn status(&self) -> &'static str {
+        if self.expired_at.is_some() {
+            "expired"
+        } else if self.downloads > 0 {
+            "downloaded"
+        } else {
+            "ready"
+        }
+    }
+}
+
+/// Filters of a file listing; every field narrows it, `None` = any.
+#[derive(Debug, Clone, Default)]
+pub struct FileQuery {
+    /// Tenants the caller may read; `None` = all.
+    pub tenants: Option<Vec<String>>,
+    pub tenant: Option<String>,
+    /// `ready`, `downloaded`, `expired`, `current` (not superseded, not expired),
+    /// `live` (not expired).
+    pub status: Option<String>,
+    pub media_type: Option<String>,
+    /// Review-record name parts (metadata.case).
+    pub category: Option<String>,
+    pub case_class: Option<String>,
+    pub serial: Option<String>,
+    /// DICOM index fields (any instance of the file).
+    pub patient_id: Option<String>,
+    pub study_uid: Option<String>,
+    pub modality: Option<String>,
+    /// DICOM StudyDate range, `YYYYMMDD`, inclusive.
+    pub study_date_from: Option<String>,
+    pub study_date_to: Option<String>,
+    /// Indexed at or after / before (unix seconds).
+    pub indexed_from: Option<i64>,
+    pub indexed_to: Option<i64>,
+    /// Files after this listing cursor.
+    pub after: Option<i64>,
+    pub limit: i64,
+}
+
+/// One outbox event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEvent {
+    pub seq: i64,
+    pub event_id: String,
+    pub tenant: String,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub created_at: i64,
+}
+
+/// An event a sink gave up on.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DeadLetter {
+    pub sink: String,
+    pub seq: i64,
+    pub event_id: String,
+    pub attempts: i64,
+    pub last_error: String,
+    pub dead_at: i64,
+    pub retry: bool,
+}
+
+/// A file retention removed from the index; its object may now be unreferenced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpiredFile {
+    pub file_id: String,
+    pub tenant: String,
+    pub object_key: String,
 }

@@ -23,7 +23,7 @@ pub struct Caller {
     pub ip: IpAddr,
 }
 
-fn bearer(parts: &Parts) -> Option<&str> {
+pub fn bearer(parts: &Parts) -> Option<&str> {
     let v = parts.headers.get(axum::http::header::AUTHORIZATION)?;
     let v = v.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;

@@ -7,6 +7,7 @@ pub mod auth;
 mod open_uploads;
 mod rate;
 mod results;
+pub mod review;
 pub mod tls;
 pub mod tus;
 
@@ -59,6 +60,10 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .route("/", get(index))
         .route("/v1/openapi.json", get(openapi))
+        .route("/v1/files", get(review::files::list))
+        .route("/v1/files/{id}", get(review::files::get))
+        .route("/v1/files/{id}/content", get(review::content::content))
+        .route("/v1/events", get(review::feed::events))
         .merge(tus)
         .fallback(not_found);
     let count = axum::middleware::from_fn(|req, next| count_requests("https", req, next));

@@ -1,8 +1,10 @@
 //! The embedded catalog: SQLite in WAL mode under `data_dir`, through `sqlx`. The SQL
 //! is kept to what PostgreSQL accepts too, so the scale-out implementation can share it.
 
+mod handoff;
 mod housekeeping;
 mod results;
+mod review;
 mod uploads;
 
 use std::path::Path;
@@ -24,6 +26,9 @@ pub struct SqliteCatalog {
     /// nothing, while contending inside SQLite means its busy handler's sleeps (up to
     /// 100 ms each), which capped small-file throughput at ~70 files/s.
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// Bumped after every commit that adds outbox events (or asks for retries), so
+    /// the dispatcher and long-polling feeds wake without polling.
+    outbox: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// A write transaction that holds the catalog's writer slot until it ends.
@@ -80,6 +85,7 @@ impl SqliteCatalog {
         Ok(SqliteCatalog {
             pool,
             writer: Arc::new(tokio::sync::Mutex::new(())),
+            outbox: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
     }
 
@@ -90,6 +96,15 @@ impl SqliteCatalog {
         let slot = self.writer.clone().lock_owned().await;
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         Ok(WriteTx { tx, _slot: slot })
+    }
+
+    pub(crate) fn outbox_changed(&self) {
+        self.outbox.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that changes whenever outbox events were committed.
+    pub fn outbox_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.outbox.subscribe()
     }
 
     /// Cheap liveness probe for `/readyz`.

@@ -54,7 +54,12 @@ async fn insert_checks(
     Ok(())
 }
 
-async fn insert_event(
+/// The `event_id` an event carries.
+pub(super) fn event_id(event: &serde_json::Value) -> &str {
+    event["event_id"].as_str().unwrap_or_default()
+}
+
+pub(super) async fn insert_event(
     tx: &mut Tx<'_>,
     tenant: &str,
     kind: &str,
@@ -236,9 +241,17 @@ impl SqliteCatalog {
                 upload.id
             )));
         }
+        let superseded = sqlx::query(
+            "SELECT id, upload_id, name, sha256, size, media_type FROM files \
+             WHERE tenant = ? AND name = ? AND superseded_by IS NULL AND expired_at IS NULL",
+        )
+        .bind(&upload.tenant)
+        .bind(&file.name)
+        .fetch_all(&mut **tx)
+        .await?;
         sqlx::query(
-            "INSERT INTO files (id, upload_id, tenant, name, sha256, size, media_type, object_key, metadata, indexed_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO files (id, upload_id, tenant, name, sha256, size, media_type, object_key, metadata, indexed_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&file.id)
         .bind(&upload.id)
@@ -250,8 +263,22 @@ impl SqliteCatalog {
         .bind(&file.object_key)
         .bind(file.metadata.to_string())
         .bind(now)
+        .bind(file.retain_secs.map(|s| now.saturating_add(s)))
         .execute(&mut **tx)
         .await?;
+        for old in &superseded {
+            let facts = super::review::facts_of(old, &upload.tenant);
+            let facts = facts.as_facts();
+            let payload = crate::pipeline::events::file_superseded(&facts, &file.id, now);
+            insert_event(
+                &mut tx,
+                &upload.tenant,
+                "file.superseded",
+                event_id(&payload),
+                &payload,
+            )
+            .await?;
+        }
         sqlx::query("UPDATE files SET superseded_by = ? WHERE tenant = ? AND name = ? AND id != ? AND superseded_by IS NULL")
             .bind(&file.id)
             .bind(&upload.tenant)
@@ -263,14 +290,9 @@ impl SqliteCatalog {
             insert_instance(&mut tx, &file.id, &upload.tenant, d).await?;
         }
         insert_checks(&mut tx, &upload.id, checks).await?;
-        insert_event(
-            &mut tx,
-            &upload.tenant,
-            "file.indexed",
-            &format!("file.indexed:{}", file.id),
-            event,
-        )
-        .await?;
+        // The id is the file's, whatever the payload says (see pipeline/events.rs).
+        let id = format!("file.indexed:{}", file.id);
+        insert_event(&mut tx, &upload.tenant, "file.indexed", &id, event).await?;
         record_state_detail(
             &mut tx,
             &upload.id,
@@ -279,6 +301,7 @@ impl SqliteCatalog {
         )
         .await?;
         tx.commit().await?;
+        self.outbox_changed();
         Ok(())
     }
 
@@ -289,9 +312,14 @@ impl SqliteCatalog {
         tenant: &str,
         checks: &[Check],
     ) -> Result<(), CatalogError> {
+        let now = unix_now();
         let mut tx = self.write_tx().await?;
+        let name: Option<String> = sqlx::query_scalar("SELECT name FROM uploads WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
         sqlx::query("UPDATE uploads SET state = 'rejected', updated_at = ? WHERE id = ?")
-            .bind(unix_now())
+            .bind(now)
             .bind(id)
             .execute(&mut **tx)
             .await?;
@@ -301,12 +329,18 @@ impl SqliteCatalog {
             .filter(|c| c.severity == Severity::Error)
             .map(|c| c.code.as_str())
             .collect();
-        let payload = serde_json::json!({ "upload_id": id, "tenant": tenant, "codes": codes });
+        let payload = crate::pipeline::events::upload_rejected(
+            tenant,
+            id,
+            name.as_deref().unwrap_or_default(),
+            checks,
+            now,
+        );
         insert_event(
             &mut tx,
             tenant,
             "upload.rejected",
-            &format!("upload.rejected:{id}"),
+            event_id(&payload),
             &payload,
         )
         .await?;
@@ -318,6 +352,7 @@ impl SqliteCatalog {
         )
         .await?;
         tx.commit().await?;
+        self.outbox_changed();
         Ok(())
     }
 

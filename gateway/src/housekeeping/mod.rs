@@ -6,9 +6,14 @@
 //!   `ingest.quarantine_days`, then are removed (audit record `upload.purged`). The
 //!   check result stays, so a hospital can still read why the upload failed.
 //!
+//! - Indexed files whose retention ended expire ([`retention`]), on their own timer
+//!   (`retention.sweep_interval_secs`).
+//!
 //! The catalog is changed first and the file removed after: a crash in between leaves
 //! an orphan spool file, never a row pointing at missing bytes that a client could
 //! resume. Each removal is a metric (`gateway_housekeeping_*`).
+
+pub mod retention;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,6 +98,33 @@ pub async fn run(core: Arc<IngestCore>, policy: Policy, mut stop: watch::Receive
         }
         tokio::select! {
             _ = tokio::time::sleep(policy.interval) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Runs the retention sweep every `interval` until `stop` turns true.
+pub async fn run_retention(
+    core: Arc<IngestCore>,
+    objects: Arc<dyn crate::backends::objects::ObjectStore>,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        match retention::sweep(&core, objects.as_ref(), crate::util::unix_now()).await {
+            Ok(s) if s.files_expired > 0 || s.objects_deleted > 0 => {
+                tracing::info!(
+                    files = s.files_expired,
+                    objects = s.objects_deleted,
+                    bytes = s.bytes_deleted,
+                    "retention sweep"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(code = e.code(), error = %e, "retention sweep failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval.max(Duration::from_secs(1))) => {}
             _ = stop.changed() => return,
         }
     }

@@ -1,0 +1,190 @@
+//! The outbox from the delivery side: reading events in order, each sink's cursor,
+//! and the dead letters a sink gave up on.
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::SqliteCatalog;
+use crate::backends::catalog::{CatalogError, DeadLetter, OutboxEvent};
+use crate::util::unix_now;
+
+fn event_row(row: &SqliteRow) -> OutboxEvent {
+    OutboxEvent {
+        seq: row.get("seq"),
+        event_id: row.get("event_id"),
+        tenant: row.get("tenant"),
+        kind: row.get("kind"),
+        payload: serde_json::from_str(row.get::<&str, _>("payload")).unwrap_or_default(),
+        created_at: row.get("created_at"),
+    }
+}
+
+impl SqliteCatalog {
+    /// Events after `after`, oldest first; only `tenants`' when given.
+    pub async fn outbox_after(
+        &self,
+        after: i64,
+        tenants: Option<&[String]>,
+        limit: i64,
+    ) -> Result<Vec<OutboxEvent>, CatalogError> {
+        let mut q = sqlx::QueryBuilder::new(
+            "SELECT seq, event_id, tenant, kind, payload, created_at FROM outbox WHERE seq > ",
+        );
+        q.push_bind(after);
+        if let Some(tenants) = tenants {
+            q.push(" AND tenant IN (");
+            let mut list = q.separated(", ");
+            for t in tenants {
+                list.push_bind(t.clone());
+            }
+            list.push_unseparated(if tenants.is_empty() { "NULL)" } else { ")" });
+        }
+        q.push(" ORDER BY seq LIMIT ")
+            .push_bind(limit.clamp(1, 1000));
+        let rows = q.build().fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(event_row).collect())
+    }
+
+    /// The newest event's sequence number (0 when none).
+    pub async fn outbox_head(&self) -> Result<i64, CatalogError> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM outbox")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// How far `sink` has delivered (0 = nothing yet).
+    pub async fn sink_cursor(&self, sink: &str) -> Result<i64, CatalogError> {
+        let seq: Option<i64> =
+            sqlx::query_scalar("SELECT delivered_seq FROM sink_cursors WHERE sink = ?")
+                .bind(sink)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    /// Records that `sink` has delivered (or dead-lettered) everything up to `seq`.
+    pub async fn advance_sink(&self, sink: &str, seq: i64) -> Result<(), CatalogError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO sink_cursors (sink, delivered_seq, updated_at) VALUES (?, ?, ?) \
+             ON CONFLICT (sink) DO UPDATE SET delivered_seq = MAX(delivered_seq, excluded.delivered_seq), \
+             updated_at = excluded.updated_at",
+        )
+        .bind(sink)
+        .bind(seq)
+        .bind(unix_now())
+        .execute(&mut **tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Gives up on event `seq` for `sink` and moves the cursor past it, together.
+    pub async fn dead_letter(
+        &self,
+        sink: &str,
+        seq: i64,
+        attempts: i64,
+        error: &str,
+        advance: bool,
+    ) -> Result<(), CatalogError> {
+        let now = unix_now();
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO dead_letters (sink, seq, attempts, last_error, dead_at, retry) VALUES (?, ?, ?, ?, ?, 0) \
+             ON CONFLICT (sink, seq) DO UPDATE SET attempts = dead_letters.attempts + excluded.attempts, \
+             last_error = excluded.last_error, dead_at = excluded.dead_at, retry = 0",
+        )
+        .bind(sink)
+        .bind(seq)
+        .bind(attempts)
+        .bind(error)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        if advance {
+            sqlx::query(
+                "INSERT INTO sink_cursors (sink, delivered_seq, updated_at) VALUES (?, ?, ?) \
+                 ON CONFLICT (sink) DO UPDATE SET delivered_seq = MAX(delivered_seq, excluded.delivered_seq), \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(sink)
+            .bind(seq)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Dead letters, of one sink or all.
+    pub async fn dead_letters(&self, sink: Option<&str>) -> Result<Vec<DeadLetter>, CatalogError> {
+        let rows = sqlx::query(
+            "SELECT d.sink, d.seq, o.event_id, d.attempts, d.last_error, d.dead_at, d.retry \
+             FROM dead_letters d JOIN outbox o ON o.seq = d.seq \
+             WHERE ? IS NULL OR d.sink = ? ORDER BY d.sink, d.seq",
+        )
+        .bind(sink)
+        .bind(sink)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| DeadLetter {
+                sink: r.get("sink"),
+                seq: r.get("seq"),
+                event_id: r.get("event_id"),
+                attempts: r.get("attempts"),
+                last_error: r.get("last_error"),
+                dead_at: r.get("dead_at"),
+                retry: r.get::<i64, _>("retry") != 0,
+            })
+            .collect())
+    }
+
+    /// Asks for another delivery round of a sink's dead letters (all sinks when `None`).
+    pub async fn retry_dead_letters(&self, sink: Option<&str>) -> Result<u64, CatalogError> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE dead_letters SET retry = 1 WHERE ? IS NULL OR sink = ?")
+            .bind(sink)
+            .bind(sink)
+            .execute(&mut **tx)
+            .await?;
+        tx.commit().await?;
+        self.outbox_changed();
+        Ok(done.rows_affected())
+    }
+
+    /// The dead letters of `sink` an operator asked to retry, oldest first.
+    pub async fn retries_due(
+        &self,
+        sink: &str,
+        limit: i64,
+    ) -> Result<Vec<OutboxEvent>, CatalogError> {
+        let rows = sqlx::query(
+            "SELECT o.seq, o.event_id, o.tenant, o.kind, o.payload, o.created_at \
+             FROM dead_letters d JOIN outbox o ON o.seq = d.seq \
+             WHERE d.sink = ? AND d.retry = 1 ORDER BY d.seq LIMIT ?",
+        )
+        .bind(sink)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(event_row).collect())
+    }
+
+    /// A retried dead letter was delivered after all.
+    pub async fn clear_dead_letter(&self, sink: &str, seq: i64) -> Result<(), CatalogError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("DELETE FROM dead_letters WHERE sink = ? AND seq = ?")
+            .bind(sink)
+            .bind(seq)
+            .execute(&mut **tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

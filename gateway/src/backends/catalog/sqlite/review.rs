@@ -1,0 +1,295 @@
+//! What the review side reads and changes: file listings with filters, one file,
+//! downloads (rule 13), and retention (rules 2 and 3).
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::SqliteCatalog;
+use super::results::{event_id, insert_event};
+use crate::backends::catalog::{CatalogError, ExpiredFile, FileQuery, FileRow};
+use crate::pipeline::events::{self, FileFacts};
+
+/// A file's event facts, owned (read from a row inside a transaction).
+pub(super) struct OwnedFacts {
+    tenant: String,
+    upload_id: String,
+    file_id: String,
+    name: String,
+    sha256: String,
+    size: u64,
+    media_type: String,
+}
+
+impl OwnedFacts {
+    pub(super) fn as_facts(&self) -> FileFacts<'_> {
+        FileFacts {
+            tenant: &self.tenant,
+            upload_id: &self.upload_id,
+            file_id: &self.file_id,
+            name: &self.name,
+            sha256: &self.sha256,
+            size: self.size,
+            media_type: &self.media_type,
+        }
+    }
+}
+
+/// From a row with `id, upload_id, name, sha256, size, media_type`.
+pub(super) fn facts_of(row: &SqliteRow, tenant: &str) -> OwnedFacts {
+    OwnedFacts {
+        tenant: tenant.to_string(),
+        upload_id: row.get("upload_id"),
+        file_id: row.get("id"),
+        name: row.get("name"),
+        sha256: row.get("sha256"),
+        size: u64::try_from(row.get::<i64, _>("size")).unwrap_or(0),
+        media_type: row.get("media_type"),
+    }
+}
+
+const FILE_COLUMNS: &str = "f.rowid AS seq, f.id, f.upload_id, f.tenant, f.name, f.sha256, f.size, \
+     f.media_type, f.object_key, f.metadata, f.indexed_at, f.superseded_by, f.expires_at, \
+     f.expired_at, f.downloads, f.last_downloaded_at";
+
+fn file_row(row: &SqliteRow) -> FileRow {
+    FileRow {
+        seq: row.get("seq"),
+        id: row.get("id"),
+        upload_id: row.get("upload_id"),
+        tenant: row.get("tenant"),
+        name: row.get("name"),
+        sha256: row.get("sha256"),
+        size: u64::try_from(row.get::<i64, _>("size")).unwrap_or(0),
+        media_type: row.get("media_type"),
+        object_key: row.get("object_key"),
+        metadata: serde_json::from_str(row.get::<&str, _>("metadata")).unwrap_or_default(),
+        indexed_at: row.get("indexed_at"),
+        superseded_by: row.get("superseded_by"),
+        expires_at: row.get("expires_at"),
+        expired_at: row.get("expired_at"),
+        downloads: row.get("downloads"),
+        last_downloaded_at: row.get("last_downloaded_at"),
+    }
+}
+
+/// `AND f.<column> = ?` for each filter given.
+fn push_filters(q: &mut QueryBuilder<Sqlite>, f: &FileQuery) {
+    if let Some(tenants) = &f.tenants {
+        q.push(" AND f.tenant IN (");
+        let mut list = q.separated(", ");
+        for t in tenants {
+            list.push_bind(t.clone());
+        }
+        // An empty grant matches nothing, not everything.
+        list.push_unseparated(if tenants.is_empty() { "NULL)" } else { ")" });
+    }
+    if let Some(t) = &f.tenant {
+        q.push(" AND f.tenant = ").push_bind(t.clone());
+    }
+    match f.status.as_deref() {
+        Some("ready") => q.push(" AND f.expired_at IS NULL AND f.downloads = 0"),
+        Some("downloaded") => q.push(" AND f.expired_at IS NULL AND f.downloads > 0"),
+        Some("expired") => q.push(" AND f.expired_at IS NOT NULL"),
+        Some("current") => q.push(" AND f.expired_at IS NULL AND f.superseded_by IS NULL"),
+        Some("live") => q.push(" AND f.expired_at IS NULL"),
+        _ => q,
+    };
+    if let Some(m) = &f.media_type {
+        q.push(" AND f.media_type = ").push_bind(m.clone());
+    }
+    for (path, value) in [
+        ("$.case.category", &f.category),
+        ("$.case.case_class", &f.case_class),
+        ("$.case.serial", &f.serial),
+    ] {
+        if let Some(v) = value {
+            q.push(" AND json_extract(f.metadata, ")
+                .push_bind(path)
+                .push(") = ")
+                .push_bind(v.clone());
+        }
+    }
+    if let Some(from) = f.indexed_from {
+        q.push(" AND f.indexed_at >= ").push_bind(from);
+    }
+    if let Some(to) = f.indexed_to {
+        q.push(" AND f.indexed_at < ").push_bind(to);
+    }
+    let dicom = [
+        ("d.patient_id = ", &f.patient_id),
+        ("d.study_uid = ", &f.study_uid),
+        ("d.modality = ", &f.modality),
+        ("d.study_date >= ", &f.study_date_from),
+        ("d.study_date <= ", &f.study_date_to),
+    ];
+    if dicom.iter().any(|(_, v)| v.is_some()) {
+        q.push(" AND EXISTS (SELECT 1 FROM dicom_instances d WHERE d.file_id = f.id");
+        for (cond, value) in dicom {
+            if let Some(v) = value {
+                q.push(" AND ").push(cond).push_bind(v.clone());
+            }
+        }
+        q.push(")");
+    }
+}
+
+impl SqliteCatalog {
+    /// Files matching `query`, in indexing order, after its cursor.
+    pub async fn list_files(&self, query: &FileQuery) -> Result<Vec<FileRow>, CatalogError> {
+        let mut q = QueryBuilder::new(format!("SELECT {FILE_COLUMNS} FROM files f WHERE 1 = 1"));
+        push_filters(&mut q, query);
+        if let Some(after) = query.after {
+            q.push(" AND f.rowid > ").push_bind(after);
+        }
+        q.push(" ORDER BY f.rowid LIMIT ")
+            .push_bind(query.limit.clamp(1, 1000));
+        let rows = q.build().fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(file_row).collect())
+    }
+
+    pub async fn file(&self, id: &str) -> Result<Option<FileRow>, CatalogError> {
+        // FILE_COLUMNS is a constant: nothing from outside reaches the SQL text.
+        let sql = format!("SELECT {FILE_COLUMNS} FROM files f WHERE f.id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(file_row))
+    }
+
+    /// Counts a download of a file still in retention, with its `file.downloaded` event
+    /// and audit record. Returns the download's number, or `None` if it expired.
+    pub async fn record_download(
+        &self,
+        file_id: &str,
+        by: &str,
+        encrypted: bool,
+    ) -> Result<Option<i64>, CatalogError> {
+        let now = crate::util::unix_now();
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query(
+            "UPDATE files SET downloads = downloads + 1, last_downloaded_at = ? \
+             WHERE id = ? AND expired_at IS NULL \
+             RETURNING id, upload_id, tenant, name, sha256, size, media_type, downloads",
+        )
+        .bind(now)
+        .bind(file_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let tenant: String = row.get("tenant");
+        let n: i64 = row.get("downloads");
+        let facts = facts_of(&row, &tenant);
+        let payload = events::file_downloaded(&facts.as_facts(), by, n, encrypted, now);
+        insert_event(
+            &mut tx,
+            &tenant,
+            "file.downloaded",
+            event_id(&payload),
+            &payload,
+        )
+        .await?;
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, 'file.downloaded', ?)",
+        )
+        .bind(now)
+        .bind(by)
+        .bind(
+            serde_json::json!({ "file_id": file_id, "download": n, "encrypted": encrypted })
+                .to_string(),
+        )
+        .execute(&mut **tx)
+        .await?;
+        tx.commit().await?;
+        self.outbox_changed();
+        Ok(Some(n))
+    }
+
+    /// Marks up to `limit` files whose retention ended by `now` as expired, each with
+    /// its `file.expired` event, in one transaction.
+    pub async fn expire_due(&self, now: i64, limit: i64) -> Result<Vec<ExpiredFile>, CatalogError> {
+        let mut tx = self.write_tx().await?;
+        let rows = sqlx::query(
+            "SELECT id, upload_id, tenant, name, sha256, size, media_type, object_key FROM files \
+             WHERE expired_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ? \
+             ORDER BY expires_at LIMIT ?",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut expired = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let tenant: String = row.get("tenant");
+            let facts = facts_of(row, &tenant);
+            sqlx::query("UPDATE files SET expired_at = ? WHERE id = ?")
+                .bind(now)
+                .bind(&facts.file_id)
+                .execute(&mut **tx)
+                .await?;
+            let payload = events::file_expired(&facts.as_facts(), now);
+            insert_event(
+                &mut tx,
+                &tenant,
+                "file.expired",
+                event_id(&payload),
+                &payload,
+            )
+            .await?;
+            expired.push(ExpiredFile {
+                file_id: facts.file_id.clone(),
+                tenant,
+                object_key: row.get("object_key"),
+            });
+        }
+        tx.commit().await?;
+        if !expired.is_empty() {
+            self.outbox_changed();
+        }
+        Ok(expired)
+    }
+
+    /// Expired files whose objects retention has not dealt with yet.
+    pub async fn expired_unpurged(&self, limit: i64) -> Result<Vec<ExpiredFile>, CatalogError> {
+        let rows = sqlx::query(
+            "SELECT id, tenant, object_key FROM files \
+             WHERE expired_at IS NOT NULL AND purged_at IS NULL ORDER BY expired_at LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| ExpiredFile {
+                file_id: r.get("id"),
+                tenant: r.get("tenant"),
+                object_key: r.get("object_key"),
+            })
+            .collect())
+    }
+
+    pub async fn mark_file_purged(&self, file_id: &str) -> Result<(), CatalogError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE files SET purged_at = ? WHERE id = ?")
+            .bind(crate::util::unix_now())
+            .bind(file_id)
+            .execute(&mut **tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// True while a file that is not expired still points at `object_key` (content is
+    /// stored once per digest, so another tenant's file may share it).
+    pub async fn object_in_use(&self, object_key: &str) -> Result<bool, CatalogError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM files WHERE object_key = ? AND expired_at IS NULL",
+        )
+        .bind(object_key)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+}
