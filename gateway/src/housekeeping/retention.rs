@@ -94,3 +94,95 @@ async fn delete_if_unused(
     };
     Ok(objects.delete(&key).await?.then_some(meta.len))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::backends::catalog::FileQuery;
+    use crate::backends::objects::local::LocalStore;
+    use crate::config::RetentionConfig;
+    use crate::pipeline::{Pipeline, window::Windows};
+    use crate::session::testing::fixture;
+
+    /// The clock is the `now` each sweep is given: days pass in a test.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn files_expire_on_time_and_only_unused_objects_go() {
+        let f = fixture().await;
+        let objects = Arc::new(LocalStore::new(f.dir.path().join("objects")).unwrap());
+        let days = |n| RetentionConfig {
+            generic_days: n,
+            ..RetentionConfig::default()
+        };
+        let work = f.dir.path().join("work");
+        let p14 = Pipeline::new(
+            f.core.clone(),
+            objects.clone(),
+            work.clone(),
+            Windows::none(),
+        )
+        .with_retention(days(14));
+        let p30 = Pipeline::new(f.core.clone(), objects.clone(), work, Windows::none())
+            .with_retention(days(30));
+        let a = f.upload("a.txt", b"record a\n").await;
+        p14.process_next().await.unwrap().unwrap();
+        let b = f.upload("b.txt", b"record b\n").await;
+        p14.process_next().await.unwrap().unwrap();
+        // The same content as a.txt, kept longer: the object is shared and must
+        // outlive a.txt.
+        f.upload("a-copy.txt", b"record a\n").await;
+        p30.process_next().await.unwrap().unwrap();
+        let catalog = f.core.catalog();
+        let stored = |sha: &str| {
+            let key = ObjectKey::for_sha256(sha).unwrap();
+            let objects = objects.clone();
+            async move { objects.head(&key).await.unwrap().is_some() }
+        };
+        let now = crate::util::unix_now();
+        let day = 86_400;
+        let query = |status: Option<&str>| FileQuery {
+            status: status.map(String::from),
+            limit: 10,
+            ..FileQuery::default()
+        };
+        assert_eq!(catalog.list_files(&query(None)).await.unwrap().len(), 3);
+
+        let nothing = RetentionSwept::default();
+        assert_eq!(
+            sweep(&f.core, objects.as_ref(), now + 13 * day)
+                .await
+                .unwrap(),
+            nothing
+        );
+        assert!(stored(&a.plaintext_sha256).await && stored(&b.plaintext_sha256).await);
+
+        let swept = sweep(&f.core, objects.as_ref(), now + 15 * day)
+            .await
+            .unwrap();
+        assert_eq!((swept.files_expired, swept.objects_deleted), (2, 1));
+        assert!(!stored(&b.plaintext_sha256).await, "b.txt's object is gone");
+        assert!(
+            stored(&a.plaintext_sha256).await,
+            "a-copy.txt still uses a.txt's object"
+        );
+        let live = catalog.list_files(&query(Some("live"))).await.unwrap();
+        assert_eq!(
+            live.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+            ["a-copy.txt"]
+        );
+        assert_eq!(catalog.outbox_count("file.expired").await.unwrap(), 2);
+
+        let swept = sweep(&f.core, objects.as_ref(), now + 31 * day)
+            .await
+            .unwrap();
+        assert_eq!((swept.files_expired, swept.objects_deleted), (1, 1));
+        assert!(!stored(&a.plaintext_sha256).await);
+        assert_eq!(
+            sweep(&f.core, objects.as_ref(), now + 99 * day)
+                .await
+                .unwrap(),
+            nothing
+        );
+    }
+}

@@ -39,6 +39,7 @@ pub async fn run(c: &dyn CatalogStore) {
     indexing_versions_and_duplicates(c).await;
     rejection_and_quarantine(c).await;
     expiry_of_partial_uploads(c).await;
+    super::contract_handoff::run(c).await;
 }
 
 async fn uploads_resume_and_accept(c: &dyn CatalogStore) {

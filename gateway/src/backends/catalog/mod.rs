@@ -183,3 +183,5 @@ catalog_api! {
 
 #[cfg(test)]
 pub mod contract;
+#[cfg(test)]
+mod contract_handoff;
