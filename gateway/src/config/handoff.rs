@@ -77,6 +77,9 @@ pub struct WebhookConfig {
     pub secret_file: PathBuf,
     #[serde(default = "default_webhook_timeout")]
     pub timeout_secs: u64,
+    /// This subscriber's own `[publish] max_attempts`.
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
 }
 
 fn default_webhook_timeout() -> u64 {

@@ -237,6 +237,10 @@ pub async fn run(
     let tasks: Vec<_> = sinks
         .into_iter()
         .map(|sink| {
+            let mut policy = policy;
+            if let Some(n) = sink.max_attempts() {
+                policy.max_attempts = n.max(1);
+            }
             tokio::spawn(
                 Dispatcher {
                     catalog: catalog.clone(),

@@ -17,6 +17,10 @@ pub struct SinkError(pub String);
 pub trait Sink: Send + Sync {
     /// Stable name: the sink's cursor, metrics label and dead letters use it.
     fn name(&self) -> &str;
+    /// Attempts before an event becomes a dead letter, when not the `[publish]` figure.
+    fn max_attempts(&self) -> Option<u32> {
+        None
+    }
     /// Delivers one event; `Ok` only once the receiver has it.
     fn deliver<'a>(&'a self, event: &'a OutboxEvent) -> BoxFuture<'a, Result<(), SinkError>>;
 }

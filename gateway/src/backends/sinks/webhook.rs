@@ -20,6 +20,7 @@ pub struct Webhook {
     url: reqwest::Url,
     key: ring::hmac::Key,
     http: reqwest::Client,
+    max_attempts: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +86,7 @@ impl Webhook {
             url,
             key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret),
             http,
+            max_attempts: cfg.max_attempts,
         })
     }
 
@@ -114,6 +116,10 @@ impl Webhook {
 impl Sink for Webhook {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn max_attempts(&self) -> Option<u32> {
+        self.max_attempts
     }
 
     fn deliver<'a>(&'a self, event: &'a OutboxEvent) -> BoxFuture<'a, Result<(), SinkError>> {
