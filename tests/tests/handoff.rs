@@ -294,7 +294,12 @@ struct NatsServer {
 
 impl NatsServer {
     fn start(port: u16, dir: &std::path::Path) -> NatsServer {
-        let child = Command::new("nats-server")
+        // Debian installs it in /usr/sbin, which not every PATH has.
+        let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or("nats-server");
+        let child = Command::new(bin)
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
             .arg(dir)
             .spawn()

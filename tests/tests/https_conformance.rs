@@ -4,13 +4,16 @@
 
 use std::process::Command;
 
-use gateway_tests::{TestGateway, TestTenant};
+use gateway_tests::http::Client;
+use gateway_tests::{TestGateway, TestReviewer, TestTenant};
 
 const TOKEN: &str = "tok-3501200000-conformance-test-token";
+const REVIEWER: &str = "rev-conformance-test-token-0123456789";
 
 fn gateway() -> TestGateway {
     let gw = TestGateway::builder()
         .tenant(TestTenant::new("3501200000").token(TOKEN))
+        .reviewer(TestReviewer::new("review-system", &["*"], REVIEWER))
         .start()
         .unwrap();
     gw.wait_ready().unwrap();
@@ -28,9 +31,8 @@ fn summary_count(text: &str, label: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
-#[test]
-fn schemathesis_finds_no_server_error_and_no_schema_violation() {
-    let gw = gateway();
+/// Runs schemathesis over every operation with `token`; asserts it finds nothing.
+fn schemathesis(gw: &TestGateway, token: &str) {
     let base = format!("https://{}", gw.https);
     let interop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop");
     // Bounded by count (--max-examples per operation) and by time (`timeout`):
@@ -41,12 +43,12 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
         .env("PYTHONPATH", &interop)
         .env("SCHEMATHESIS_HOOKS", "schemathesis_hooks")
         .args(["run", &format!("{base}/v1/openapi.json"), "--url", &base])
-        .args(["--header", &format!("Authorization: Bearer {TOKEN}")])
+        .args(["--header", &format!("Authorization: Bearer {token}")])
         .args([
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance",
         ])
-        // Bounded: three phases (the stateful one takes minutes), 25 examples each.
+        // Bounded: three phases (the stateful one takes minutes), 50 examples each.
         .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--max-examples", "50", "--seed", "7"])
         .args(["--tls-verify", "false", "--warnings", "off"])
@@ -64,11 +66,30 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     );
     let selected = summary_count(&text, "Operations:");
     assert!(
-        selected.is_some_and(|n| n >= 9) && selected == summary_count(&text, "Tested:"),
+        selected.is_some_and(|n| n >= 13) && selected == summary_count(&text, "Tested:"),
         "every operation is exercised: {text}"
     );
     let log = gw.log();
     assert!(!log.contains("panicked"), "{log}");
+}
+
+#[test]
+fn schemathesis_finds_no_server_error_and_no_schema_violation() {
+    let gw = gateway();
+    schemathesis(&gw, TOKEN);
+}
+
+#[test]
+fn schemathesis_as_a_reviewer_with_files_indexed() {
+    let gw = gateway();
+    let c = Client::new(gw.https, Some(TOKEN));
+    let recipient = gw.age_recipient().unwrap();
+    for (name, body) in [("a.txt", &b"record a\n"[..]), ("b.txt", b"record b\n")] {
+        let sealed = gateway::sealed::seal_to_vec(std::slice::from_ref(&recipient), body).unwrap();
+        let url = c.upload(name, &sealed);
+        assert_eq!(c.wait_result(&url)["status"], "passed");
+    }
+    schemathesis(&gw, REVIEWER);
 }
 
 #[test]

@@ -286,6 +286,10 @@ mod tests {
             "/v1/uploads",
             "/v1/uploads/{id}",
             "/v1/uploads/{id}/result",
+            "/v1/files",
+            "/v1/files/{id}",
+            "/v1/files/{id}/content",
+            "/v1/events",
         ] {
             assert!(doc["paths"][path].is_object(), "{path} is documented");
         }

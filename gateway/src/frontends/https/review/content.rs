@@ -86,6 +86,14 @@ fn want(headers: &HeaderMap, size: u64, etag: &str) -> Want {
     }
 }
 
+/// RFC 9110 §13.1.2: `*`, or any listed tag equal to ours by weak comparison.
+fn none_match(header: &str, etag: &str) -> bool {
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.trim_start_matches("W/") == etag)
+}
+
 fn digest_header(sha256_hex: &str) -> Option<HeaderValue> {
     let raw = hex::decode(sha256_hex).ok()?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(raw);
@@ -320,7 +328,8 @@ async fn plain_response(
     }
     if headers
         .get(header::IF_NONE_MATCH)
-        .is_some_and(|v| v.as_bytes() == etag.as_bytes() || v.as_bytes() == b"*")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| none_match(v, &etag))
     {
         *resp.status_mut() = StatusCode::NOT_MODIFIED;
         return resp;
@@ -425,5 +434,13 @@ mod tests {
         let mut h = with_range("bytes=0-9");
         h.insert(header::IF_RANGE, HeaderValue::from_static("\"other\""));
         assert_eq!(want(&h, 100, e), Want::Full);
+    }
+
+    #[test]
+    fn if_none_match_lists_and_weak_tags() {
+        assert!(none_match("\"x\"", "\"x\""));
+        assert!(none_match("\"a\", W/\"x\"", "\"x\""));
+        assert!(none_match("*", "\"x\""));
+        assert!(!none_match("W/\"\", W/\"y\"", "\"x\""));
     }
 }
