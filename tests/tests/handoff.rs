@@ -174,6 +174,32 @@ fn signature_ok(sig: &str, body: &[u8]) -> bool {
     hex::decode(v1).is_ok_and(|mac| ring::hmac::verify(&key, &msg, &mac).is_ok())
 }
 
+/// Runs the Python `verify` function from docs/events.md on one request.
+fn python_recipe_verifies(sig: &str, body: &[u8]) -> bool {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/events.md"),
+    )
+    .unwrap();
+    let recipe = doc
+        .split("```python\n")
+        .nth(1)
+        .and_then(|r| r.split("```").next())
+        .expect("docs/events.md has a Python recipe");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("body"), body).unwrap();
+    let script = format!(
+        "{recipe}\nimport sys\nbody = open(sys.argv[1], 'rb').read()\n\
+         sys.exit(0 if verify({SECRET:?}.encode(), sys.argv[2], body) else 1)\n"
+    );
+    Command::new("python3")
+        .args(["-c", &script])
+        .arg(dir.path().join("body"))
+        .arg(sig)
+        .status()
+        .unwrap()
+        .success()
+}
+
 #[test]
 fn webhooks_get_every_event_in_order_after_failures_and_dead_letters_can_be_retried() {
     let secret = tempfile::NamedTempFile::new().unwrap();
@@ -245,6 +271,9 @@ fn webhooks_get_every_event_in_order_after_failures_and_dead_letters_can_be_retr
     );
     assert!(got.iter().all(|g| signature_ok(&g.signature, &g.body)));
     assert!(!signature_ok(&got[0].signature, b"{\"tampered\":true}"));
+    // The receiver recipe in docs/events.md accepts them too, and refuses a tampered body.
+    assert!(python_recipe_verifies(&got[0].signature, &got[0].body));
+    assert!(!python_recipe_verifies(&got[0].signature, b"{}"));
     // The failed attempts were the first event, retried: nothing overtook it.
     let all = review.got.lock().unwrap().clone();
     assert!(all.len() >= 5, "{all:?}");
