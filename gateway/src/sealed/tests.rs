@@ -309,3 +309,37 @@ fn sealed_reader_refuses_an_altered_chunk_when_it_is_read() {
         .is_err()
     );
 }
+
+#[test]
+fn windows_of_chunks_decrypt_in_parallel_like_reads() {
+    use std::io::Cursor;
+    let identity = id();
+    for len in [1usize, CHUNK, 5 * CHUNK + 3] {
+        let plain = pattern(len, 9);
+        let sealed = seal_to_vec(&[identity.to_public()], &plain).unwrap();
+        let mut r =
+            SealedReader::new(Cursor::new(&sealed), &identity, &HeaderPolicy::default()).unwrap();
+        let chunks = len.div_ceil(CHUNK) as u64;
+        for (first, n) in [(0, 1), (0, 100), (1, 2), (chunks - 1, 8), (chunks, 1)] {
+            let mut out = Vec::new();
+            r.read_chunks(first, n, &mut out).unwrap();
+            let from = (first as usize * CHUNK).min(len);
+            let to = ((first + n) as usize * CHUNK).min(len);
+            assert_eq!(out, &plain[from..to], "len {len}, chunks {first}+{n}");
+        }
+    }
+    let plain = pattern(4 * CHUNK, 2);
+    let mut sealed = seal_to_vec(&[identity.to_public()], &plain).unwrap();
+    let n = sealed.len();
+    sealed[n - SEALED_CHUNK - 50] ^= 1; // inside chunk 2
+    let mut r =
+        SealedReader::new(Cursor::new(&sealed), &identity, &HeaderPolicy::default()).unwrap();
+    let mut out = Vec::new();
+    let err = r.read_chunks(0, 4, &mut out).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    assert!(err.to_string().contains("chunk 2"), "{err}");
+    assert!(
+        r.read_chunks(0, 2, &mut out).is_ok(),
+        "chunks before it are fine"
+    );
+}

@@ -50,6 +50,10 @@ fn put_blocking(dest: &Path, src: &Path) -> Result<PutOutcome> {
 }
 
 impl ObjectStore for LocalStore {
+    fn local_path(&self, key: &ObjectKey) -> Option<PathBuf> {
+        Some(self.path(key))
+    }
+
     fn put_file<'a>(
         &'a self,
         key: &'a ObjectKey,

@@ -110,6 +110,12 @@ pub trait ObjectStore: Send + Sync {
     fn delete<'a>(&'a self, key: &'a ObjectKey) -> BoxFuture<'a, Result<bool>>;
     /// Cheap readiness probe.
     fn probe(&self) -> BoxFuture<'_, Result<()>>;
+    /// Where the object is, when objects are plain local files: blocking readers
+    /// (downloads) then read the file directly, a window per `pread`, instead of
+    /// through ranged async gets.
+    fn local_path(&self, _key: &ObjectKey) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 #[cfg(test)]
