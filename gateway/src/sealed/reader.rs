@@ -110,7 +110,9 @@ impl<R: Read + Seek> SealedReader<R> {
     /// Appends the plaintext of chunks `first .. first + n` to `out`, reading their
     /// ciphertext in one go and decrypting the chunks in parallel (rayon): a streamed
     /// download then costs one read and one decrypt pass spread over the cores, not a
-    /// read and a copy per 64 KiB. Every chunk is authenticated, as in `read`.
+    /// read and a copy per 64 KiB. The chunks are decrypted in `out` itself and the
+    /// tags squeezed out in place, so the plaintext is never copied to another buffer.
+    /// Every chunk is authenticated, as in `read`.
     pub fn read_chunks(&mut self, first: u64, n: u64, out: &mut Vec<u8>) -> io::Result<()> {
         use rayon::prelude::*;
         let n = n.min(self.chunks.saturating_sub(first));
@@ -119,16 +121,11 @@ impl<R: Read + Seek> SealedReader<R> {
         }
         let start = self.payload_start + first * SEALED_CHUNK as u64;
         self.inner.seek(SeekFrom::Start(start))?;
-        let mut sealed = vec![0u8; n as usize * SEALED_CHUNK];
-        let mut filled = 0;
-        while filled < sealed.len() {
-            let got = self.inner.read(&mut sealed[filled..])?;
-            if got == 0 {
-                break;
-            }
-            filled += got;
-        }
-        sealed.truncate(filled);
+        let base = out.len();
+        let want = n as usize * SEALED_CHUNK;
+        out.reserve(want);
+        (&mut self.inner).take(want as u64).read_to_end(out)?;
+        let filled = out.len() - base;
         let chunks = self.chunks;
         let key = &self.key;
         let bad = |index| {
@@ -139,9 +136,10 @@ impl<R: Read + Seek> SealedReader<R> {
         };
         // Each chunk is complete except possibly the file's last one.
         if filled < (n as usize - 1) * SEALED_CHUNK + TAG {
+            out.truncate(base);
             return Err(bad(first + n - 1));
         }
-        sealed
+        let opened = out[base..]
             .par_chunks_mut(SEALED_CHUNK)
             .enumerate()
             .try_for_each(|(i, chunk)| {
@@ -151,11 +149,20 @@ impl<R: Read + Seek> SealedReader<R> {
                 (complete && chunk.len() >= TAG && key.open(index, last, chunk))
                     .then_some(())
                     .ok_or(index)
-            })
-            .map_err(bad)?;
-        for chunk in sealed.chunks(SEALED_CHUNK) {
-            out.extend_from_slice(&chunk[..chunk.len() - TAG]);
+            });
+        if let Err(index) = opened {
+            out.truncate(base);
+            return Err(bad(index));
         }
+        // Squeeze out the tags: chunk i's plaintext moves to base + i * CHUNK.
+        let mut at = base;
+        for i in 0..n as usize {
+            let from = base + i * SEALED_CHUNK;
+            let len = (filled - i * SEALED_CHUNK).min(SEALED_CHUNK) - TAG;
+            out.copy_within(from..from + len, at);
+            at += len;
+        }
+        out.truncate(at);
         Ok(())
     }
 }

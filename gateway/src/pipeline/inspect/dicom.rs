@@ -60,6 +60,31 @@ pub fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> String {
         .unwrap_or_default()
 }
 
+/// The study a name puts an instance in: `dicomweb/studies/<StudyInstanceUID>/…` is
+/// where STOW-RS stores the parts of a request to `/studies/{study}` (and where any
+/// upload may name its study the same way).
+pub fn study_named_in(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix("dicomweb/studies/")?;
+    let (uid, file) = rest.split_once('/')?;
+    (!file.is_empty()).then_some(uid)
+}
+
+/// `dicomweb.study_mismatch` when the instance is not of the study its name says.
+pub fn study_check(name: &str, inst: &Instance) -> Option<Check> {
+    let expected = study_named_in(name)?;
+    (inst.study_uid != expected).then(|| {
+        Check::new(
+            "dicomweb.study_mismatch",
+            Severity::Error,
+            format!(
+                "the instance belongs to study {}, not to study {expected} it was stored to",
+                inst.study_uid
+            ),
+        )
+        .with_detail(serde_json::json!({ "expected": expected, "found": inst.study_uid }))
+    })
+}
+
 /// A DICOM UID: dot-separated numbers, no leading zeros, at most 64 characters.
 pub fn uid_ok(uid: &str) -> bool {
     !uid.is_empty()

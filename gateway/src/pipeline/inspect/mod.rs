@@ -146,6 +146,7 @@ pub fn inspect(
             Ok(obj) => {
                 let (inst, checks) = dicom::instance(&obj);
                 out.checks.extend(checks);
+                out.checks.extend(dicom::study_check(subject.name, &inst));
                 out.metadata["dicom"] = serde_json::to_value(&inst).unwrap_or_default();
                 out.instances.push((String::new(), inst));
             }

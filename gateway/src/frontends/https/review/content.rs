@@ -151,7 +151,7 @@ fn plain_body(src: Source, start: u64, len: u64) -> Body {
             let chunk = CHUNK as u64;
             let (mut next, mut skip, mut left) = (start / chunk, (start % chunk) as usize, len);
             while left > 0 {
-                let mut buf = Vec::with_capacity(WINDOW_CHUNKS as usize * CHUNK);
+                let mut buf = Vec::new();
                 r.read_chunks(next, WINDOW_CHUNKS, &mut buf)?;
                 if buf.len() <= skip {
                     return Err(io::Error::new(
