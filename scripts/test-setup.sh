@@ -52,6 +52,12 @@ if [ ! -d tests/interop/js/node_modules/tus-js-client ]; then
   (cd tests/interop/js && npm ci --silent --no-audit --no-fund)
 fi
 
+# DICOMweb interop: dicomweb-client (PyPI), the client the DICOMweb tests drive.
+if ! python3 -c 'import dicomweb_client' 2>/dev/null; then
+  echo "test-setup: pip install dicomweb-client"
+  python3 -m pip install -q 'dicomweb-client==0.59.3'
+fi
+
 # HTTPS conformance: schemathesis (fuzzes the OpenAPI document) and sslyze (TLS scan).
 if ! command -v schemathesis >/dev/null; then
   echo "test-setup: pip install schemathesis"

@@ -4,9 +4,11 @@
 //! environment variables `GATEWAY_<SECTION>__<KEY>` (see [`env`]).  Every key and its
 //! default is documented in `config/gateway.toml`; a test keeps the two in step.
 
+mod dicomweb;
 mod env;
 mod handoff;
 
+pub use dicomweb::DicomwebConfig;
 pub use handoff::{NatsConfig, PublishConfig, RetentionConfig, WebhookConfig};
 
 use std::net::SocketAddr;
@@ -57,6 +59,7 @@ pub struct Config {
     pub inspect: InspectConfig,
     pub retention: RetentionConfig,
     pub publish: PublishConfig,
+    pub dicomweb: DicomwebConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

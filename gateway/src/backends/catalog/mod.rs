@@ -16,8 +16,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 pub use types::{
-    CurrentFile, DeadLetter, DicomRow, ExpiredFile, FileQuery, FileRow, NewFile, OutboxEvent,
-    SameContent, TenantUsage, UploadRow, UploadState,
+    CurrentFile, DeadLetter, DicomGroup, DicomLevel, DicomLocation, DicomQuery, DicomRow,
+    ExpiredFile, FileQuery, FileRow, NewFile, OutboxEvent, SameContent, TenantUsage, UploadRow,
+    UploadState,
 };
 
 use crate::checks::{Check, CheckResult};
@@ -152,6 +153,10 @@ catalog_api! {
     fn earlier_pending(tenant: &'a str, seq: i64, prefix: Option<&'a str>, sha256: Option<&'a str>) -> i64;
     /// The indexed DICOM instances of a tenant's study.
     fn study_instances(tenant: &'a str, study_uid: &'a str) -> Vec<DicomRow>;
+    /// QIDO-RS: studies or series matching a query, with counts.
+    fn dicom_groups(query: &'a DicomQuery) -> Vec<DicomGroup>;
+    /// QIDO-RS / WADO-RS: instances matching a query, and where their bytes are.
+    fn dicom_instances(query: &'a DicomQuery) -> Vec<DicomLocation>;
 
     /// Files matching a review query, in indexing order after its cursor.
     fn list_files(query: &'a FileQuery) -> Vec<FileRow>;

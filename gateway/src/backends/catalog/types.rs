@@ -95,6 +95,14 @@ pub struct DicomRow {
     pub accession_number: String,
     pub institution_name: String,
     pub number_of_frames: Option<u32>,
+    pub patient_birth_date: String,
+    pub patient_sex: String,
+    pub study_description: String,
+    pub study_id: String,
+    pub referring_physician: String,
+    pub series_description: String,
+    pub series_number: String,
+    pub instance_number: String,
 }
 
 /// An earlier indexed file with the same content.
@@ -210,4 +218,64 @@ pub struct ExpiredFile {
     pub file_id: String,
     pub tenant: String,
     pub object_key: String,
+}
+
+/// The level a DICOM query answers at (QIDO-RS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DicomLevel {
+    Study,
+    Series,
+    Instance,
+}
+
+/// A QIDO-RS query, already parsed. Text matches may hold DICOM wildcards (`*`, `?`).
+#[derive(Debug, Clone)]
+pub struct DicomQuery {
+    pub level: DicomLevel,
+    /// Tenants the caller may read; `None` = all.
+    pub tenants: Option<Vec<String>>,
+    pub study_uids: Vec<String>,
+    pub series_uids: Vec<String>,
+    pub sop_uids: Vec<String>,
+    pub patient_name: Option<String>,
+    pub patient_id: Option<String>,
+    pub accession_number: Option<String>,
+    pub study_description: Option<String>,
+    pub study_id: Option<String>,
+    pub referring_physician: Option<String>,
+    /// Series/instance level: the instance's modality; study level: any in the study.
+    pub modality: Option<String>,
+    /// `YYYYMMDD` bounds, inclusive.
+    pub study_date_from: Option<String>,
+    pub study_date_to: Option<String>,
+    /// `HHMMSS` bounds, inclusive.
+    pub study_time_from: Option<String>,
+    pub study_time_to: Option<String>,
+    pub series_number: Option<String>,
+    pub instance_number: Option<String>,
+    pub sop_class_uid: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// One answer of a study or series query: a representative instance plus counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DicomGroup {
+    pub row: DicomRow,
+    pub tenant: String,
+    pub series: i64,
+    pub instances: i64,
+    /// Distinct modalities, sorted.
+    pub modalities: Vec<String>,
+}
+
+/// Where an indexed instance's bytes are: its file, and the entry path inside it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DicomLocation {
+    pub tenant: String,
+    pub file_id: String,
+    pub object_key: String,
+    pub media_type: String,
+    pub path: String,
+    pub row: DicomRow,
 }

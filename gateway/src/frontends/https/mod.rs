@@ -4,10 +4,12 @@
 //! same stable codes as check results.
 
 pub mod auth;
+pub mod dicomweb;
 mod open_uploads;
 mod rate;
 mod results;
 pub mod review;
+pub mod stored;
 pub mod tls;
 pub mod tus;
 
@@ -64,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/files/{id}", get(review::files::get))
         .route("/v1/files/{id}/content", get(review::content::content))
         .route("/v1/events", get(review::feed::events))
+        .merge(dicomweb::routes())
         .merge(tus)
         .fallback(not_found);
     let count = axum::middleware::from_fn(|req, next| count_requests("https", req, next));

@@ -253,7 +253,7 @@ pub async fn patch(
 const DRAIN_MAX: u64 = 8 << 20;
 
 /// Reads and drops what is left of a refused request's body (bounded).
-async fn drain(s: &Https, body: Option<Body>) {
+pub(crate) async fn drain(s: &Https, body: Option<Body>) {
     let Some(mut body) = body else { return };
     let idle = Duration::from_secs(s.app.config.https.body_idle_timeout_secs.max(1));
     let mut seen = 0u64;

@@ -30,6 +30,15 @@ pub struct Instance {
     pub accession_number: String,
     pub institution_name: String,
     pub number_of_frames: Option<u32>,
+    /// What viewers list studies, series and instances by (QIDO-RS).
+    pub patient_birth_date: String,
+    pub patient_sex: String,
+    pub study_description: String,
+    pub study_id: String,
+    pub referring_physician: String,
+    pub series_description: String,
+    pub series_number: String,
+    pub instance_number: String,
 }
 
 /// The index row of an instance found at `path` inside the file (empty: the file).
@@ -49,6 +58,14 @@ pub fn to_row(path: String, i: Instance) -> crate::backends::catalog::DicomRow {
         accession_number: i.accession_number,
         institution_name: i.institution_name,
         number_of_frames: i.number_of_frames,
+        patient_birth_date: i.patient_birth_date,
+        patient_sex: i.patient_sex,
+        study_description: i.study_description,
+        study_id: i.study_id,
+        referring_physician: i.referring_physician,
+        series_description: i.series_description,
+        series_number: i.series_number,
+        instance_number: i.instance_number,
     }
 }
 
@@ -81,7 +98,12 @@ pub fn study_check(name: &str, inst: &Instance) -> Option<Check> {
                 inst.study_uid
             ),
         )
-        .with_detail(serde_json::json!({ "expected": expected, "found": inst.study_uid }))
+        .with_detail(serde_json::json!({
+            "expected": expected,
+            "found": inst.study_uid,
+            "sop_instance_uid": inst.sop_uid,
+            "sop_class_uid": inst.sop_class_uid,
+        }))
     })
 }
 
@@ -161,6 +183,14 @@ pub fn instance(obj: &DefaultDicomObject) -> (Instance, Vec<Check>) {
         number_of_frames: obj
             .get(tags::NUMBER_OF_FRAMES)
             .and_then(|e| e.to_int::<u32>().ok()),
+        patient_birth_date: text(obj, tags::PATIENT_BIRTH_DATE),
+        patient_sex: text(obj, tags::PATIENT_SEX),
+        study_description: text(obj, tags::STUDY_DESCRIPTION),
+        study_id: text(obj, tags::STUDY_ID),
+        referring_physician: text(obj, tags::REFERRING_PHYSICIAN_NAME),
+        series_description: text(obj, tags::SERIES_DESCRIPTION),
+        series_number: text(obj, tags::SERIES_NUMBER),
+        instance_number: text(obj, tags::INSTANCE_NUMBER),
     };
     let mut checks = Vec::new();
     let uids = [

@@ -127,6 +127,18 @@ pub fn inspect(
         instances: Vec::new(),
         directory: None,
     };
+    if subject.name.starts_with("dicomweb/") && media_type != MediaType::Dicom {
+        // Stored through DICOMweb: a part must be a DICOM instance, whatever the
+        // profile would otherwise take.
+        out.checks.push(Check::new(
+            "dicomweb.not_dicom",
+            Severity::Error,
+            format!(
+                "a DICOMweb part must be a DICOM instance, not {}",
+                media_type.mime()
+            ),
+        ));
+    }
     if !out.passed() {
         return Ok(out);
     }

@@ -1,6 +1,7 @@
 //! The embedded catalog: SQLite in WAL mode under `data_dir`, through `sqlx`. The SQL
 //! is kept to what PostgreSQL accepts too, so the scale-out implementation can share it.
 
+mod dicom;
 mod handoff;
 mod housekeeping;
 mod results;

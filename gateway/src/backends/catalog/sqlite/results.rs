@@ -88,8 +88,10 @@ async fn insert_instance(
     sqlx::query(
         "INSERT INTO dicom_instances (file_id, tenant, path, patient_id, patient_name, study_uid, \
          series_uid, sop_uid, sop_class_uid, transfer_syntax, modality, study_date, study_time, \
-         accession_number, institution_name, number_of_frames) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         accession_number, institution_name, number_of_frames, patient_birth_date, patient_sex, \
+         study_description, study_id, referring_physician, series_description, series_number, \
+         instance_number) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(file_id)
     .bind(tenant)
@@ -107,6 +109,14 @@ async fn insert_instance(
     .bind(&d.accession_number)
     .bind(&d.institution_name)
     .bind(d.number_of_frames.map(i64::from))
+    .bind(&d.patient_birth_date)
+    .bind(&d.patient_sex)
+    .bind(&d.study_description)
+    .bind(&d.study_id)
+    .bind(&d.referring_physician)
+    .bind(&d.series_description)
+    .bind(&d.series_number)
+    .bind(&d.instance_number)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -128,28 +138,10 @@ impl SqliteCatalog {
         .bind(study_uid)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(DicomRow {
-                    path: r.try_get("path")?,
-                    patient_id: r.try_get("patient_id")?,
-                    patient_name: r.try_get("patient_name")?,
-                    study_uid: r.try_get("study_uid")?,
-                    series_uid: r.try_get("series_uid")?,
-                    sop_uid: r.try_get("sop_uid")?,
-                    sop_class_uid: r.try_get("sop_class_uid")?,
-                    transfer_syntax: r.try_get("transfer_syntax")?,
-                    modality: r.try_get("modality")?,
-                    study_date: r.try_get("study_date")?,
-                    study_time: r.try_get("study_time")?,
-                    accession_number: r.try_get("accession_number")?,
-                    institution_name: r.try_get("institution_name")?,
-                    number_of_frames: r
-                        .try_get::<Option<i64>, _>("number_of_frames")?
-                        .and_then(|n| u32::try_from(n).ok()),
-                })
-            })
-            .collect()
+        rows.iter()
+            .map(super::dicom::dicom_row)
+            .collect::<Result<_, _>>()
+            .map_err(CatalogError::from)
     }
 
     /// After a restart: uploads caught mid-check go back to the queue, in their order.

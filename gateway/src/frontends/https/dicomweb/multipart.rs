@@ -215,17 +215,33 @@ mod tests {
             Event::End,
         ];
         for piece in [1, 2, 3, 7, 16, 1000] {
-            assert_eq!(parse(body, "XyZ", piece).unwrap(), want, "pieces of {piece}");
+            assert_eq!(
+                parse(body, "XyZ", piece).unwrap(),
+                want,
+                "pieces of {piece}"
+            );
         }
         let leading = b"--b\r\n\r\nx\r\n--b--";
-        assert_eq!(parse(leading, "b", 1).unwrap()[1], Event::Data(b"x".to_vec()));
+        assert_eq!(
+            parse(leading, "b", 1).unwrap()[1],
+            Event::Data(b"x".to_vec())
+        );
     }
 
     #[test]
     fn broken_bodies_are_errors() {
-        assert_eq!(parse(b"--b\r\n\r\nunfinished", "b", 4), Err(MultipartError::Truncated));
-        assert_eq!(parse(b"no delimiter here", "b", 4), Err(MultipartError::NoBoundary));
-        assert_eq!(parse(b"--b\r\nnot a header\r\n\r\nx\r\n--b--", "b", 4), Err(MultipartError::BadHeaders));
+        assert_eq!(
+            parse(b"--b\r\n\r\nunfinished", "b", 4),
+            Err(MultipartError::Truncated)
+        );
+        assert_eq!(
+            parse(b"no delimiter here", "b", 4),
+            Err(MultipartError::NoBoundary)
+        );
+        assert_eq!(
+            parse(b"--b\r\nnot a header\r\n\r\nx\r\n--b--", "b", 4),
+            Err(MultipartError::BadHeaders)
+        );
     }
 
     #[test]
@@ -239,6 +255,9 @@ mod tests {
             Some(("a b".into(), Some("application/dicom".into())))
         );
         assert_eq!(related_params("multipart/form-data; boundary=x"), None);
-        assert_eq!(related_params("multipart/related; type=application/dicom"), None);
+        assert_eq!(
+            related_params("multipart/related; type=application/dicom"),
+            None
+        );
     }
 }

@@ -7,8 +7,7 @@
 //! A request whose answer starts at byte 0 counts as a download (rule 13: state
 //! `downloaded`, event `file.downloaded`); later ranges of the same transfer do not.
 
-use std::io::{self, Read, Seek, Write};
-use std::sync::Arc;
+use std::io::{self, Read, Write};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
@@ -21,10 +20,9 @@ use tokio::runtime::Handle;
 
 use super::{Reviewer, not_found, unavailable};
 use crate::backends::catalog::FileRow;
-use crate::backends::objects::blocking::BlockingObject;
-use crate::backends::objects::{ObjectKey, ObjectStore};
+use crate::frontends::https::stored::Source;
 use crate::frontends::https::{Https, Problem, problem};
-use crate::sealed::{CHUNK, HeaderPolicy, Identity, Recipient, SealedReader, Sealer};
+use crate::sealed::{CHUNK, Recipient, Sealer};
 
 /// Plaintext bytes per body frame.
 const FRAME: usize = 1 << 20;
@@ -114,27 +112,6 @@ fn disposition(name: &str, suffix: &str) -> HeaderValue {
         .collect();
     HeaderValue::from_str(&format!("attachment; filename=\"{safe}{suffix}\""))
         .unwrap_or(HeaderValue::from_static("attachment"))
-}
-
-/// Everything a streaming task needs to read a stored file.
-struct Source {
-    objects: Arc<dyn ObjectStore>,
-    key: ObjectKey,
-    identity: Identity,
-    policy: HeaderPolicy,
-}
-
-trait ReadSeek: Read + Seek + Send {}
-impl<T: Read + Seek + Send> ReadSeek for T {}
-
-impl Source {
-    fn open(self, rt: &Handle) -> io::Result<SealedReader<Box<dyn ReadSeek>>> {
-        let inner: Box<dyn ReadSeek> = match self.objects.local_path(&self.key) {
-            Some(path) => Box::new(std::fs::File::open(path)?),
-            None => Box::new(BlockingObject::open(self.objects, self.key, rt.clone())?),
-        };
-        SealedReader::new(inner, &self.identity, &self.policy).map_err(io::Error::other)
-    }
 }
 
 /// Chunks decrypted per body frame (2 MiB of plaintext).
@@ -239,14 +216,7 @@ fn sealed_body(src: Source, size: u64, to: Recipient) -> Body {
 }
 
 fn source(s: &Https, f: &FileRow) -> Result<Source, Problem> {
-    let key = ObjectKey::new(&f.object_key)
-        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.code(), &e.to_string()))?;
-    Ok(Source {
-        objects: s.app.objects.clone(),
-        key,
-        identity: s.app.ingest.identity().clone(),
-        policy: s.app.ingest.settings().header_policy.clone(),
-    })
+    Source::of(s, &f.object_key)
 }
 
 /// `GET /v1/files/{id}/content` (and `HEAD`).

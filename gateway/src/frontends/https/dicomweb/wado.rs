@@ -1,0 +1,497 @@
+//! WADO-RS: retrieve studies, series and instances as `multipart/related;
+//! type="application/dicom"`, their metadata as DICOM JSON, and frames of uncompressed
+//! images as `application/octet-stream` parts (PS3.18 §10.4). Everything streams from
+//! storage, decrypting on the fly; an instance inside a ZIP batch is read out of the
+//! archive the same way. Compressed pixel data cannot be cut into frames here: 406.
+
+use std::io::{self, Read, Seek, SeekFrom};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::channel::{Channel, Sender};
+use serde_json::{Value, json};
+use tokio::runtime::Handle;
+
+use super::{Viewer, base_url, unavailable};
+use crate::backends::catalog::{DicomLevel, DicomLocation, DicomQuery};
+use crate::frontends::https::stored::{ReadSeek, Source};
+use crate::frontends::https::{Https, Problem, problem};
+use crate::pipeline::inspect::dicom::read_header;
+use crate::sealed::SealedReader;
+
+/// Bytes per body frame.
+const FRAME: usize = 1 << 20;
+/// Largest header read for metadata and frame offsets.
+const MAX_HEADER: u64 = 64 << 20;
+
+/// Uncompressed transfer syntaxes whose frames are plain byte ranges.
+const NATIVE: [&str; 2] = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"];
+
+fn not_found() -> Response {
+    problem(
+        StatusCode::NOT_FOUND,
+        "dicomweb.not_found",
+        "no such study, series or instance",
+    )
+}
+
+fn query(
+    viewer: &Viewer,
+    study: String,
+    series: Option<String>,
+    sop: Option<String>,
+) -> DicomQuery {
+    DicomQuery {
+        level: DicomLevel::Instance,
+        tenants: viewer.tenants.clone(),
+        study_uids: vec![study],
+        series_uids: series.into_iter().collect(),
+        sop_uids: sop.into_iter().collect(),
+        patient_name: None,
+        patient_id: None,
+        accession_number: None,
+        study_description: None,
+        study_id: None,
+        referring_physician: None,
+        modality: None,
+        study_date_from: None,
+        study_date_to: None,
+        study_time_from: None,
+        study_time_to: None,
+        series_number: None,
+        instance_number: None,
+        sop_class_uid: None,
+        limit: 100_000,
+        offset: 0,
+    }
+}
+
+async fn locate(s: &Https, q: &DicomQuery) -> Result<Vec<DicomLocation>, Response> {
+    match s.app.catalog.dicom_instances(q).await {
+        Ok(v) if v.is_empty() => Err(not_found()),
+        Ok(v) => Ok(v),
+        Err(e) => Err(unavailable(&e)),
+    }
+}
+
+/// Runs `f` over the plaintext of one instance, streamed: the stored file, or its
+/// entry in a ZIP batch (read out of the archive as it is decrypted).
+fn with_instance<T>(
+    src: Source,
+    path: &str,
+    rt: &Handle,
+    f: impl FnOnce(&mut dyn Read) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut file: SealedReader<Box<dyn ReadSeek>> = src.open(rt)?;
+    if path.is_empty() {
+        return f(&mut file);
+    }
+    let mut archive = zip::ZipArchive::new(file).map_err(io::Error::other)?;
+    let mut entry = archive.by_name(path).map_err(io::Error::other)?;
+    f(&mut entry)
+}
+
+fn accepts(headers: &HeaderMap, media: &str) -> bool {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("*/*");
+    accept.contains("*/*")
+        || accept.contains(media)
+        || accept.contains("multipart/related;") && !accept.contains("type=")
+}
+
+fn boundary() -> String {
+    let mut b = [0u8; 12];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
+    format!("gateway-{}", hex::encode(b))
+}
+
+fn multipart_response(body: Body, boundary: &str, part_type: &str) -> Response {
+    let mut resp = Response::new(body);
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "multipart/related; type=\"{part_type}\"; boundary={boundary}"
+    )) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+fn send(rt: &Handle, tx: &mut Sender<Bytes, io::Error>, data: Vec<u8>) -> io::Result<()> {
+    rt.block_on(tx.send_data(Bytes::from(data)))
+        .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "client went away"))
+}
+
+/// Streams every instance as a part of one multipart body.
+fn instances_body(s: &Https, found: Vec<DicomLocation>, boundary: String) -> Result<Body, Problem> {
+    let sources = found
+        .into_iter()
+        .map(|l| Ok((Source::of(s, &l.object_key)?, l.path)))
+        .collect::<Result<Vec<_>, Problem>>()?;
+    let (mut tx, body) = Channel::<Bytes, io::Error>::new(2);
+    let rt = Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let sent = (|| -> io::Result<()> {
+            for (src, path) in sources {
+                let head = format!("--{boundary}\r\nContent-Type: application/dicom\r\n\r\n");
+                send(&rt, &mut tx, head.into_bytes())?;
+                with_instance(src, &path, &rt, |r| {
+                    loop {
+                        let mut buf = vec![0u8; FRAME];
+                        let n = read_full(r, &mut buf)?;
+                        if n == 0 {
+                            return Ok(());
+                        }
+                        buf.truncate(n);
+                        send(&rt, &mut tx, buf)?;
+                    }
+                })?;
+                send(&rt, &mut tx, b"\r\n".to_vec())?;
+            }
+            send(&rt, &mut tx, format!("--{boundary}--\r\n").into_bytes())
+        })();
+        if let Err(e) = sent
+            && e.kind() != io::ErrorKind::BrokenPipe
+        {
+            tracing::warn!(error = %e, "WADO-RS stream failed");
+            tx.abort(e);
+        }
+    });
+    Ok(Body::new(body))
+}
+
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+async fn retrieve(s: &Https, viewer: &Viewer, headers: &HeaderMap, q: DicomQuery) -> Response {
+    if !accepts(headers, "application/dicom") {
+        return problem(
+            StatusCode::NOT_ACCEPTABLE,
+            "dicomweb.not_acceptable",
+            "instances are sent as multipart/related; type=\"application/dicom\" in their stored transfer syntax",
+        );
+    }
+    let _ = viewer;
+    let found = match locate(s, &q).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let b = boundary();
+    match instances_body(s, found, b.clone()) {
+        Ok(body) => multipart_response(body, &b, "application/dicom"),
+        Err(p) => p.into_response(),
+    }
+}
+
+pub async fn study(
+    State(s): State<Https>,
+    viewer: Viewer,
+    h: HeaderMap,
+    Path(study): Path<String>,
+) -> Response {
+    let q = query(&viewer, study, None, None);
+    retrieve(&s, &viewer, &h, q).await
+}
+
+pub async fn series(
+    State(s): State<Https>,
+    viewer: Viewer,
+    h: HeaderMap,
+    Path((study, series)): Path<(String, String)>,
+) -> Response {
+    let q = query(&viewer, study, Some(series), None);
+    retrieve(&s, &viewer, &h, q).await
+}
+
+pub async fn instance(
+    State(s): State<Https>,
+    viewer: Viewer,
+    h: HeaderMap,
+    Path((study, series, sop)): Path<(String, String, String)>,
+) -> Response {
+    let q = query(&viewer, study, Some(series), Some(sop));
+    retrieve(&s, &viewer, &h, q).await
+}
+
+/// The DICOM JSON of one instance's header (everything before the pixel data), with
+/// the pixel data as a BulkDataURI to its frames.
+fn metadata_of(src: Source, l: &DicomLocation, base: &str, rt: &Handle) -> io::Result<Value> {
+    let obj = with_instance(src, &l.path, rt, |r| {
+        read_header(r, MAX_HEADER)
+            .map_err(|c| io::Error::new(io::ErrorKind::InvalidData, c.message))
+    })?;
+    let mut v = super::json::dataset(&obj);
+    let d = &l.row;
+    let url = format!(
+        "{base}/studies/{}/series/{}/instances/{}",
+        d.study_uid, d.series_uid, d.sop_uid
+    );
+    let frames = d.number_of_frames.unwrap_or(1).max(1);
+    let list: Vec<String> = (1..=frames).map(|n| n.to_string()).collect();
+    if let Value::Object(o) = &mut v {
+        o.insert(
+            "7FE00010".into(),
+            json!({ "vr": "OB", "BulkDataURI": format!("{url}/frames/{}", list.join(",")) }),
+        );
+        o.insert("00081190".into(), json!({ "vr": "UR", "Value": [url] }));
+    }
+    Ok(v)
+}
+
+async fn metadata(s: &Https, headers: &HeaderMap, q: DicomQuery) -> Response {
+    let found = match locate(s, &q).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let base = base_url(headers);
+    let mut jobs = Vec::with_capacity(found.len());
+    for l in found {
+        match Source::of(s, &l.object_key) {
+            Ok(src) => jobs.push((src, l)),
+            Err(p) => return p.into_response(),
+        }
+    }
+    let rt = Handle::current();
+    let made = tokio::task::spawn_blocking(move || {
+        jobs.into_iter()
+            .map(|(src, l)| metadata_of(src, &l, &base, &rt))
+            .collect::<io::Result<Vec<Value>>>()
+    })
+    .await;
+    match made {
+        Ok(Ok(items)) => {
+            let mut resp = axum::Json(items).into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/dicom+json"),
+            );
+            resp
+        }
+        Ok(Err(e)) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "dicomweb.unreadable",
+            &e.to_string(),
+        ),
+        Err(e) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "dicomweb.unreadable",
+            &e.to_string(),
+        ),
+    }
+}
+
+pub async fn study_metadata(
+    State(s): State<Https>,
+    viewer: Viewer,
+    h: HeaderMap,
+    Path(study): Path<String>,
+) -> Response {
+    metadata(&s, &h, query(&viewer, study, None, None)).await
+}
+
+pub async fn series_metadata(
+    State(s): State<Https>,
+    viewer: Viewer,
+    h: HeaderMap,
+    Path((study, series)): Path<(String, String)>,
+) -> Response {
+    metadata(&s, &h, query(&viewer, study, Some(series), None)).await
+}
+
+pub async fn instance_metadata(
+    State(s): State<Https>,
+    viewer: Viewer,
+    h: HeaderMap,
+    Path((study, series, sop)): Path<(String, String, String)>,
+) -> Response {
+    metadata(&s, &h, query(&viewer, study, Some(series), Some(sop))).await
+}
+
+/// Where the pixel data's value starts and how long it is, found by its tag after the
+/// header (explicit or implicit VR little endian) and checked against the length the
+/// image attributes give.
+fn pixel_data(head: &[u8], expected: u64) -> Option<u64> {
+    let tag = [0xE0, 0x7F, 0x10, 0x00];
+    let mut at = head.len();
+    while let Some(i) = head[..at].windows(4).rposition(|w| w == tag) {
+        at = i;
+        let rest = &head[i + 4..];
+        let explicit =
+            rest.len() >= 8 && (&rest[..2] == b"OB" || &rest[..2] == b"OW") && rest[2..4] == [0, 0];
+        if explicit
+            && u64::from(u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]])) == expected
+        {
+            return Some((i + 12) as u64);
+        }
+        if rest.len() >= 4
+            && u64::from(u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]])) == expected
+        {
+            return Some((i + 8) as u64);
+        }
+    }
+    None
+}
+
+fn number(obj: &dicom_object::InMemDicomObject, tag: dicom_core::Tag) -> Option<u64> {
+    obj.get(tag).and_then(|e| e.to_int::<u64>().ok())
+}
+
+/// The bytes of frames `wanted` (1-based) of an uncompressed instance.
+fn read_frames(
+    src: Source,
+    l: &DicomLocation,
+    wanted: &[u64],
+    rt: &Handle,
+) -> Result<Vec<Vec<u8>>, Problem> {
+    use dicom_dictionary_std::tags;
+    let internal = |e: io::Error| {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "dicomweb.unreadable",
+            &e.to_string(),
+        )
+    };
+    if !NATIVE.contains(&l.row.transfer_syntax.as_str()) || !l.path.is_empty() {
+        return Err(Problem::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "dicomweb.frames_unsupported",
+            &format!(
+                "frames are served for uncompressed little-endian instances stored on their own; this one is {}",
+                l.row.transfer_syntax
+            ),
+        ));
+    }
+    let mut r = src.open(rt).map_err(internal)?;
+    let obj = read_header(&mut r, MAX_HEADER).map_err(|c| {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "dicomweb.unreadable",
+            &c.message,
+        )
+    })?;
+    let (rows, cols) = (
+        number(&obj, tags::ROWS).unwrap_or(0),
+        number(&obj, tags::COLUMNS).unwrap_or(0),
+    );
+    let spp = number(&obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
+    let bits = number(&obj, tags::BITS_ALLOCATED).unwrap_or(16);
+    let frames = number(&obj, tags::NUMBER_OF_FRAMES).unwrap_or(1).max(1);
+    let size = rows * cols * spp * bits / 8;
+    if size == 0 {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "dicomweb.no_pixels",
+            "the instance has no image",
+        ));
+    }
+    if let Some(bad) = wanted.iter().find(|n| **n == 0 || **n > frames) {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "dicomweb.no_such_frame",
+            &format!("frame {bad} of {frames}"),
+        ));
+    }
+    let mut head = Vec::new();
+    r.seek(SeekFrom::Start(0)).map_err(internal)?;
+    (&mut r)
+        .take(MAX_HEADER)
+        .read_to_end(&mut head)
+        .map_err(internal)?;
+    let start = pixel_data(&head, size * frames).ok_or_else(|| {
+        Problem::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "dicomweb.frames_unsupported",
+            "the pixel data could not be located as native frames",
+        )
+    })?;
+    wanted
+        .iter()
+        .map(|n| {
+            r.seek(SeekFrom::Start(start + (n - 1) * size))
+                .map_err(internal)?;
+            let mut f = vec![0u8; size as usize];
+            r.read_exact(&mut f).map_err(internal)?;
+            Ok(f)
+        })
+        .collect()
+}
+
+pub async fn frames(
+    State(s): State<Https>,
+    viewer: Viewer,
+    h: HeaderMap,
+    Path((study, series, sop, list)): Path<(String, String, String, String)>,
+) -> Response {
+    if !accepts(&h, "application/octet-stream") {
+        return problem(
+            StatusCode::NOT_ACCEPTABLE,
+            "dicomweb.not_acceptable",
+            "frames are sent as multipart/related; type=\"application/octet-stream\"",
+        );
+    }
+    let wanted: Option<Vec<u64>> = list.split(',').map(|n| n.trim().parse().ok()).collect();
+    let Some(wanted) = wanted.filter(|w| !w.is_empty()) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "dicomweb.bad_frames",
+            "frames: a comma-separated list of frame numbers",
+        );
+    };
+    let found = match locate(&s, &query(&viewer, study, Some(series), Some(sop))).await {
+        Ok(mut f) => f.remove(0),
+        Err(r) => return r,
+    };
+    let src = match Source::of(&s, &found.object_key) {
+        Ok(src) => src,
+        Err(p) => return p.into_response(),
+    };
+    let rt = Handle::current();
+    let read = tokio::task::spawn_blocking(move || read_frames(src, &found, &wanted, &rt)).await;
+    let frames = match read {
+        Ok(Ok(f)) => f,
+        Ok(Err(p)) => return p.into_response(),
+        Err(e) => {
+            return problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "dicomweb.unreadable",
+                &e.to_string(),
+            );
+        }
+    };
+    let b = boundary();
+    let mut body = Vec::new();
+    for f in frames {
+        body.extend_from_slice(
+            format!("--{b}\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(&f);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{b}--\r\n").as_bytes());
+    multipart_response(Body::from(body), &b, "application/octet-stream")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pixel_data_is_found_by_tag_and_length() {
+        let mut f = vec![0u8; 10];
+        f.extend_from_slice(&[0xE0, 0x7F, 0x10, 0x00, b'O', b'W', 0, 0, 8, 0, 0, 0]);
+        f.extend_from_slice(&[1; 8]);
+        assert_eq!(super::pixel_data(&f, 8), Some(22));
+        assert_eq!(super::pixel_data(&f, 9), None);
+        let mut g = vec![0u8; 4];
+        g.extend_from_slice(&[0xE0, 0x7F, 0x10, 0x00, 4, 0, 0, 0, 9, 9, 9, 9]);
+        assert_eq!(super::pixel_data(&g, 4), Some(12));
+    }
+}
