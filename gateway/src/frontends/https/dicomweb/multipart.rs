@@ -209,7 +209,7 @@ mod tests {
                      --XyZ  \r\n\r\nsecond part\r\n--XyZ--\r\nepilogue";
         let want = vec![
             Event::Part(vec![("content-type".into(), "application/dicom".into())]),
-            Event::Data(b"first\r\n--X\r\n".to_vec()),
+            Event::Data(b"first\r\n--X".to_vec()),
             Event::Part(vec![]),
             Event::Data(b"second part".to_vec()),
             Event::End,
