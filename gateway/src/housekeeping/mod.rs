@@ -52,6 +52,7 @@ pub struct Swept {
 /// Runs one sweep as of `now` (unix seconds).
 pub async fn sweep(core: &IngestCore, policy: &Policy, now: i64) -> Result<Swept, CatalogError> {
     let catalog = core.catalog();
+    catalog.refresh_statistics().await?;
     let expire_before = now - secs(policy.partial_expiry);
     let expired = catalog.expire_receiving(expire_before).await?;
     for up in &expired {

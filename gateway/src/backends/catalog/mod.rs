@@ -157,6 +157,8 @@ catalog_api! {
     fn dicom_groups(query: &'a DicomQuery) -> Vec<DicomGroup>;
     /// QIDO-RS / WADO-RS: instances matching a query, and where their bytes are.
     fn dicom_instances(query: &'a DicomQuery) -> Vec<DicomLocation>;
+    /// Refreshes the query planner's statistics (run by housekeeping).
+    fn refresh_statistics() -> ();
 
     /// Files matching a review query, in indexing order after its cursor.
     fn list_files(query: &'a FileQuery) -> Vec<FileRow>;

@@ -40,21 +40,11 @@ pub(super) fn dicom_row(r: &SqliteRow) -> Result<DicomRow, sqlx::Error> {
     })
 }
 
-/// A DICOM wildcard pattern (`*`, `?`) as a LIKE pattern with `\` as escape.
-fn like(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len());
-    for c in pattern.chars() {
-        match c {
-            '*' => out.push('%'),
-            '?' => out.push('_'),
-            '%' | '_' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out
+/// A DICOM wildcard pattern (`*`, `?`) as a GLOB pattern: the wildcards mean the same,
+/// matching is case-sensitive as DICOM's is, and only `[` needs escaping. SQLite turns
+/// a GLOB's literal prefix into an index range, which LIKE (case-insensitive) cannot.
+fn glob(pattern: &str) -> String {
+    pattern.replace('[', "[[]")
 }
 
 fn push_list(q: &mut QueryBuilder<Sqlite>, column: &str, values: &[String]) {
@@ -74,9 +64,7 @@ fn push_match(q: &mut QueryBuilder<Sqlite>, column: &str, value: &Option<String>
         return;
     };
     if v.contains(['*', '?']) {
-        q.push(format!(" AND {column} LIKE "))
-            .push_bind(like(v))
-            .push(" ESCAPE '\\'");
+        q.push(format!(" AND {column} GLOB ")).push_bind(glob(v));
     } else {
         q.push(format!(" AND {column} = ")).push_bind(v.clone());
     }
@@ -154,26 +142,68 @@ impl SqliteCatalog {
             DicomLevel::Study => "d.study_uid",
             _ => "d.series_uid",
         };
-        // One min() makes SQLite take the bare columns from that (the first) row.
-        let mut q = QueryBuilder::new(
-            "SELECT d.*, MIN(d.rowid) AS first_row, COUNT(DISTINCT d.series_uid) AS n_series, \
-             COUNT(*) AS n_instances, GROUP_CONCAT(d.modality) AS mods",
-        );
-        push_filters(&mut q, query);
-        q.push(format!(" GROUP BY d.tenant, {key}"));
-        if query.level == DicomLevel::Study
-            && let Some(m) = &query.modality
-        {
-            q.push(" HAVING SUM(d.modality = ")
-                .push_bind(m.clone())
-                .push(") > 0");
+        // First the page of keys, then the counts of just those: the filters pick
+        // studies (or series) through whichever index suits them and stop after the
+        // page, and the counts cover every instance of a study, not only those that
+        // matched (NumberOfStudyRelatedInstances is the study's).
+        let mut page = QueryBuilder::new(format!("SELECT DISTINCT d.tenant, {key} AS k"));
+        push_filters(&mut page, query);
+        if query.level == DicomLevel::Study {
+            push_match(&mut page, "d.modality", &query.modality);
         }
-        q.push(format!(" ORDER BY {key} LIMIT "))
+        page.push(" ORDER BY d.tenant, k LIMIT ")
             .push_bind(query.limit)
             .push(" OFFSET ")
             .push_bind(query.offset);
-        let rows = q.build().fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(group).collect::<Result<_, _>>()?)
+        let keys: Vec<(String, String)> = page
+            .build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("tenant")?, r.try_get("k")?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut groups = Vec::with_capacity(keys.len());
+        let mut tenants: Vec<&str> = keys.iter().map(|(t, _)| t.as_str()).collect();
+        tenants.dedup();
+        for tenant in tenants {
+            let mine: Vec<&String> = keys
+                .iter()
+                .filter(|(t, _)| t == tenant)
+                .map(|(_, k)| k)
+                .collect();
+            // One min() makes SQLite take the bare columns from that (the first) row.
+            let mut q = QueryBuilder::new(
+                "SELECT d.*, MIN(d.rowid) AS first_row, COUNT(DISTINCT d.series_uid) AS n_series, \
+                 COUNT(*) AS n_instances, GROUP_CONCAT(d.modality) AS mods \
+                 FROM dicom_instances d JOIN files f ON f.id = d.file_id \
+                 WHERE f.superseded_by IS NULL AND f.expired_at IS NULL AND d.tenant = ",
+            );
+            q.push_bind(tenant.to_string());
+            q.push(format!(" AND {key} IN ("));
+            let mut list = q.separated(", ");
+            for k in mine {
+                list.push_bind(k.clone());
+            }
+            q.push(format!(") GROUP BY {key} ORDER BY {key}"));
+            let rows = q.build().fetch_all(&self.pool).await?;
+            for r in &rows {
+                groups.push(group(r)?);
+            }
+        }
+        Ok(groups)
+    }
+
+    /// Refreshes the planner's statistics (a sampled `ANALYZE`), so that searches use
+    /// the selective index (a patient's, an accession's) instead of walking the study
+    /// index: without statistics SQLite prefers the index that avoids a sort.
+    pub async fn refresh_statistics(&self) -> Result<(), CatalogError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("ANALYZE").execute(&mut **tx).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Instances matching `query`, in study, series and instance-number order.
@@ -209,9 +239,8 @@ impl SqliteCatalog {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn dicom_wildcards_become_like_patterns() {
-        assert_eq!(super::like("DOE^J*"), "DOE^J%");
-        assert_eq!(super::like("?AB"), "_AB");
-        assert_eq!(super::like("50%_x"), "50\\%\\_x");
+    fn dicom_wildcards_become_glob_patterns() {
+        assert_eq!(super::glob("DOE^J*"), "DOE^J*");
+        assert_eq!(super::glob("?AB[1]"), "?AB[[]1]");
     }
 }

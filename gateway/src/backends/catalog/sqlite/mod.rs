@@ -76,13 +76,21 @@ impl SqliteCatalog {
             // WAL + NORMAL is durable across process crashes; FULL only adds power-loss
             // durability of the last transactions, which the spool's fsync covers.
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // ANALYZE samples this many rows per index: milliseconds, not seconds.
+            .pragma("analysis_limit", "1000")
+            // Reads through a memory map and a 64 MiB page cache per connection: with
+            // the default 2 MiB cache a catalog of 100,000 uploads was read page by page
+            // with a pread each (measured with perf under STOW load).
+            .pragma("mmap_size", "1073741824")
+            .pragma("cache_size", "-65536");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await
             .map_err(CatalogError::Open)?;
         MIGRATOR.run(&pool).await?;
+        sqlx::query("ANALYZE").execute(&pool).await?;
         Ok(SqliteCatalog {
             pool,
             writer: Arc::new(tokio::sync::Mutex::new(())),

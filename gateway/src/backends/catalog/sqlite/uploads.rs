@@ -272,12 +272,10 @@ impl SqliteCatalog {
     }
 
     pub async fn tenant_usage(&self, tenant: &str) -> Result<TenantUsage, CatalogError> {
+        // Kept by triggers (migration 0008); a tenant without uploads has no row.
         let row = sqlx::query(
-            "SELECT \
-               COALESCE(SUM(CASE WHEN state IN ('accepted','checking','indexed') THEN durable_offset END), 0) AS bytes, \
-               COUNT(CASE WHEN state IN ('accepted','checking','indexed') THEN 1 END) AS files, \
-               COUNT(CASE WHEN state = 'receiving' THEN 1 END) AS receiving \
-             FROM uploads WHERE tenant = ?",
+            "SELECT COALESCE(MAX(bytes), 0) AS bytes, COALESCE(MAX(files), 0) AS files, \
+             COALESCE(MAX(receiving), 0) AS receiving FROM tenant_usage WHERE tenant = ?",
         )
         .bind(tenant)
         .fetch_one(&self.pool)
