@@ -1,5 +1,5 @@
 //! The `gateway` binary: the server (`serve`) and the tools around it, for operators
-//! (`config check`, `keys show`, `tenants token`) and hospitals (`keygen`, `seal`, `open`,
+//! (`config check`, `keys show`, `tenants token`, `status`) and hospitals (`keygen`, `seal`, `open`,
 //! `push`).
 
 mod cli;
@@ -66,6 +66,9 @@ enum Command {
     /// Send files and folders to a gateway over HTTPS (tus), sealing them on the fly;
     /// resumes after interruptions, also after a restart of this command.
     Push(cli::push::PushArgs),
+    /// One screen for an operator: health, backlog, stored bytes, free space, outbox,
+    /// recent rejections (from the admin listener; `--json` too).
+    Status(cli::status::StatusArgs),
 }
 
 #[derive(Subcommand)]
@@ -140,6 +143,7 @@ fn main() -> ExitCode {
         Command::Seal(args) => cli::seal::seal(args),
         Command::Open(args) => cli::seal::open(args),
         Command::Push(args) => cli::push::push(args),
+        Command::Status(args) => cli::status::status(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

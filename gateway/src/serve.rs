@@ -206,6 +206,11 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         stop_rx.clone(),
     ));
 
+    let sampler_task = tokio::spawn(crate::telemetry::sampler::run(
+        state.catalog.clone(),
+        cfg.server.data_dir.clone(),
+        stop_rx.clone(),
+    ));
     let publish_task = tokio::spawn(crate::pipeline::publish::run(
         state.catalog.clone(),
         crate::pipeline::publish::sinks(&cfg.publish)?,
@@ -274,6 +279,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         let _ = housekeeping_task.await;
         let _ = retention_task.await;
         let _ = publish_task.await;
+        let _ = sampler_task.await;
         let _ = sftp_task.await;
         let _ = https_task.await;
         let _ = admin_task.await;

@@ -2,6 +2,7 @@
 
 pub mod push;
 pub mod seal;
+pub mod status;
 
 use std::path::Path;
 

@@ -18,6 +18,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/admin/outbox/dead-letters", get(dead_letters))
         .route("/admin/outbox/retry", post(retry))
+        .route("/admin/status", get(status))
         .layer(axum::middleware::from_fn(|req, next| {
             super::https::count_requests("admin", req, next)
         }))
@@ -97,4 +98,64 @@ async fn retry(State(state): State<AppState>, Query(q): Query<SinkQuery>) -> imp
             axum::Json(serde_json::json!({ "code": e.code(), "detail": e.to_string() })),
         ),
     }
+}
+
+/// One screen for an operator (`gateway status`): health, backlog, outbox, rejections.
+async fn status(State(state): State<AppState>) -> impl IntoResponse {
+    use crate::backends::catalog::UploadState;
+    use crate::telemetry::metrics::METRICS;
+    let c = &state.catalog;
+    let ready = c.ping().await.is_ok() && state.objects.probe().await.is_ok();
+    let mut backlog = serde_json::Map::new();
+    for s in [
+        UploadState::Receiving,
+        UploadState::Accepted,
+        UploadState::Checking,
+    ] {
+        backlog.insert(
+            s.as_str().into(),
+            serde_json::json!(c.count_in_state(s).await.ok()),
+        );
+    }
+    let head = c.outbox_head().await.unwrap_or(0);
+    let dead = c.dead_letters(None).await.unwrap_or_default();
+    let mut sinks = Vec::new();
+    let mut names: Vec<String> = state
+        .config
+        .publish
+        .webhooks
+        .iter()
+        .map(|w| w.name.clone())
+        .collect();
+    if !state.config.publish.nats.url.is_empty() {
+        names.push("nats".into());
+    }
+    for name in names {
+        let cursor = c.sink_cursor(&name).await.unwrap_or(0);
+        sinks.push(serde_json::json!({
+            "sink": name,
+            "backlog": (head - cursor).max(0),
+            "lag_seconds": METRICS.outbox_lag_seconds.with_label_values(&[&name]).get(),
+            "dead_letters": dead.iter().filter(|d| d.sink == name).count(),
+        }));
+    }
+    let usage = c.usage_totals().await.ok();
+    let disk = crate::telemetry::sampler::disk_space(&state.config.server.data_dir);
+    let body = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "ready": ready,
+        "uptime_seconds": METRICS.uptime(),
+        "tenants": state.tenants.snapshot().len(),
+        "backlog": backlog,
+        "stored": usage.map(|u| serde_json::json!({ "bytes": u.accepted_bytes, "files": u.accepted_files })),
+        "data_dir": disk.map(|(free, size)| serde_json::json!({ "free_bytes": free, "size_bytes": size })),
+        "outbox": { "events": head, "sinks": sinks },
+        "recent_rejections": c.recent_rejections(10).await.unwrap_or_default(),
+    });
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, axum::Json(body))
 }

@@ -31,6 +31,14 @@ use crate::session::IngestCore;
 use crate::telemetry::events::{InternalEvent, UploadChecked};
 use crate::tenants::Profile;
 
+/// Observes a stage's duration into `gateway_pipeline_stage_seconds` when dropped.
+fn stage(name: &'static str) -> prometheus::HistogramTimer {
+    crate::telemetry::metrics::METRICS
+        .stage_seconds
+        .with_label_values(&[name])
+        .start_timer()
+}
+
 pub struct Pipeline {
     core: Arc<IngestCore>,
     objects: Arc<dyn ObjectStore>,
@@ -117,6 +125,7 @@ impl Pipeline {
                 tenant: &upload.tenant,
                 upload: &upload.id,
                 failed,
+                seconds: self.core.since_accepted(&upload),
             }
             .emit();
         }
@@ -159,9 +168,11 @@ impl Pipeline {
             cfg: self.inspect.clone(),
         };
         let batch = manifest::batch_prefix(&upload.name);
+        let timer = stage("inspect");
         let inspected = tokio::task::spawn_blocking(move || open_and_inspect(&job))
             .await
             .map_err(|e| PipelineError::Io(std::io::Error::other(e)))??;
+        drop(timer);
         let (mut inspection, listed) = match inspected {
             Ok((i, m)) if i.passed() => (i, m),
             Ok((i, _)) => return self.reject(upload, i.checks).await,
@@ -200,6 +211,7 @@ impl Pipeline {
         // upload's bytes live there, and a crash before the index commit re-runs the
         // check from the stored object. Retention must not delete the object between.
         let _in_use = self.core.objects_in_use().read().await;
+        let timer = stage("store");
         let key = if spool.exists() {
             store::store(self.objects.as_ref(), &spool, &sha256)
                 .await?
@@ -222,7 +234,10 @@ impl Pipeline {
                 .map(|(path, i)| inspect::dicom::to_row(path, i))
                 .collect(),
         };
+        drop(timer);
+        let timer = stage("index");
         index::index(catalog, upload, &file, &checks).await?;
+        drop(timer);
         Ok(Outcome::Indexed {
             upload_id: upload.id.clone(),
             file_id: file.id,

@@ -67,6 +67,9 @@ pub struct IngestCore {
     /// object to committing the file that uses it, retention for writing from finding
     /// an object unused to deleting it, so it never deletes one a file is about to use.
     objects_in_use: tokio::sync::RwLock<()>,
+    /// When uploads were accepted in this process, for `gateway_time_to_indexed_seconds`
+    /// (the catalog's `accepted_at` has only seconds).
+    accepted_at: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 /// What `finish` promises: the upload is accepted and will not be lost.
@@ -152,6 +155,8 @@ pub struct Upload {
     /// Accepted bytes the tenant held when this upload opened (quota arithmetic).
     tenant_bytes: u64,
     inner: Option<Box<Receiving>>,
+    /// When this process opened (or resumed) it, for `gateway_time_to_accepted_seconds`.
+    opened: std::time::Instant,
 }
 
 impl std::fmt::Debug for Upload {
@@ -189,7 +194,23 @@ impl IngestCore {
             settings,
             accepted: Arc::new(tokio::sync::Notify::new()),
             objects_in_use: tokio::sync::RwLock::new(()),
+            accepted_at: std::sync::Mutex::default(),
         })
+    }
+
+    /// Seconds since `upload` was accepted (forgetting it): precise for uploads accepted
+    /// by this process, else from the catalog's `accepted_at`.
+    pub fn since_accepted(&self, upload: &UploadRow) -> f64 {
+        let mine = self
+            .accepted_at
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(&upload.id));
+        match (mine, upload.accepted_at) {
+            (Some(at), _) => at.elapsed().as_secs_f64(),
+            (None, Some(secs)) => (crate::util::unix_now() - secs).max(0) as f64,
+            (None, None) => 0.0,
+        }
     }
 
     /// See the `objects_in_use` field.
@@ -255,6 +276,7 @@ impl IngestCore {
         }
         .emit();
         Ok(Upload {
+            opened: std::time::Instant::now(),
             core: self.clone(),
             row,
             tenant_bytes,
@@ -328,6 +350,7 @@ impl IngestCore {
         }
         .emit();
         Ok(Upload {
+            opened: std::time::Instant::now(),
             core: self.clone(),
             row,
             tenant_bytes,
@@ -572,12 +595,16 @@ impl Upload {
             plaintext_sha256: sha,
             seq,
         };
+        if let Ok(mut m) = self.core.accepted_at.lock() {
+            m.insert(self.row.id.clone(), std::time::Instant::now());
+        }
         // Wake a pipeline worker: it sleeps until something is accepted.
         self.core.accepted.notify_one();
         UploadAccepted {
             tenant: &self.row.tenant,
             protocol: &self.row.protocol,
             bytes: len,
+            seconds: self.opened.elapsed().as_secs_f64(),
         }
         .emit();
         Ok(accepted)

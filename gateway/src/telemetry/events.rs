@@ -180,8 +180,11 @@ impl InternalEvent for SshLogin<'_> {
 pub struct HttpRequestServed<'a> {
     pub listener: &'static str,
     pub method: &'a str,
+    /// The route template (`/v1/uploads/{id}`), or `unmatched`.
+    pub route: &'a str,
     pub path: &'a str,
     pub status: u16,
+    pub seconds: f64,
 }
 
 impl InternalEvent for HttpRequestServed<'_> {
@@ -193,10 +196,19 @@ impl InternalEvent for HttpRequestServed<'_> {
             400..=499 => "4xx",
             _ => "5xx",
         };
+        // Methods outside the known set are one label, so clients cannot add series.
+        let method = match self.method {
+            m @ ("GET" | "HEAD" | "POST" | "PATCH" | "PUT" | "DELETE" | "OPTIONS") => m,
+            _ => "other",
+        };
         METRICS
             .http_requests
-            .with_label_values(&[self.listener, class])
+            .with_label_values(&[self.listener, method, self.route, class])
             .inc();
+        METRICS
+            .http_duration
+            .with_label_values(&[self.listener, self.route])
+            .observe(self.seconds);
         tracing::debug!(
             listener = self.listener,
             method = self.method,
@@ -233,6 +245,8 @@ pub struct UploadAccepted<'a> {
     pub tenant: &'a str,
     pub protocol: &'a str,
     pub bytes: u64,
+    /// Since the upload was opened or resumed.
+    pub seconds: f64,
 }
 
 impl InternalEvent for UploadAccepted<'_> {
@@ -245,6 +259,10 @@ impl InternalEvent for UploadAccepted<'_> {
             .upload_bytes_accepted
             .with_label_values(&[self.protocol])
             .inc_by(self.bytes);
+        METRICS
+            .time_to_accepted
+            .with_label_values(&[self.protocol])
+            .observe(self.seconds);
         tracing::info!(
             audit = true,
             tenant = self.tenant,
@@ -282,6 +300,8 @@ pub struct UploadChecked<'a> {
     pub upload: &'a str,
     /// The first error code, for a failed check.
     pub failed: Option<&'a str>,
+    /// Since acceptance.
+    pub seconds: f64,
 }
 
 impl InternalEvent for UploadChecked<'_> {
@@ -294,6 +314,10 @@ impl InternalEvent for UploadChecked<'_> {
             .uploads_checked
             .with_label_values(&[result, code])
             .inc();
+        METRICS
+            .time_to_indexed
+            .with_label_values(&[result])
+            .observe(self.seconds);
         tracing::info!(
             audit = true,
             tenant = self.tenant,

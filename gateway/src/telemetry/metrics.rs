@@ -7,7 +7,8 @@ use std::sync::LazyLock;
 use std::time::Instant;
 
 use prometheus::{
-    Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -41,6 +42,31 @@ pub struct Metrics {
     pub outbox_lag_seconds: IntGaugeVec,
     pub downloads: IntCounterVec,
     pub download_bytes: IntCounterVec,
+    pub http_duration: HistogramVec,
+    pub time_to_accepted: HistogramVec,
+    pub time_to_indexed: HistogramVec,
+    pub stage_seconds: HistogramVec,
+    pub uploads_in_state: IntGaugeVec,
+    pub stored_bytes: IntGauge,
+    pub data_dir_free_bytes: IntGauge,
+    pub data_dir_size_bytes: IntGauge,
+}
+
+/// Latency buckets from 1 ms to 5 minutes (uploads of large files take minutes).
+const SECONDS: [f64; 16] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
+fn histogram_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    let h = HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(SECONDS.to_vec()),
+        labels,
+    )
+    .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    registry
+        .register(Box::new(h.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    h
 }
 
 fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
@@ -164,8 +190,9 @@ impl Metrics {
             http_requests: counter_vec(
                 &registry,
                 "gateway_http_requests_total",
-                "HTTP requests answered, by listener and status class.",
-                &["listener", "status"],
+                "HTTP requests answered, by listener, method, route template and status \
+                 class (route, not path: ids in paths would make the series unbounded).",
+                &["listener", "method", "route", "status"],
             ),
             uploads_started: counter_vec(
                 &registry,
@@ -268,8 +295,61 @@ impl Metrics {
                 "Plaintext bytes requested by downloads, by kind.",
                 &["kind"],
             ),
+            http_duration: histogram_vec(
+                &registry,
+                "gateway_http_request_duration_seconds",
+                "Time to answer an HTTP request (to the response head; bodies stream on), by \
+                 listener and route template.",
+                &["listener", "route"],
+            ),
+            time_to_accepted: histogram_vec(
+                &registry,
+                "gateway_time_to_accepted_seconds",
+                "From opening (or resuming) an upload to its acceptance, by protocol.",
+                &["protocol"],
+            ),
+            time_to_indexed: histogram_vec(
+                &registry,
+                "gateway_time_to_indexed_seconds",
+                "From acceptance to the end of the checks, by result (passed = indexed, \
+                 failed). Includes time waiting in a maintenance window.",
+                &["result"],
+            ),
+            stage_seconds: histogram_vec(
+                &registry,
+                "gateway_pipeline_stage_seconds",
+                "Time spent in each pipeline stage (inspect, store, index).",
+                &["stage"],
+            ),
+            uploads_in_state: gauge_vec(
+                &registry,
+                "gateway_uploads",
+                "Uploads by state: receiving (partial), accepted (queued for checks), \
+                 checking (being checked) — the backlog.",
+                &["state"],
+            ),
+            stored_bytes: gauge(
+                &registry,
+                "gateway_stored_bytes",
+                "Sealed bytes of accepted uploads held, all tenants.",
+            ),
+            data_dir_free_bytes: gauge(
+                &registry,
+                "gateway_data_dir_free_bytes",
+                "Free bytes on the file system of server.data_dir (spool, objects, catalog).",
+            ),
+            data_dir_size_bytes: gauge(
+                &registry,
+                "gateway_data_dir_size_bytes",
+                "Size of the file system of server.data_dir.",
+            ),
             registry,
         }
+    }
+
+    /// Seconds since the process started.
+    pub fn uptime(&self) -> u64 {
+        self.started.elapsed().as_secs()
     }
 
     /// Renders the registry in the Prometheus text format.

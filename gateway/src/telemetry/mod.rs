@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod metrics;
+pub mod sampler;
 
 use crate::config::LogFormat;
 use tracing_subscriber::EnvFilter;

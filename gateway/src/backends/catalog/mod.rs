@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 pub use types::{
     CurrentFile, DeadLetter, DicomGroup, DicomLevel, DicomLocation, DicomQuery, DicomRow,
-    ExpiredFile, FileQuery, FileRow, NewFile, OutboxEvent, SameContent, TenantUsage, UploadRow,
-    UploadState,
+    ExpiredFile, FileQuery, FileRow, NewFile, OutboxEvent, Rejection, SameContent, TenantUsage,
+    UploadRow, UploadState,
 };
 
 use crate::checks::{Check, CheckResult};
@@ -114,6 +114,8 @@ catalog_api! {
     /// record; returns the place in the check order.
     fn accept_upload(id: &'a str, sealed_len: u64, plaintext_len: u64, plaintext_sha256: &'a str) -> i64;
     fn tenant_usage(tenant: &'a str) -> TenantUsage;
+    /// What all tenants hold together.
+    fn usage_totals() -> TenantUsage;
 
     /// After a restart: uploads caught mid-check go back to the queue.
     fn requeue_checking() -> u64;
@@ -186,6 +188,8 @@ catalog_api! {
     fn retry_dead_letters(sink: Option<&'a str>) -> u64;
     fn retries_due(sink: &'a str, limit: i64) -> Vec<OutboxEvent>;
     fn clear_dead_letter(sink: &'a str, seq: i64) -> ();
+    /// The newest rejections, for `gateway status`.
+    fn recent_rejections(limit: i64) -> Vec<Rejection>;
 }
 
 #[cfg(test)]

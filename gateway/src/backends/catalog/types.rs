@@ -279,3 +279,13 @@ pub struct DicomLocation {
     pub path: String,
     pub row: DicomRow,
 }
+
+/// A rejected upload, for an operator's summary.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Rejection {
+    pub upload_id: String,
+    pub tenant: String,
+    pub name: String,
+    pub at: i64,
+    pub code: String,
+}

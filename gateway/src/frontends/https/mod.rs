@@ -69,34 +69,35 @@ pub fn router(state: AppState) -> Router {
         .merge(dicomweb::routes())
         .merge(tus)
         .fallback(not_found);
-    let count = axum::middleware::from_fn(|req, next| count_requests("https", req, next));
+    // Per route, so each request is counted under its route template.
+    let app = app.layer(axum::middleware::from_fn(|req, next| {
+        count_requests("https", req, next)
+    }));
     let Some(cors) = cors else {
-        return app.layer(count).with_state(https);
+        return app.with_state(https);
     };
     // The CORS layer answers every OPTIONS as a preflight, which would hide tus's own
     // OPTIONS (capabilities) from clients that are not browsers: only a real preflight
     // (with Access-Control-Request-Method) and the other methods go through it.
     let plain = app.clone().with_state(https.clone());
     let browsers = app.layer(cors).with_state(https);
-    Router::new()
-        .fallback(move |req: Request| {
-            let preflight = req
-                .headers()
-                .contains_key(axum::http::header::ACCESS_CONTROL_REQUEST_METHOD);
-            let target = if *req.method() == Method::OPTIONS && !preflight {
-                plain.clone()
-            } else {
-                browsers.clone()
-            };
-            async move {
-                use tower::ServiceExt;
-                match target.oneshot(req).await {
-                    Ok(r) => r,
-                    Err(never) => match never {},
-                }
+    Router::new().fallback(move |req: Request| {
+        let preflight = req
+            .headers()
+            .contains_key(axum::http::header::ACCESS_CONTROL_REQUEST_METHOD);
+        let target = if *req.method() == Method::OPTIONS && !preflight {
+            plain.clone()
+        } else {
+            browsers.clone()
+        };
+        async move {
+            use tower::ServiceExt;
+            match target.oneshot(req).await {
+                Ok(r) => r,
+                Err(never) => match never {},
             }
-        })
-        .layer(count)
+        }
+    })
 }
 
 /// tus: every request but `OPTIONS` names the protocol version (412 otherwise), and
@@ -207,14 +208,22 @@ pub fn ingest_problem(e: &IngestError) -> Response {
 
 /// Counts and logs every answered request (shared with the admin listener).
 pub async fn count_requests(listener: &'static str, req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
     let resp = next.run(req).await;
     HttpRequestServed {
         listener,
         method: &method,
+        route: &route,
         path: &path,
         status: resp.status().as_u16(),
+        seconds: started.elapsed().as_secs_f64(),
     }
     .emit();
     resp

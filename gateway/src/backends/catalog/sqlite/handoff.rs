@@ -187,4 +187,30 @@ impl SqliteCatalog {
         tx.commit().await?;
         Ok(())
     }
+
+    /// The newest rejections (id, tenant, name, when, first error code).
+    pub async fn recent_rejections(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<crate::backends::catalog::Rejection>, CatalogError> {
+        let rows = sqlx::query(
+            "SELECT u.id, u.tenant, u.name, u.updated_at, \
+             (SELECT c.code FROM checks c WHERE c.upload_id = u.id AND c.severity = 'error' \
+              ORDER BY c.seq LIMIT 1) AS code \
+             FROM uploads u WHERE u.state = 'rejected' ORDER BY u.updated_at DESC LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::backends::catalog::Rejection {
+                upload_id: r.get("id"),
+                tenant: r.get("tenant"),
+                name: r.get("name"),
+                at: r.get("updated_at"),
+                code: r.get::<Option<String>, _>("code").unwrap_or_default(),
+            })
+            .collect())
+    }
 }

@@ -271,6 +271,24 @@ impl SqliteCatalog {
         Ok(seq)
     }
 
+    /// All tenants together.
+    pub async fn usage_totals(&self) -> Result<TenantUsage, CatalogError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(bytes), 0) AS bytes, COALESCE(SUM(files), 0) AS files, \
+             COALESCE(SUM(receiving), 0) AS receiving FROM tenant_usage",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let get = |k: &str| -> Result<u64, sqlx::Error> {
+            Ok(u64_of(Some(row.try_get::<i64, _>(k)?)).unwrap_or(0))
+        };
+        Ok(TenantUsage {
+            accepted_bytes: get("bytes")?,
+            accepted_files: get("files")?,
+            receiving: get("receiving")?,
+        })
+    }
+
     pub async fn tenant_usage(&self, tenant: &str) -> Result<TenantUsage, CatalogError> {
         // Kept by triggers (migration 0008); a tenant without uploads has no row.
         let row = sqlx::query(

@@ -347,7 +347,11 @@ async fn receive(
                         Some(st) => format!("dicomweb/studies/{st}/{request}-{n}.dcm"),
                         None => format!("dicomweb/stow/{request}-{n}.dcm"),
                     };
-                    match core.open(&caller.who, &name, None).await {
+                    let who = crate::session::Principal {
+                        tenant: caller.who.tenant.clone(),
+                        protocol: "dicomweb",
+                    };
+                    match core.open(&who, &name, None).await {
                         Ok(upload) => {
                             current = Some(Part {
                                 upload,

@@ -84,6 +84,16 @@ fn want(headers: &HeaderMap, size: u64, etag: &str) -> Want {
     }
 }
 
+/// Counts a download answer and the plaintext bytes it carries.
+fn counted(kind: &str, bytes: u64) {
+    use crate::telemetry::metrics::METRICS;
+    METRICS.downloads.with_label_values(&[kind]).inc();
+    METRICS
+        .download_bytes
+        .with_label_values(&[kind])
+        .inc_by(bytes);
+}
+
 /// RFC 9110 §13.1.2: `*`, or any listed tag equal to ours by weak comparison.
 fn none_match(header: &str, etag: &str) -> bool {
     header
@@ -277,6 +287,7 @@ pub async fn content(
         let body = if head {
             Body::empty()
         } else {
+            counted("sealed", file.size);
             sealed_body(src, file.size, to)
         };
         let mut resp = Response::new(body);
@@ -390,6 +401,12 @@ async fn plain_response(
             Err(e) => return unavailable(&e),
         }
     }
+    let kind = if resp.status() == StatusCode::PARTIAL_CONTENT {
+        "range"
+    } else {
+        "plain"
+    };
+    counted(kind, len);
     *resp.body_mut() = plain_body(src, start, len);
     resp
 }
