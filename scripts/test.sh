@@ -7,7 +7,7 @@ scripts/test-setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # End-to-end tests run the real binary, so build it first.
-cargo build --locked --bin gateway
+cargo build --locked --bin gateway --bin loadtest
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
 else

@@ -1,0 +1,83 @@
+//! File contents of each kind, exactly `size` bytes (or as close as the format allows),
+//! that pass the gateway's checks under the `generic` profile.
+
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+
+use crate::scenario::{Kind, Rng};
+
+pub fn make(kind: Kind, size: u64, rng: &mut Rng, n: u64) -> Vec<u8> {
+    match kind {
+        Kind::Pdf => pdf(size, rng),
+        Kind::Dicom => dicom(size, rng, n),
+        Kind::Video => video(size, rng),
+    }
+}
+
+fn pdf(size: u64, rng: &mut Rng) -> Vec<u8> {
+    // Page content of text operators, long enough to reach the size.
+    let mut body = String::with_capacity(size as usize);
+    while (body.len() as u64) < size.saturating_sub(600) {
+        body += &format!("BT /F1 12 Tf 72 700 Td ({:016x}) Tj ET\n", rng.next());
+    }
+    gateway::pipeline::inspect::pdf::sample(&body, false, false)
+}
+
+fn video(size: u64, rng: &mut Rng) -> Vec<u8> {
+    let mut v = b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom".to_vec();
+    let start = v.len();
+    v.resize(size.max(start as u64 + 8) as usize, 0);
+    rng.fill(&mut v[start..]);
+    v
+}
+
+fn dicom(size: u64, rng: &mut Rng, n: u64) -> Vec<u8> {
+    let mut uid = |kind: u32| format!("2.25.{}{kind}{n}", rng.next() % 1_000_000_000);
+    let (study, series, sop) = (uid(1), uid(2), uid(3));
+    let side = (((size.saturating_sub(1024)) / 2) as f64).sqrt().max(8.0) as u16;
+    let mut pixels = vec![0u8; usize::from(side) * usize::from(side) * 2];
+    rng.fill(&mut pixels);
+    let mut obj = InMemDicomObject::new_empty();
+    let ct = "1.2.840.10008.5.1.4.1.1.2";
+    for (tag, vr, v) in [
+        (tags::SOP_CLASS_UID, VR::UI, ct.to_string()),
+        (tags::SOP_INSTANCE_UID, VR::UI, sop.clone()),
+        (tags::STUDY_INSTANCE_UID, VR::UI, study),
+        (tags::SERIES_INSTANCE_UID, VR::UI, series),
+        (tags::MODALITY, VR::CS, "CT".into()),
+        (tags::PATIENT_ID, VR::LO, format!("LT{}", n % 1000)),
+        (tags::PATIENT_NAME, VR::PN, format!("LOAD^{}", n % 1000)),
+        (tags::STUDY_DATE, VR::DA, "20261123".into()),
+    ] {
+        obj.put(DataElement::new(tag, vr, PrimitiveValue::from(v)));
+    }
+    for (tag, v) in [
+        (tags::ROWS, side),
+        (tags::COLUMNS, side),
+        (tags::BITS_ALLOCATED, 16),
+        (tags::BITS_STORED, 16),
+        (tags::SAMPLES_PER_PIXEL, 1),
+    ] {
+        obj.put(DataElement::new(tag, VR::US, PrimitiveValue::from(v)));
+    }
+    obj.put(DataElement::new(
+        tags::PHOTOMETRIC_INTERPRETATION,
+        VR::CS,
+        PrimitiveValue::from("MONOCHROME2"),
+    ));
+    obj.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OW,
+        PrimitiveValue::from(pixels),
+    ));
+    let meta = FileMetaTableBuilder::new()
+        .media_storage_sop_class_uid(ct)
+        .media_storage_sop_instance_uid(sop)
+        .transfer_syntax("1.2.840.10008.1.2.1");
+    let mut out = Vec::new();
+    if let Ok(file) = obj.with_meta(meta) {
+        let _ = file.write_all(&mut out);
+    }
+    out
+}

@@ -1,0 +1,176 @@
+//! What a run measured: per protocol and size class, throughput and time to indexed
+//! (upload start → its `file.indexed` event on the feed), outcomes by code, resumes; the
+//! gateway's peak RSS and CPU. Written as JSON (for `loadtest compare`) and Markdown.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::Scenario;
+
+/// One upload.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Record {
+    pub class: String,
+    pub protocol: String,
+    pub name: String,
+    pub upload_id: String,
+    /// Plaintext bytes, and what was sent sealed.
+    pub bytes: u64,
+    pub sealed_bytes: u64,
+    pub started_s: f64,
+    pub accepted_s: Option<f64>,
+    /// When the feed reported its outcome.
+    pub done_s: Option<f64>,
+    /// `indexed`, `rejected:<code>`, `error:<code>`, or `accepted` (no outcome seen: lost).
+    pub outcome: String,
+    pub resumed: bool,
+    pub retransmitted: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Group {
+    pub files: u64,
+    pub bytes: u64,
+    pub mb_per_s: f64,
+    pub files_per_s: f64,
+    /// Upload start → indexed, milliseconds.
+    pub tti_p50_ms: f64,
+    pub tti_p95_ms: f64,
+    pub tti_p99_ms: f64,
+    pub tti_max_ms: f64,
+    pub outcomes: BTreeMap<String, u64>,
+    pub resumed: u64,
+    pub retransmitted_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub scenario: Scenario,
+    pub seconds: f64,
+    pub gateway_cpu_seconds: Option<f64>,
+    pub gateway_peak_rss_mib: f64,
+    /// Accepted uploads whose outcome never arrived.
+    pub lost: u64,
+    /// Keyed `protocol/class`.
+    pub groups: BTreeMap<String, Group>,
+    pub records: Vec<Record>,
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[i.clamp(1, sorted.len()) - 1]
+}
+
+impl Report {
+    pub fn build(
+        s: &Scenario,
+        records: Vec<Record>,
+        seconds: f64,
+        cpu: Option<f64>,
+        rss_kib: u64,
+    ) -> Report {
+        let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+        let mut tti: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for r in &records {
+            let key = format!("{}/{}", r.protocol, r.class);
+            let g = groups.entry(key.clone()).or_default();
+            g.files += 1;
+            g.bytes += r.bytes;
+            *g.outcomes
+                .entry(
+                    r.outcome.split(':').next().unwrap_or("").to_string()
+                        + r.outcome.find(':').map(|i| &r.outcome[i..]).unwrap_or(""),
+                )
+                .or_default() += 1;
+            g.resumed += u64::from(r.resumed);
+            g.retransmitted_bytes += r.retransmitted;
+            if r.outcome == "indexed"
+                && let Some(done) = r.done_s
+            {
+                tti.entry(key)
+                    .or_default()
+                    .push((done - r.started_s) * 1000.0);
+            }
+        }
+        for (key, g) in groups.iter_mut() {
+            g.mb_per_s = g.bytes as f64 / seconds.max(1e-9) / 1e6;
+            g.files_per_s = g.files as f64 / seconds.max(1e-9);
+            let mut t = tti.remove(key).unwrap_or_default();
+            t.sort_by(f64::total_cmp);
+            (g.tti_p50_ms, g.tti_p95_ms, g.tti_p99_ms) =
+                (pct(&t, 50.0), pct(&t, 95.0), pct(&t, 99.0));
+            g.tti_max_ms = t.last().copied().unwrap_or(0.0);
+        }
+        Report {
+            scenario: s.clone(),
+            seconds,
+            gateway_cpu_seconds: cpu,
+            gateway_peak_rss_mib: rss_kib as f64 / 1024.0,
+            lost: records.iter().filter(|r| r.outcome == "accepted").count() as u64,
+            groups,
+            records,
+        }
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut out = format!(
+            "{} hospitals, {} in flight, {:.0} s, {} uploads; gateway peak RSS {:.0} MiB{}; **lost: {}**\n\n",
+            self.scenario.hospitals,
+            self.scenario.concurrency,
+            self.seconds,
+            self.records.len(),
+            self.gateway_peak_rss_mib,
+            self.gateway_cpu_seconds
+                .map(|c| format!(", CPU {c:.1} s"))
+                .unwrap_or_default(),
+            self.lost
+        );
+        out += "| protocol/class | files | MB/s | files/s | time to indexed p50 / p95 / p99 / max (ms) | resumed | re-sent bytes | outcomes |\n|---|---|---|---|---|---|---|---|\n";
+        for (k, g) in &self.groups {
+            let outcomes: Vec<String> =
+                g.outcomes.iter().map(|(o, n)| format!("{o} {n}")).collect();
+            out += &format!(
+                "| {k} | {} | {:.1} | {:.1} | {:.0} / {:.0} / {:.0} / {:.0} | {} | {} | {} |\n",
+                g.files,
+                g.mb_per_s,
+                g.files_per_s,
+                g.tti_p50_ms,
+                g.tti_p95_ms,
+                g.tti_p99_ms,
+                g.tti_max_ms,
+                g.resumed,
+                g.retransmitted_bytes,
+                outcomes.join(", ")
+            );
+        }
+        out
+    }
+}
+
+/// `loadtest compare A B`: B's figures as ratios of A's.
+pub fn compare(a: &Report, b: &Report) -> String {
+    let mut out = String::from(
+        "| protocol/class | MB/s B/A | files/s B/A | p99 time to indexed B/A |\n|---|---|---|---|\n",
+    );
+    for (k, ga) in &a.groups {
+        let Some(gb) = b.groups.get(k) else { continue };
+        let r = |x: f64, y: f64| {
+            if x > 0.0 {
+                format!("{:.2}×", y / x)
+            } else {
+                "–".into()
+            }
+        };
+        out += &format!(
+            "| {k} | {} | {} | {} |\n",
+            r(ga.mb_per_s, gb.mb_per_s),
+            r(ga.files_per_s, gb.files_per_s),
+            r(ga.tti_p99_ms, gb.tti_p99_ms)
+        );
+    }
+    out
+}

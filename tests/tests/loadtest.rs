@@ -1,0 +1,132 @@
+//! The load generator's bounded smoke scenario against a real gateway: several
+//! hospitals, PDFs, DICOM instances and larger binaries, some uploads cut mid-body and
+//! resumed; every file it sent is indexed (or rejected with an expected code), none lost.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use gateway_tests::TestGateway;
+
+const SCENARIO: &str = r#"
+hospitals = 5
+seed = 11
+concurrency = 4
+max_seconds = 25
+max_bytes = 40000000
+max_files = 60
+interrupt_probability = 0.3
+
+[[classes]]
+name = "pdf"
+kind = "pdf"
+weight = 70
+min_bytes = 65536
+max_bytes = 524288
+
+[[classes]]
+name = "dicom"
+kind = "dicom"
+weight = 25
+min_bytes = 65536
+max_bytes = 1048576
+
+[[classes]]
+name = "large"
+kind = "video"
+weight = 5
+min_bytes = 2000000
+max_bytes = 4000000
+"#;
+
+fn loadtest_bin() -> std::path::PathBuf {
+    gateway_tests::gateway_bin().with_file_name("loadtest")
+}
+
+#[test]
+fn a_bounded_scenario_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("smoke.toml");
+    std::fs::write(&scenario, SCENARIO).unwrap();
+    let tenants = Command::new(loadtest_bin())
+        .args(["tenants", "--scenario"])
+        .arg(&scenario)
+        .output()
+        .expect("loadtest is built beside the gateway (scripts/test.sh builds both)");
+    assert!(
+        tenants.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tenants.stderr)
+    );
+
+    let gw = TestGateway::builder().start().unwrap();
+    gw.wait_ready().unwrap();
+    std::fs::write(&gw.tenants_path, &tenants.stdout).unwrap();
+    gw.signal("HUP").unwrap();
+    let start = Instant::now();
+    loop {
+        let (_, m) = gw.admin_get("/metrics").unwrap();
+        if m.contains("gateway_tenants_loaded 5") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "tenants not loaded: {m}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let out_dir = dir.path().join("report");
+    let run = Command::new("timeout")
+        .arg("120")
+        .arg(loadtest_bin())
+        .args(["run", "--scenario"])
+        .arg(&scenario)
+        .args(["--url", &format!("https://{}", gw.https)])
+        .arg("--ca-cert")
+        .arg(gw.data_dir.join("keys/tls-cert.pem"))
+        .args(["--pid", &gw.pid().to_string()])
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{summary}\n{}\n{}",
+        String::from_utf8_lossy(&run.stderr),
+        gw.log()
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).unwrap()).unwrap();
+    let records = report["records"].as_array().unwrap();
+    assert!(records.len() >= 10, "{summary}");
+    assert_eq!(report["lost"], 0, "{summary}");
+    for r in records {
+        assert_eq!(r["outcome"], "indexed", "every file passes: {r}\n{summary}");
+        assert!(r["done_s"].as_f64().unwrap() >= r["started_s"].as_f64().unwrap());
+    }
+    let classes: Vec<&str> = report["groups"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert!(classes.contains(&"tus/pdf"), "{classes:?}");
+    assert!(report["gateway_peak_rss_mib"].as_f64().unwrap() > 1.0);
+    // The gateway agrees: as many files indexed as the run saw.
+    let (_, m) = gw.admin_get("/admin/status").unwrap();
+    let status: serde_json::Value = serde_json::from_str(&m).unwrap();
+    assert_eq!(
+        status["stored"]["files"].as_u64(),
+        Some(records.len() as u64),
+        "{m}"
+    );
+    // A second report compares against the first.
+    let cmp = Command::new(loadtest_bin())
+        .arg("compare")
+        .arg(out_dir.join("report.json"))
+        .arg(out_dir.join("report.json"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&cmp.stdout).contains("1.00×"));
+}
