@@ -89,6 +89,8 @@ summary = {}
 datasets = {n: pydicom.dcmread(get_testdata_file(n)) for n in FILES}
 as_shipped = [encoded(pydicom.dcmread(get_testdata_file(n))) for n in INCONSISTENT]
 datasets["rtdose.dcm"].file_meta.MediaStorageSOPInstanceUID = datasets["rtdose.dcm"].SOPInstanceUID
+# None of the bundled instances carries an accession number; give one to the ECG.
+datasets["waveform_ecg.dcm"].AccessionNumber = "ACC-2026-0042"
 sent = {ds.SOPInstanceUID: encoded(ds) for ds in datasets.values()}
 hospital = client(TOKEN)
 
@@ -119,10 +121,15 @@ check(study_uids(PatientID=ct.PatientID) == [ct.StudyInstanceUID], "PatientID")
 name = str(ct.PatientName)
 check(ct.StudyInstanceUID in study_uids(PatientName=name[:3] + "*"), "PatientName wildcard *")
 check(ct.StudyInstanceUID in study_uids(PatientName="?" + name[1:]), "PatientName wildcard ?")
-if ct.get("AccessionNumber"):
-    check(ct.StudyInstanceUID in study_uids(AccessionNumber=ct.AccessionNumber), "AccessionNumber")
-if mr.get("StudyDescription"):
-    check(mr.StudyInstanceUID in study_uids(StudyDescription=mr.StudyDescription), "StudyDescription")
+ecg = datasets["waveform_ecg.dcm"]
+check(study_uids(AccessionNumber="ACC-2026-0042") == [ecg.StudyInstanceUID], "AccessionNumber")
+check(study_uids(AccessionNumber="ACC-2026-*") == [ecg.StudyInstanceUID], "AccessionNumber wildcard")
+check(study_uids(StudyDescription=ct.StudyDescription) == [ct.StudyInstanceUID], "StudyDescription")
+check(ct.StudyInstanceUID in study_uids(StudyDescription=ct.StudyDescription[0] + "*"), "StudyDescription wildcard")
+t = ct.StudyTime
+check(ct.StudyInstanceUID in study_uids(StudyTime=f"{t}-{t}"), "StudyTime range")
+check(ct.StudyInstanceUID in study_uids(StudyTime=f"-{t}"), "StudyTime open start")
+check(ct.StudyInstanceUID not in study_uids(StudyTime="000000-000001"), "StudyTime excludes")
 check(study_uids(ModalitiesInStudy="MR") == sorted({d.StudyInstanceUID for d in datasets.values() if d.get("Modality") == "MR"}), "ModalitiesInStudy")
 d = ct.StudyDate
 check(ct.StudyInstanceUID in study_uids(StudyDate=f"{d}-{d}"), "StudyDate range")
