@@ -7,12 +7,29 @@ use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 
 use crate::scenario::{Kind, Rng};
 
-pub fn make(kind: Kind, size: u64, rng: &mut Rng, n: u64) -> Vec<u8> {
-    match kind {
-        Kind::Pdf => pdf(size, rng),
-        Kind::Dicom => dicom(size, rng, n),
-        Kind::Video => video(size, rng),
-    }
+/// Writes a file of `kind` and about `size` bytes to `path`; returns its length. Large
+/// binaries are written a block at a time, never held whole.
+pub fn write(
+    kind: Kind,
+    size: u64,
+    rng: &mut Rng,
+    n: u64,
+    path: &std::path::Path,
+) -> std::io::Result<u64> {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let len = match kind {
+        Kind::Pdf => write_all(&mut f, &pdf(size, rng))?,
+        Kind::Dicom => write_all(&mut f, &dicom(size, rng, n))?,
+        Kind::Video => video(size, rng, &mut f)?,
+    };
+    f.flush()?;
+    Ok(len)
+}
+
+fn write_all(f: &mut impl std::io::Write, bytes: &[u8]) -> std::io::Result<u64> {
+    f.write_all(bytes)?;
+    Ok(bytes.len() as u64)
 }
 
 fn pdf(size: u64, rng: &mut Rng) -> Vec<u8> {
@@ -24,12 +41,19 @@ fn pdf(size: u64, rng: &mut Rng) -> Vec<u8> {
     gateway::pipeline::inspect::pdf::sample(&body, false, false)
 }
 
-fn video(size: u64, rng: &mut Rng) -> Vec<u8> {
-    let mut v = b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom".to_vec();
-    let start = v.len();
-    v.resize(size.max(start as u64 + 8) as usize, 0);
-    rng.fill(&mut v[start..]);
-    v
+fn video(size: u64, rng: &mut Rng, f: &mut impl std::io::Write) -> std::io::Result<u64> {
+    let head = b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom";
+    f.write_all(head)?;
+    let mut left = size.saturating_sub(head.len() as u64).max(8);
+    let total = head.len() as u64 + left;
+    let mut block = vec![0u8; 1 << 20];
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        rng.fill(&mut block[..n]);
+        f.write_all(&block[..n])?;
+        left -= n as u64;
+    }
+    Ok(total)
 }
 
 fn dicom(size: u64, rng: &mut Rng, n: u64) -> Vec<u8> {

@@ -5,7 +5,6 @@
 //! (`SealedSource`), so even 4 GiB files cost no memory.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -277,12 +276,7 @@ pub async fn run(s: &Scenario, target: &Target, progress: bool) -> Result<Report
                 let kind = class.kind;
                 let written = tokio::task::spawn_blocking({
                     let plain = plain.clone();
-                    move || -> std::io::Result<u64> {
-                        let bytes = content::make(kind, size, &mut file_rng, n);
-                        let mut f = std::fs::File::create(&plain)?;
-                        f.write_all(&bytes)?;
-                        Ok(bytes.len() as u64)
-                    }
+                    move || content::write(kind, size, &mut file_rng, n, &plain)
                 })
                 .await;
                 let mut rec = Record {
