@@ -199,7 +199,11 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let pipeline = pipeline
         .with_inspect_config(cfg.inspect.clone())
         .with_retention(cfg.retention.clone());
-    let pipeline_task = tokio::spawn(pipeline.run(cfg.pipeline.workers, stop_rx.clone()));
+    let lane = (
+        cfg.pipeline.small_file_workers,
+        cfg.pipeline.small_file_bytes,
+    );
+    let pipeline_task = tokio::spawn(pipeline.run(cfg.pipeline.workers, lane, stop_rx.clone()));
     let housekeeping_task = tokio::spawn(crate::housekeeping::run(
         state.ingest.clone(),
         crate::housekeeping::Policy::from_config(&cfg.ingest),

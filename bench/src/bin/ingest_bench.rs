@@ -154,7 +154,7 @@ async fn small(count: usize, kib: usize, dir: &std::path::Path) -> Result<()> {
         .collect::<Result<_, _>>()?;
     let started = Instant::now();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let pipeline_task = tokio::spawn(pipeline.run(8, stop_rx));
+    let pipeline_task = tokio::spawn(pipeline.run(8, (0, 0), stop_rx));
     let inputs = Arc::new(inputs);
     let mut uploaders = Vec::new();
     for lane in 0..8 {

@@ -295,6 +295,9 @@ pub struct PipelineConfig {
     pub utc_offset: String,
     /// Uploads checked at once (taken in arrival order).
     pub workers: usize,
+    /// Extra workers that check only uploads of at most `small_file_bytes`.
+    pub small_file_workers: usize,
+    pub small_file_bytes: u64,
 }
 
 impl Default for PipelineConfig {
@@ -303,6 +306,8 @@ impl Default for PipelineConfig {
             maintenance_windows: Vec::new(),
             utc_offset: "+08:00".into(),
             workers: 4,
+            small_file_workers: 2,
+            small_file_bytes: 8 << 20,
         }
     }
 }

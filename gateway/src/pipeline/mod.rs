@@ -107,10 +107,22 @@ impl Pipeline {
 
     /// Checks the oldest accepted upload, if any and if not in a maintenance window.
     pub async fn process_next(&self) -> Result<Option<Outcome>, PipelineError> {
+        self.process_next_upto(None).await
+    }
+
+    /// The same, among uploads of at most `max_bytes` when given (the small-file lane).
+    pub async fn process_next_upto(
+        &self,
+        max_bytes: Option<u64>,
+    ) -> Result<Option<Outcome>, PipelineError> {
         if self.paused_for().is_some() {
             return Ok(None);
         }
-        let Some(upload) = self.core.catalog().claim_next_accepted().await? else {
+        let claimed = match max_bytes {
+            Some(max) => self.core.catalog().claim_next_small(max).await?,
+            None => self.core.catalog().claim_next_accepted().await?,
+        };
+        let Some(upload) = claimed else {
             return Ok(None);
         };
         let outcome = self.check(&upload).await;
@@ -348,7 +360,10 @@ impl Pipeline {
     /// workers take uploads in arrival order as they are accepted, sleeping through
     /// maintenance windows. Several workers overlap their fsyncs (the file system
     /// commits them together), which is what small files are bound by.
-    pub async fn run(self, workers: usize, stop: watch::Receiver<bool>) {
+    /// Runs `workers` workers taking uploads in arrival order, plus `lane.0` workers
+    /// that take only uploads of at most `lane.1` bytes — so small files are not held
+    /// up behind large ones being decrypted and inspected.
+    pub async fn run(self, workers: usize, lane: (usize, u64), stop: watch::Receiver<bool>) {
         match self.core.catalog().requeue_checking().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
@@ -362,18 +377,24 @@ impl Pipeline {
         let this = Arc::new(self);
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..workers.max(1) {
-            set.spawn(this.clone().work(stop.clone()));
+            set.spawn(this.clone().work(None, stop.clone()));
+        }
+        for _ in 0..lane.0 {
+            set.spawn(this.clone().work(Some(lane.1), stop.clone()));
         }
         while set.join_next().await.is_some() {}
     }
 
-    async fn work(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let signal = self.core.accepted_signal();
+    async fn work(self: Arc<Self>, max_bytes: Option<u64>, mut stop: watch::Receiver<bool>) {
+        let signal = match max_bytes {
+            Some(_) => self.core.accepted_small_signal(),
+            None => self.core.accepted_signal(),
+        };
         loop {
             if *stop.borrow() {
                 return;
             }
-            let wait = match self.process_next().await {
+            let wait = match self.process_next_upto(max_bytes).await {
                 Ok(Some(outcome)) => {
                     tracing::debug!(?outcome, "upload checked");
                     // There may be more: wake a sibling too (one stored permit per

@@ -307,3 +307,26 @@ async fn a_manifest_names_missing_altered_and_extra_files() {
         .unwrap();
     assert_eq!(r.checks[0].code, "manifest.invalid");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_small_file_lane_passes_large_files_queued_ahead() {
+    let f = fixture().await;
+    let p = pipeline(&f, window::Windows::none());
+    let big = f.upload("big.pdf", &pdf(&"x".repeat(3_000_000))).await;
+    let small = f.upload("small.pdf", &pdf("y")).await;
+    // The lane takes the small file although the big one was accepted first.
+    let outcome = p.process_next_upto(Some(1 << 20)).await.unwrap().unwrap();
+    assert!(
+        matches!(&outcome, Outcome::Indexed { upload_id, .. } if *upload_id == small.id),
+        "{outcome:?}"
+    );
+    assert!(
+        p.process_next_upto(Some(1 << 20)).await.unwrap().is_none(),
+        "only large ones left"
+    );
+    let outcome = p.process_next().await.unwrap().unwrap();
+    assert!(
+        matches!(&outcome, Outcome::Indexed { upload_id, .. } if *upload_id == big.id),
+        "{outcome:?}"
+    );
+}

@@ -63,6 +63,8 @@ pub struct IngestCore {
     settings: IngestSettings,
     /// Woken on every acceptance, so the pipeline does not poll.
     accepted: Arc<tokio::sync::Notify>,
+    /// The same for the small-file lane's workers, which may sleep through a large one.
+    accepted_small: Arc<tokio::sync::Notify>,
     /// Objects are shared by content: indexing holds this for reading from storing an
     /// object to committing the file that uses it, retention for writing from finding
     /// an object unused to deleting it, so it never deletes one a file is about to use.
@@ -193,6 +195,7 @@ impl IngestCore {
             identity,
             settings,
             accepted: Arc::new(tokio::sync::Notify::new()),
+            accepted_small: Arc::new(tokio::sync::Notify::new()),
             objects_in_use: tokio::sync::RwLock::new(()),
             accepted_at: std::sync::Mutex::default(),
         })
@@ -235,6 +238,11 @@ impl IngestCore {
     }
 
     /// Notified whenever an upload is accepted.
+    /// Woken on every acceptance, for the small-file lane.
+    pub fn accepted_small_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.accepted_small.clone()
+    }
+
     pub fn accepted_signal(&self) -> Arc<tokio::sync::Notify> {
         self.accepted.clone()
     }
@@ -600,6 +608,7 @@ impl Upload {
         }
         // Wake a pipeline worker: it sleeps until something is accepted.
         self.core.accepted.notify_one();
+        self.core.accepted_small.notify_one();
         UploadAccepted {
             tenant: &self.row.tenant,
             protocol: &self.row.protocol,

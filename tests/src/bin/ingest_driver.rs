@@ -77,7 +77,7 @@ async fn main() -> Result<()> {
         Windows::none(),
     );
     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(pipeline.run(4, stop_rx));
+    tokio::spawn(pipeline.run(4, (0, 0), stop_rx));
 
     let who = Principal {
         tenant: "3501200000".into(),

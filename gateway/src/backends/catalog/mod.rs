@@ -121,6 +121,8 @@ catalog_api! {
     fn requeue_checking() -> u64;
     /// Takes the oldest accepted upload (`accepted` → `checking`); never the same twice.
     fn claim_next_accepted() -> Option<UploadRow>;
+    /// The same, among uploads of at most `max_bytes` (the small-file lane).
+    fn claim_next_small(max_bytes: u64) -> Option<UploadRow>;
     /// The tenant's current file with this content, if any.
     fn same_content(tenant: &'a str, sha256: &'a str) -> Option<SameContent>;
     /// `checking` → `indexed` with the file, findings and outbox event, together.

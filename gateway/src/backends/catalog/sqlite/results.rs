@@ -157,12 +157,23 @@ impl SqliteCatalog {
     /// Takes the oldest accepted upload for checking (`accepted` → `checking`) in one
     /// write transaction, so concurrent workers never take the same upload.
     pub async fn claim_next_accepted(&self) -> Result<Option<UploadRow>, CatalogError> {
+        self.claim_next_small(i64::MAX as u64).await
+    }
+
+    /// The oldest accepted upload of at most `max_bytes` (plaintext), taken for
+    /// checking: the small-file lane, which large files ahead in the queue do not hold up.
+    pub async fn claim_next_small(
+        &self,
+        max_bytes: u64,
+    ) -> Result<Option<UploadRow>, CatalogError> {
         let mut tx = self.write_tx().await?;
         let row = sqlx::query(concat!(
             "SELECT ",
             upload_columns!(),
-            " FROM uploads WHERE state = 'accepted' ORDER BY accept_seq LIMIT 1"
+            " FROM uploads WHERE state = 'accepted' AND COALESCE(plaintext_len, 0) <= ? \
+             ORDER BY accept_seq LIMIT 1"
         ))
+        .bind(i64::try_from(max_bytes).unwrap_or(i64::MAX))
         .fetch_optional(&mut **tx)
         .await?;
         let Some(row) = row.map(UploadRow::try_from).transpose()? else {
