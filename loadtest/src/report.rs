@@ -39,6 +39,9 @@ pub struct Group {
     pub tti_p95_ms: f64,
     pub tti_p99_ms: f64,
     pub tti_max_ms: f64,
+    /// The two halves of it: upload start → accepted, and accepted → indexed (p99, ms).
+    pub upload_p99_ms: f64,
+    pub check_p99_ms: f64,
     pub outcomes: BTreeMap<String, u64>,
     pub resumed: u64,
     pub retransmitted_bytes: u64,
@@ -75,6 +78,7 @@ impl Report {
     ) -> Report {
         let mut groups: BTreeMap<String, Group> = BTreeMap::new();
         let mut tti: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        let mut halves: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
         for r in &records {
             let key = format!("{}/{}", r.protocol, r.class);
             let g = groups.entry(key.clone()).or_default();
@@ -91,9 +95,14 @@ impl Report {
             if r.outcome == "indexed"
                 && let Some(done) = r.done_s
             {
-                tti.entry(key)
+                tti.entry(key.clone())
                     .or_default()
                     .push((done - r.started_s) * 1000.0);
+                if let Some(acc) = r.accepted_s {
+                    let h = halves.entry(key).or_default();
+                    h.0.push((acc - r.started_s) * 1000.0);
+                    h.1.push(((done - acc) * 1000.0).max(0.0));
+                }
             }
         }
         for (key, g) in groups.iter_mut() {
@@ -104,6 +113,10 @@ impl Report {
             (g.tti_p50_ms, g.tti_p95_ms, g.tti_p99_ms) =
                 (pct(&t, 50.0), pct(&t, 95.0), pct(&t, 99.0));
             g.tti_max_ms = t.last().copied().unwrap_or(0.0);
+            let (mut up, mut check) = halves.remove(key).unwrap_or_default();
+            up.sort_by(f64::total_cmp);
+            check.sort_by(f64::total_cmp);
+            (g.upload_p99_ms, g.check_p99_ms) = (pct(&up, 99.0), pct(&check, 99.0));
         }
         Report {
             scenario: s.clone(),
@@ -129,12 +142,12 @@ impl Report {
                 .unwrap_or_default(),
             self.lost
         );
-        out += "| protocol/class | files | MB/s | files/s | time to indexed p50 / p95 / p99 / max (ms) | resumed | re-sent bytes | outcomes |\n|---|---|---|---|---|---|---|---|\n";
+        out += "| protocol/class | files | MB/s | files/s | time to indexed p50 / p95 / p99 / max (ms) | of which upload / check p99 (ms) | resumed | re-sent bytes | outcomes |\n|---|---|---|---|---|---|---|---|---|\n";
         for (k, g) in &self.groups {
             let outcomes: Vec<String> =
                 g.outcomes.iter().map(|(o, n)| format!("{o} {n}")).collect();
             out += &format!(
-                "| {k} | {} | {:.1} | {:.1} | {:.0} / {:.0} / {:.0} / {:.0} | {} | {} | {} |\n",
+                "| {k} | {} | {:.1} | {:.1} | {:.0} / {:.0} / {:.0} / {:.0} | {:.0} / {:.0} | {} | {} | {} |\n",
                 g.files,
                 g.mb_per_s,
                 g.files_per_s,
@@ -142,6 +155,8 @@ impl Report {
                 g.tti_p95_ms,
                 g.tti_p99_ms,
                 g.tti_max_ms,
+                g.upload_p99_ms,
+                g.check_p99_ms,
                 g.resumed,
                 g.retransmitted_bytes,
                 outcomes.join(", ")
