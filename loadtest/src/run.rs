@@ -159,6 +159,7 @@ async fn upload_one(
     rec.upload_id = url.rsplit('/').next().unwrap_or_default().to_string();
     let mut offset = 0u64;
     let mut cut = interrupt;
+    let mut retries = 0;
     while offset < len {
         let piece = tokio::task::block_in_place(|| src.read_at(offset, CHUNK))?;
         let n = piece.len() as u64;
@@ -185,6 +186,25 @@ async fn upload_one(
         offset = match client.append(&url, offset, piece).await {
             Ok(o) => o,
             Err(gateway::push::PushError::OffsetMoved(o)) => o,
+            // After a cut the gateway may still be finishing the cut request (busy), or
+            // have finished the upload with it (no longer receiving): ask where it is,
+            // as a tus client does, a bounded number of times.
+            Err(e)
+                if rec.resumed
+                    && (e.code() == "tus.busy" || e.code() == "ingest.not_receiving")
+                    && retries < 40 =>
+            {
+                retries += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                match client
+                    .remote(&url)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.code()))?
+                {
+                    Remote::At { offset: at, .. } => at,
+                    Remote::Gone => anyhow::bail!("tus.gone"),
+                }
+            }
             Err(e) => anyhow::bail!(e.code()),
         };
     }

@@ -1,5 +1,5 @@
 //! The load generator's bounded smoke scenario against a real gateway: several
-//! hospitals, PDFs, DICOM instances and larger binaries, some uploads cut mid-body and
+//! hospitals, PDFs, DICOM instances and larger binaries, half the uploads cut mid-body and
 //! resumed; every file it sent is indexed (or rejected with an expected code), none lost.
 
 use std::process::Command;
@@ -14,7 +14,7 @@ concurrency = 4
 max_seconds = 25
 max_bytes = 40000000
 max_files = 60
-interrupt_probability = 0.3
+interrupt_probability = 0.5
 
 [[classes]]
 name = "pdf"
