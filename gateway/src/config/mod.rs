@@ -306,7 +306,7 @@ impl Default for PipelineConfig {
             maintenance_windows: Vec::new(),
             utc_offset: "+08:00".into(),
             workers: 4,
-            small_file_workers: 2,
+            small_file_workers: 16,
             small_file_bytes: 8 << 20,
         }
     }
