@@ -258,6 +258,35 @@ pub struct DicomQuery {
     pub offset: i64,
 }
 
+impl DicomQuery {
+    /// Everything at `level` that `tenants` may read (`None` = all), first page.
+    pub fn new(level: DicomLevel, tenants: Option<Vec<String>>) -> DicomQuery {
+        DicomQuery {
+            level,
+            tenants,
+            study_uids: Vec::new(),
+            series_uids: Vec::new(),
+            sop_uids: Vec::new(),
+            patient_name: None,
+            patient_id: None,
+            accession_number: None,
+            study_description: None,
+            study_id: None,
+            referring_physician: None,
+            modality: None,
+            study_date_from: None,
+            study_date_to: None,
+            study_time_from: None,
+            study_time_to: None,
+            series_number: None,
+            instance_number: None,
+            sop_class_uid: None,
+            limit: 1000,
+            offset: 0,
+        }
+    }
+}
+
 /// One answer of a study or series query: a representative instance plus counts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DicomGroup {

@@ -19,6 +19,26 @@ fn event_row(row: &SqliteRow) -> OutboxEvent {
     }
 }
 
+/// Moves `sink`'s cursor forward to `seq` (never back).
+async fn move_cursor(
+    tx: &mut super::WriteTx,
+    sink: &str,
+    seq: i64,
+    now: i64,
+) -> Result<(), CatalogError> {
+    sqlx::query(
+        "INSERT INTO sink_cursors (sink, delivered_seq, updated_at) VALUES (?, ?, ?) \
+         ON CONFLICT (sink) DO UPDATE SET delivered_seq = MAX(delivered_seq, excluded.delivered_seq), \
+         updated_at = excluded.updated_at",
+    )
+    .bind(sink)
+    .bind(seq)
+    .bind(now)
+    .execute(&mut ***tx)
+    .await?;
+    Ok(())
+}
+
 impl SqliteCatalog {
     /// Events after `after`, oldest first; only `tenants`' when given.
     pub async fn outbox_after(
@@ -67,16 +87,7 @@ impl SqliteCatalog {
     /// Records that `sink` has delivered (or dead-lettered) everything up to `seq`.
     pub async fn advance_sink(&self, sink: &str, seq: i64) -> Result<(), CatalogError> {
         let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "INSERT INTO sink_cursors (sink, delivered_seq, updated_at) VALUES (?, ?, ?) \
-             ON CONFLICT (sink) DO UPDATE SET delivered_seq = MAX(delivered_seq, excluded.delivered_seq), \
-             updated_at = excluded.updated_at",
-        )
-        .bind(sink)
-        .bind(seq)
-        .bind(unix_now())
-        .execute(&mut **tx)
-        .await?;
+        move_cursor(&mut tx, sink, seq, unix_now()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -105,16 +116,7 @@ impl SqliteCatalog {
         .execute(&mut **tx)
         .await?;
         if advance {
-            sqlx::query(
-                "INSERT INTO sink_cursors (sink, delivered_seq, updated_at) VALUES (?, ?, ?) \
-                 ON CONFLICT (sink) DO UPDATE SET delivered_seq = MAX(delivered_seq, excluded.delivered_seq), \
-                 updated_at = excluded.updated_at",
-            )
-            .bind(sink)
-            .bind(seq)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
+            move_cursor(&mut tx, sink, seq, now).await?;
         }
         tx.commit().await?;
         Ok(())

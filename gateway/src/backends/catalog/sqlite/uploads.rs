@@ -279,14 +279,7 @@ impl SqliteCatalog {
         )
         .fetch_one(&self.pool)
         .await?;
-        let get = |k: &str| -> Result<u64, sqlx::Error> {
-            Ok(u64_of(Some(row.try_get::<i64, _>(k)?)).unwrap_or(0))
-        };
-        Ok(TenantUsage {
-            accepted_bytes: get("bytes")?,
-            accepted_files: get("files")?,
-            receiving: get("receiving")?,
-        })
+        Ok(usage_of(&row)?)
     }
 
     pub async fn tenant_usage(&self, tenant: &str) -> Result<TenantUsage, CatalogError> {
@@ -298,15 +291,20 @@ impl SqliteCatalog {
         .bind(tenant)
         .fetch_one(&self.pool)
         .await?;
-        let get = |k: &str| -> Result<u64, sqlx::Error> {
-            Ok(u64_of(Some(row.try_get::<i64, _>(k)?)).unwrap_or(0))
-        };
-        Ok(TenantUsage {
-            accepted_bytes: get("bytes")?,
-            accepted_files: get("files")?,
-            receiving: get("receiving")?,
-        })
+        Ok(usage_of(&row)?)
     }
+}
+
+/// A `tenant_usage`-shaped row (bytes, files, receiving) as figures.
+fn usage_of(row: &sqlx::sqlite::SqliteRow) -> Result<TenantUsage, sqlx::Error> {
+    let get = |k: &str| -> Result<u64, sqlx::Error> {
+        Ok(u64_of(Some(row.try_get::<i64, _>(k)?)).unwrap_or(0))
+    };
+    Ok(TenantUsage {
+        accepted_bytes: get("bytes")?,
+        accepted_files: get("files")?,
+        receiving: get("receiving")?,
+    })
 }
 
 async fn record_state(

@@ -88,27 +88,8 @@ fn parse(
     viewer: &Viewer,
 ) -> Result<(DicomQuery, Vec<String>), Problem> {
     let mut q = DicomQuery {
-        level,
-        tenants: viewer.tenants.clone(),
-        study_uids: Vec::new(),
-        series_uids: Vec::new(),
-        sop_uids: Vec::new(),
-        patient_name: None,
-        patient_id: None,
-        accession_number: None,
-        study_description: None,
-        study_id: None,
-        referring_physician: None,
-        modality: None,
-        study_date_from: None,
-        study_date_to: None,
-        study_time_from: None,
-        study_time_to: None,
-        series_number: None,
-        instance_number: None,
-        sop_class_uid: None,
         limit: MAX_LIMIT,
-        offset: 0,
+        ..DicomQuery::new(level, viewer.tenants.clone())
     };
     let mut ignored = Vec::new();
     for (k, v) in params {

@@ -44,27 +44,11 @@ fn query(
     sop: Option<String>,
 ) -> DicomQuery {
     DicomQuery {
-        level: DicomLevel::Instance,
-        tenants: viewer.tenants.clone(),
         study_uids: vec![study],
         series_uids: series.into_iter().collect(),
         sop_uids: sop.into_iter().collect(),
-        patient_name: None,
-        patient_id: None,
-        accession_number: None,
-        study_description: None,
-        study_id: None,
-        referring_physician: None,
-        modality: None,
-        study_date_from: None,
-        study_date_to: None,
-        study_time_from: None,
-        study_time_to: None,
-        series_number: None,
-        instance_number: None,
-        sop_class_uid: None,
         limit: 100_000,
-        offset: 0,
+        ..DicomQuery::new(DicomLevel::Instance, viewer.tenants.clone())
     }
 }
 
