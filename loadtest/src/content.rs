@@ -7,6 +7,11 @@ use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 
 use crate::scenario::{Kind, Rng};
 
+/// CT Image Storage.
+const CT: &str = "1.2.840.10008.5.1.4.1.1.2";
+/// Explicit VR Little Endian.
+pub const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
+
 /// Writes a file of `kind` and about `size` bytes to `path`; returns its length. Large
 /// binaries are written a block at a time, never held whole.
 pub fn write(
@@ -20,7 +25,11 @@ pub fn write(
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
     let len = match kind {
         Kind::Pdf => write_all(&mut f, &pdf(size, rng))?,
-        Kind::Dicom => write_all(&mut f, &dicom(size, rng, n))?,
+        Kind::Dicom | Kind::DicomSet => {
+            let ids = Series::new(rng, n);
+            let sop = ids.uid(rng, 3);
+            write_all(&mut f, &dicom(size, rng, &ids, &sop))?
+        }
         Kind::Video => video(size, rng, &mut f)?,
     };
     f.flush()?;
@@ -56,22 +65,45 @@ fn video(size: u64, rng: &mut Rng, f: &mut impl std::io::Write) -> std::io::Resu
     Ok(total)
 }
 
-fn dicom(size: u64, rng: &mut Rng, n: u64) -> Vec<u8> {
-    let mut uid = |kind: u32| format!("2.25.{}{kind}{n}", rng.next() % 1_000_000_000);
-    let (study, series, sop) = (uid(1), uid(2), uid(3));
+/// The identifiers instances of one series share.
+pub struct Series {
+    pub patient: String,
+    pub study: String,
+    pub series: String,
+    n: u64,
+}
+
+impl Series {
+    pub fn new(rng: &mut Rng, n: u64) -> Series {
+        let mut s = Series {
+            patient: format!("LT{}", n % 1000),
+            study: String::new(),
+            series: String::new(),
+            n,
+        };
+        (s.study, s.series) = (s.uid(rng, 1), s.uid(rng, 2));
+        s
+    }
+
+    pub fn uid(&self, rng: &mut Rng, kind: u32) -> String {
+        format!("2.25.{}{kind}{}", rng.next() % 1_000_000_000, self.n)
+    }
+}
+
+/// A CT instance of about `size` bytes (16-bit pixels of random noise).
+pub fn dicom(size: u64, rng: &mut Rng, ids: &Series, sop: &str) -> Vec<u8> {
     let side = (((size.saturating_sub(1024)) / 2) as f64).sqrt().max(8.0) as u16;
     let mut pixels = vec![0u8; usize::from(side) * usize::from(side) * 2];
     rng.fill(&mut pixels);
     let mut obj = InMemDicomObject::new_empty();
-    let ct = "1.2.840.10008.5.1.4.1.1.2";
     for (tag, vr, v) in [
-        (tags::SOP_CLASS_UID, VR::UI, ct.to_string()),
-        (tags::SOP_INSTANCE_UID, VR::UI, sop.clone()),
-        (tags::STUDY_INSTANCE_UID, VR::UI, study),
-        (tags::SERIES_INSTANCE_UID, VR::UI, series),
+        (tags::SOP_CLASS_UID, VR::UI, CT.to_string()),
+        (tags::SOP_INSTANCE_UID, VR::UI, sop.to_string()),
+        (tags::STUDY_INSTANCE_UID, VR::UI, ids.study.clone()),
+        (tags::SERIES_INSTANCE_UID, VR::UI, ids.series.clone()),
         (tags::MODALITY, VR::CS, "CT".into()),
-        (tags::PATIENT_ID, VR::LO, format!("LT{}", n % 1000)),
-        (tags::PATIENT_NAME, VR::PN, format!("LOAD^{}", n % 1000)),
+        (tags::PATIENT_ID, VR::LO, ids.patient.clone()),
+        (tags::PATIENT_NAME, VR::PN, format!("LOAD^{}", ids.n % 1000)),
         (tags::STUDY_DATE, VR::DA, "20261123".into()),
     ] {
         obj.put(DataElement::new(tag, vr, PrimitiveValue::from(v)));
@@ -96,9 +128,9 @@ fn dicom(size: u64, rng: &mut Rng, n: u64) -> Vec<u8> {
         PrimitiveValue::from(pixels),
     ));
     let meta = FileMetaTableBuilder::new()
-        .media_storage_sop_class_uid(ct)
+        .media_storage_sop_class_uid(CT)
         .media_storage_sop_instance_uid(sop)
-        .transfer_syntax("1.2.840.10008.1.2.1");
+        .transfer_syntax(EXPLICIT_LE);
     let mut out = Vec::new();
     if let Ok(file) = obj.with_meta(meta) {
         let _ = file.write_all(&mut out);

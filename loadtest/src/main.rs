@@ -3,14 +3,20 @@
 //! - `loadtest tenants --scenario S.toml > tenants.toml` — the hospitals (and a reviewer
 //!   for the event feed) with the tokens the run will use, for the gateway under test;
 //! - `loadtest run --scenario S.toml --url https://127.0.0.1:8443 [--ca-cert PEM]
-//!   [--pid PID] [--out DIR]` — runs until a bound, prints a Markdown summary, writes
-//!   `report.json` and `report.md` to DIR;
+//!   [--sftp 127.0.0.1:PORT] [--pid PID] [--out DIR]` — runs until a bound, prints a
+//!   Markdown summary, writes `report.json`, `report.md` and plots (`throughput.svg`,
+//!   `latency.svg`, `gateway.svg`) to DIR;
 //! - `loadtest compare A.json B.json` — B's figures as ratios of A's.
 
 mod content;
+mod dicomdir;
+mod feed;
+mod plot;
 mod report;
 mod run;
 mod scenario;
+mod sftp;
+mod tus;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,7 +56,10 @@ enum Command {
         /// The gateway's process id, to sample its RSS and CPU.
         #[arg(long)]
         pid: Option<u32>,
-        /// Where to write report.json and report.md.
+        /// The gateway's SFTP listener (loopback), when the scenario sends over SFTP.
+        #[arg(long)]
+        sftp: Option<std::net::SocketAddr>,
+        /// Where to write report.json, report.md and the plots (SVG).
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -73,6 +82,7 @@ fn real_main() -> Result<()> {
             ca_cert,
             insecure,
             pid,
+            sftp,
             out,
         } => {
             let s = load(&scenario)?;
@@ -84,11 +94,16 @@ fn real_main() -> Result<()> {
                 ["127.0.0.1", "localhost", "[::1]", "::1"].contains(&host.as_str()),
                 "loadtest targets a gateway on loopback only, not {host}"
             );
+            anyhow::ensure!(
+                sftp.is_none_or(|a| a.ip().is_loopback()),
+                "loadtest targets a gateway on loopback only"
+            );
             let target = run::Target {
                 url,
                 ca_cert,
                 insecure,
                 pid,
+                sftp,
             };
             let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -101,6 +116,7 @@ fn real_main() -> Result<()> {
                 std::fs::create_dir_all(&dir)?;
                 std::fs::write(dir.join("report.json"), serde_json::to_vec_pretty(&report)?)?;
                 std::fs::write(dir.join("report.md"), md)?;
+                plot::write_all(&report, &dir)?;
             }
         }
         Command::Compare { a, b } => {

@@ -1,24 +1,27 @@
-//! The run: `concurrency` workers upload as simulated hospitals (tus) until a bound is
-//! reached; a follower reads the gateway's event feed as a reviewer and stamps each
-//! upload when it is indexed or rejected; the gateway's RSS and CPU are sampled from
-//! /proc. Files are generated into a temporary file and sealed on the fly from it
-//! (`SealedSource`), so even 4 GiB files cost no memory.
+//! The run: closed-loop workers upload as simulated hospitals (tus or SFTP, by the
+//! scenario's mix) until a bound is reached; classes with their own `workers` get
+//! dedicated ones. A follower reads the gateway's event feed as a reviewer and stamps
+//! each file when it is indexed or rejected (`feed`). Files are generated into a
+//! temporary directory and sealed on the fly from there (`SealedSource`), so even 4 GiB
+//! files cost no memory.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use gateway::push::{Remote, TusClient};
+use gateway::push::TusClient;
 use gateway::sealed::{Recipient, SealedSource};
+use russh::keys::PrivateKey;
 
-use crate::content;
-use crate::report::{Record, Report};
-use crate::scenario::{Rng, Scenario};
+use crate::report::{Record, Report, Sample};
+use crate::scenario::{Class, Kind, Rng, Scenario};
+use crate::{content, dicomdir, feed, sftp, tus};
 
-/// PATCH size.
-const CHUNK: usize = 8 << 20;
+/// Bytes read from the sealed source per request (tus PATCH, SFTP writes).
+pub const CHUNK: usize = 8 << 20;
 
 pub struct Target {
     pub url: String,
@@ -26,19 +29,35 @@ pub struct Target {
     pub insecure: bool,
     /// The gateway's process, to sample its RSS and CPU.
     pub pid: Option<u32>,
+    /// The gateway's SFTP listener (needed when the mix has SFTP).
+    pub sftp: Option<SocketAddr>,
 }
 
 #[derive(Default)]
-struct Shared {
+pub struct Shared {
     files: u64,
     bytes: u64,
-    stop: bool,
+    pub stop: bool,
+    /// The run is over: the sampler stops.
+    pub finished: bool,
     /// Every worker has finished and pushed its records.
-    sent: bool,
-    records: Vec<Record>,
-    /// upload id → (seconds since start, outcome) from the event feed.
-    seen: HashMap<String, (f64, String)>,
-    peak_rss_kib: u64,
+    pub sent: bool,
+    pub records: Vec<Record>,
+    /// file name → (seconds since start, outcome) from the event feed.
+    pub seen: HashMap<String, (f64, String)>,
+    pub peak_rss_kib: u64,
+    pub samples: Vec<Sample>,
+}
+
+/// Sleeps as long as a link of `mb_per_s` would still need for `sent` bytes.
+pub async fn pace(started: Instant, sent: u64, mb_per_s: f64) {
+    if mb_per_s <= 0.0 {
+        return;
+    }
+    let due = Duration::from_secs_f64(sent as f64 / (mb_per_s * 1e6));
+    if let Some(wait) = due.checked_sub(started.elapsed()) {
+        tokio::time::sleep(wait).await;
+    }
 }
 
 fn http_client(t: &Target) -> Result<reqwest::Client> {
@@ -51,169 +70,277 @@ fn http_client(t: &Target) -> Result<reqwest::Client> {
     Ok(b.build()?)
 }
 
-/// Follows `/v1/events` until `stop`, stamping uploads as their outcome arrives.
-async fn follow(
-    s: Arc<Mutex<Shared>>,
-    http: reqwest::Client,
-    url: String,
-    token: String,
+/// What every worker shares.
+struct Ctx {
+    s: Scenario,
+    tus: Vec<TusClient>,
+    keys: Vec<Arc<PrivateKey>>,
+    sftp: Option<SocketAddr>,
+    recipient: Recipient,
+    shared: Arc<Mutex<Shared>>,
+    dir: PathBuf,
     t0: Instant,
+}
+
+impl Ctx {
+    /// Takes `files` and `bytes` from the run's budget; false once a bound is reached.
+    fn reserve(&self, files: u64, bytes: u64) -> bool {
+        let mut g = self.shared.lock().expect("state");
+        let s = &self.s;
+        let over = self.t0.elapsed().as_secs() >= s.max_seconds
+            || g.bytes + bytes > s.max_bytes
+            || (s.max_files > 0 && g.files + files > s.max_files);
+        if g.stop || over {
+            g.stop = true;
+            return false;
+        }
+        g.files += files;
+        g.bytes += bytes;
+        true
+    }
+
+    fn push(&self, rec: Record) {
+        self.shared.lock().expect("state").records.push(rec);
+    }
+
+    fn now(&self) -> f64 {
+        self.t0.elapsed().as_secs_f64()
+    }
+}
+
+/// One hospital's way in for one job.
+enum Link<'a> {
+    Tus(&'a TusClient),
+    Sftp {
+        login: sftp::Login,
+        conn: Option<Box<sftp::Conn>>,
+    },
+}
+
+impl Link<'_> {
+    fn protocol(&self) -> &'static str {
+        match self {
+            Link::Tus(_) => "tus",
+            Link::Sftp { .. } => "sftp",
+        }
+    }
+
+    async fn folder(&mut self, name: &str) -> Result<()> {
+        if let Link::Sftp { login, conn } = self {
+            if conn.is_none() {
+                *conn = Some(Box::new(login.connect().await?));
+            }
+            if let Some(c) = conn {
+                c.mkdir(&format!("/inbox/{name}")).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn send(
+        &mut self,
+        ctx: &Ctx,
+        plain: &Path,
+        cut: bool,
+        link_mb_per_s: f64,
+        rec: &mut Record,
+    ) -> Result<()> {
+        let mut seed = [0u8; 32];
+        let salt = rec
+            .name
+            .bytes()
+            .fold(rec.bytes, |h, b| h.rotate_left(5) ^ u64::from(b));
+        Rng::new(rec.started_s.to_bits() ^ salt).fill(&mut seed);
+        let recipients = std::slice::from_ref(&ctx.recipient);
+        let mut src = SealedSource::open(plain, recipients, &seed)?;
+        match self {
+            Link::Tus(c) => {
+                tus::upload(c, &rec.name.clone(), &mut src, cut, link_mb_per_s, rec).await
+            }
+            Link::Sftp { login, conn } => {
+                let path = format!("/inbox/{}", rec.name);
+                sftp::upload(login, conn, &path, &mut src, cut, link_mb_per_s, rec).await
+            }
+        }
+    }
+}
+
+fn pick<'a, T>(items: &'a [(T, u32)], rng: &mut Rng) -> &'a T {
+    let total: u64 = items.iter().map(|(_, w)| u64::from(*w)).sum();
+    let mut at = rng.next() % total.max(1);
+    for (item, w) in items {
+        if at < u64::from(*w) {
+            return item;
+        }
+        at -= u64::from(*w);
+    }
+    &items[0].0
+}
+
+/// A closed-loop worker: picks a class from `pool`, a protocol and a hospital, sends,
+/// and goes again until the run's budget is spent.
+async fn worker(ctx: Arc<Ctx>, w: u32, pool: Vec<(Class, u32)>) {
+    let mut rng = Rng::new(ctx.s.seed.wrapping_add(u64::from(w) * 7919));
+    let protocols: Vec<(String, u32)> = ctx.s.protocols.clone().into_iter().collect();
+    for n in 1u64.. {
+        let class = pick(&pool, &mut rng).clone();
+        let protocol = pick(&protocols, &mut rng).clone();
+        let h = (rng.next() % u64::from(ctx.s.hospitals)) as u32;
+        let (files, bytes, count) = match class.kind {
+            Kind::DicomSet => {
+                let count = rng.between(
+                    u64::from(class.min_instances),
+                    u64::from(class.max_instances),
+                );
+                (
+                    count + 1,
+                    count * (class.min_bytes + class.max_bytes) / 2,
+                    count,
+                )
+            }
+            _ => (1, rng.between(class.min_bytes, class.max_bytes), 1),
+        };
+        if !ctx.reserve(files, bytes) {
+            return;
+        }
+        let mut link = match (protocol.as_str(), ctx.sftp) {
+            ("sftp", Some(addr)) => Link::Sftp {
+                login: sftp::Login {
+                    addr,
+                    user: ctx.s.hospital(h),
+                    key: ctx.keys[h as usize].clone(),
+                },
+                conn: None,
+            },
+            _ => Link::Tus(&ctx.tus[h as usize]),
+        };
+        let job_rng = Rng::new(rng.next());
+        let tag = format!("lt-w{w}-{n}");
+        if class.kind == Kind::DicomSet {
+            send_set(&ctx, &mut link, &class, &tag, count as u32, job_rng).await;
+        } else {
+            send_one(&ctx, &mut link, &class, &tag, bytes, job_rng).await;
+        }
+    }
+}
+
+async fn send_one(
+    ctx: &Ctx,
+    link: &mut Link<'_>,
+    class: &Class,
+    tag: &str,
+    size: u64,
+    mut rng: Rng,
 ) {
-    let mut after = 0i64;
-    loop {
-        let done = s.lock().map(|g| {
-            g.sent
-                && g.records
-                    .iter()
-                    .all(|r| r.outcome != "accepted" || g.seen.contains_key(&r.upload_id))
-        });
-        if done.unwrap_or(true) {
-            return;
-        }
-        let resp = http
-            .get(format!("{url}/v1/events?after={after}&wait=5&limit=1000"))
-            .bearer_auth(&token)
-            .send()
-            .await;
-        let Ok(doc) = (match resp {
-            Ok(r) => r.json::<serde_json::Value>().await,
-            Err(e) => Err(e),
-        }) else {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
-        };
-        after = doc["next"]
-            .as_str()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(after);
-        let at = t0.elapsed().as_secs_f64();
-        let mut g = s.lock().expect("state");
-        for e in doc["events"].as_array().into_iter().flatten() {
-            let (Some(kind), Some(id)) = (e["kind"].as_str(), e["upload_id"].as_str()) else {
-                continue;
-            };
-            let outcome = match kind {
-                "file.indexed" => "indexed".to_string(),
-                "upload.rejected" => format!(
-                    "rejected:{}",
-                    e["checks"]["findings"]
-                        .as_array()
-                        .and_then(|f| f.iter().find(|c| c["severity"] == "error"))
-                        .and_then(|c| c["code"].as_str())
-                        .unwrap_or("unknown")
-                ),
-                _ => continue,
-            };
-            g.seen.entry(id.to_string()).or_insert((at, outcome));
-        }
-    }
-}
-
-/// Samples the gateway's RSS (peak) while the run lasts.
-async fn sample_rss(s: Arc<Mutex<Shared>>, pid: u32) {
-    loop {
-        let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|t| {
-                t.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-            })
-            .unwrap_or(0);
-        let stop = {
-            let mut g = s.lock().expect("state");
-            g.peak_rss_kib = g.peak_rss_kib.max(rss);
-            g.stop
-        };
-        if stop {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-pub fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
-}
-
-/// One upload: generate, seal on the fly, send (cut once and resumed when chosen).
-async fn upload_one(
-    client: &TusClient,
-    recipient: &Recipient,
-    rec: &mut Record,
-    plain: PathBuf,
-    interrupt: bool,
-    seed: [u8; 32],
-) -> Result<()> {
-    let mut src = SealedSource::open(&plain, std::slice::from_ref(recipient), &seed)?;
-    let len = src.len();
-    rec.sealed_bytes = len;
-    let url = client
-        .create(&rec.name, len)
+    let name = format!("{tag}.{}", class.kind.extension());
+    let plain = ctx.dir.join(&name);
+    let kind = class.kind;
+    let n = rng.next() % 1_000_000;
+    let written = tokio::task::spawn_blocking({
+        let plain = plain.clone();
+        let mut file_rng = Rng::new(rng.next());
+        move || content::write(kind, size, &mut file_rng, n, &plain)
+    })
+    .await;
+    let mut rec = Record {
+        class: class.name.clone(),
+        protocol: link.protocol().into(),
+        name,
+        bytes: match written {
+            Ok(Ok(b)) => b,
+            _ => 0,
+        },
+        started_s: ctx.now(),
+        ..Record::default()
+    };
+    let cut = rng.chance(ctx.s.interrupt_probability);
+    rec.outcome = match link
+        .send(ctx, &plain, cut, class.link_mb_per_s, &mut rec)
         .await
-        .map_err(|e| anyhow::anyhow!(e.code()))?;
-    rec.upload_id = url.rsplit('/').next().unwrap_or_default().to_string();
-    let mut offset = 0u64;
-    let mut cut = interrupt;
-    let mut retries = 0;
-    while offset < len {
-        let piece = tokio::task::block_in_place(|| src.read_at(offset, CHUNK))?;
-        let n = piece.len() as u64;
-        if cut && offset + n >= len / 2 {
-            cut = false;
-            // Cut the connection mid-body, then ask where the gateway is.
-            let _ =
-                tokio::time::timeout(Duration::from_millis(3), client.append(&url, offset, piece))
-                    .await;
-            rec.resumed = true;
-            match client
-                .remote(&url)
-                .await
-                .map_err(|e| anyhow::anyhow!(e.code()))?
-            {
-                Remote::At { offset: at, .. } => {
-                    rec.retransmitted += n.saturating_sub(at.saturating_sub(offset));
-                    offset = at;
-                }
-                Remote::Gone => anyhow::bail!("tus.gone"),
-            }
-            continue;
-        }
-        offset = match client.append(&url, offset, piece).await {
-            Ok(o) => o,
-            Err(gateway::push::PushError::OffsetMoved(o)) => o,
-            // After a cut the gateway may still be finishing the cut request (busy), or
-            // have finished the upload with it (no longer receiving): ask where it is,
-            // as a tus client does, a bounded number of times.
-            Err(e)
-                if rec.resumed
-                    && (e.code() == "tus.busy" || e.code() == "ingest.not_receiving")
-                    && retries < 40 =>
-            {
-                retries += 1;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                match client
-                    .remote(&url)
-                    .await
-                    .map_err(|e| anyhow::anyhow!(e.code()))?
-                {
-                    Remote::At { offset: at, .. } => at,
-                    Remote::Gone => anyhow::bail!("tus.gone"),
-                }
-            }
-            Err(e) => anyhow::bail!(e.code()),
-        };
-    }
-    Ok(())
+    {
+        Ok(()) => "accepted".into(),
+        Err(e) => format!("error:{e}"),
+    };
+    rec.accepted_s = Some(ctx.now());
+    let _ = std::fs::remove_file(&plain);
+    ctx.push(rec);
 }
 
-pub async fn run(s: &Scenario, target: &Target, progress: bool) -> Result<Report> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let clients: Vec<TusClient> = (0..s.hospitals)
+/// A DICOMDIR set: a folder of instances sent one by one, the DICOMDIR last. Each file
+/// is a record of the class; the DICOMDIR's record (class `<class>:set`) spans the whole
+/// set, from its first byte to the set's check.
+async fn send_set(
+    ctx: &Ctx,
+    link: &mut Link<'_>,
+    class: &Class,
+    tag: &str,
+    count: u32,
+    mut rng: Rng,
+) {
+    let started = ctx.now();
+    let dir = ctx.dir.join(tag);
+    let mut set_rng = Rng::new(rng.next());
+    let n = rng.next() % 1_000_000;
+    let sizes = (class.min_bytes, class.max_bytes);
+    let written = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || dicomdir::write_set(&dir, count, sizes, &mut set_rng, n)
+    })
+    .await
+    .map_err(anyhow::Error::from)
+    .and_then(|r| r);
+    let protocol = link.protocol();
+    let failed = |code: String| Record {
+        class: format!("{}:set", class.name),
+        protocol: protocol.into(),
+        name: format!("{tag}/DICOMDIR"),
+        started_s: started,
+        outcome: format!("error:{code}"),
+        ..Record::default()
+    };
+    let files = match written {
+        Ok(f) => f,
+        Err(e) => return ctx.push(failed(format!("generate:{e}"))),
+    };
+    if let Err(e) = link.folder(tag).await {
+        let _ = std::fs::remove_dir_all(&dir);
+        return ctx.push(failed(e.to_string()));
+    }
+    let total: u64 = files.iter().map(|f| f.bytes).sum();
+    for f in files {
+        let last = f.rel == "DICOMDIR";
+        let mut rec = Record {
+            class: if last {
+                format!("{}:set", class.name)
+            } else {
+                class.name.clone()
+            },
+            protocol: link.protocol().into(),
+            name: format!("{tag}/{}", f.rel),
+            bytes: if last { total } else { f.bytes },
+            started_s: if last { started } else { ctx.now() },
+            ..Record::default()
+        };
+        let cut = rng.chance(ctx.s.interrupt_probability);
+        rec.outcome = match link
+            .send(ctx, &f.path, cut, class.link_mb_per_s, &mut rec)
+            .await
+        {
+            Ok(()) => "accepted".into(),
+            Err(e) => format!("error:{e}"),
+        };
+        rec.accepted_s = Some(ctx.now());
+        ctx.push(rec);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn setup(s: &Scenario, target: &Target) -> Result<Ctx> {
+    anyhow::ensure!(
+        !s.uses_sftp() || target.sftp.is_some(),
+        "the scenario sends over SFTP: give the gateway's SFTP address (--sftp 127.0.0.1:PORT)"
+    );
+    let tus: Vec<TusClient> = (0..s.hospitals)
         .map(|i| {
             TusClient::new(
                 &target.url,
@@ -224,16 +351,61 @@ pub async fn run(s: &Scenario, target: &Target, progress: bool) -> Result<Report
         })
         .collect::<Result<_, _>>()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let clients = Arc::new(clients);
-    let recipient = clients[0]
+    let recipient = tus[0]
         .recipient()
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let shared = Arc::new(Mutex::new(Shared::default()));
-    let t0 = Instant::now();
-    let cpu0 = target.pid.and_then(cpu_seconds);
-    let dir = tempfile::tempdir()?;
-    let follower = tokio::spawn(follow(
+    let keys = if s.uses_sftp() {
+        (0..s.hospitals).map(|i| Arc::new(s.ssh_key(i))).collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Ctx {
+        s: s.clone(),
+        tus,
+        keys,
+        sftp: target.sftp,
+        recipient,
+        shared: Arc::new(Mutex::new(Shared::default())),
+        dir: PathBuf::new(),
+        t0: Instant::now(),
+    })
+}
+
+/// The workers: the common pool (`concurrency`, classes by weight) and each class's
+/// dedicated ones.
+fn spawn_workers(ctx: &Arc<Ctx>) -> Vec<tokio::task::JoinHandle<()>> {
+    let common: Vec<(Class, u32)> = ctx
+        .s
+        .classes
+        .iter()
+        .filter(|c| c.workers == 0 && c.weight > 0)
+        .map(|c| (c.clone(), c.weight))
+        .collect();
+    let mut pools = Vec::new();
+    if !common.is_empty() {
+        pools.extend((0..ctx.s.concurrency).map(|_| common.clone()));
+    }
+    for c in ctx.s.classes.iter().filter(|c| c.workers > 0) {
+        pools.extend((0..c.workers).map(|_| vec![(c.clone(), 1)]));
+    }
+    pools
+        .into_iter()
+        .enumerate()
+        .map(|(w, pool)| tokio::spawn(worker(ctx.clone(), w as u32, pool)))
+        .collect()
+}
+
+pub async fn run(s: &Scenario, target: &Target, progress: bool) -> Result<Report> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tmp = tempfile::tempdir()?;
+    let mut ctx = setup(s, target).await?;
+    ctx.dir = tmp.path().to_owned();
+    let ctx = Arc::new(ctx);
+    let shared = ctx.shared.clone();
+    let t0 = ctx.t0;
+    let cpu0 = target.pid.and_then(feed::cpu_seconds);
+    let follower = tokio::spawn(feed::follow(
         shared.clone(),
         http_client(target)?,
         target.url.clone(),
@@ -242,7 +414,7 @@ pub async fn run(s: &Scenario, target: &Target, progress: bool) -> Result<Report
     ));
     let sampler = target
         .pid
-        .map(|pid| tokio::spawn(sample_rss(shared.clone(), pid)));
+        .map(|pid| tokio::spawn(feed::sample(shared.clone(), pid, t0)));
     let bar = progress.then(|| {
         let b = indicatif::ProgressBar::new(s.max_seconds);
         b.set_style(
@@ -251,94 +423,7 @@ pub async fn run(s: &Scenario, target: &Target, progress: bool) -> Result<Report
         );
         b
     });
-    let total_weight: u64 = s.classes.iter().map(|c| u64::from(c.weight)).sum();
-    let mut workers = Vec::new();
-    for w in 0..s.concurrency {
-        let (s, clients, shared, recipient, dir) = (
-            s.clone(),
-            clients.clone(),
-            shared.clone(),
-            recipient.clone(),
-            dir.path().to_owned(),
-        );
-        workers.push(tokio::spawn(async move {
-            let mut rng = Rng::new(s.seed.wrapping_add(u64::from(w) * 7919));
-            let mut n = 0u64;
-            loop {
-                let mut pick = rng.next() % total_weight.max(1);
-                let class = s
-                    .classes
-                    .iter()
-                    .find(|c| {
-                        let hit = pick < u64::from(c.weight);
-                        pick = pick.saturating_sub(u64::from(c.weight));
-                        hit
-                    })
-                    .unwrap_or(&s.classes[0])
-                    .clone();
-                let size = rng.between(class.min_bytes, class.max_bytes);
-                {
-                    let mut g = shared.lock().expect("state");
-                    let over = t0.elapsed().as_secs() >= s.max_seconds
-                        || g.bytes + size > s.max_bytes
-                        || (s.max_files > 0 && g.files >= s.max_files);
-                    if g.stop || over {
-                        g.stop = true;
-                        return;
-                    }
-                    g.files += 1;
-                    g.bytes += size;
-                }
-                n += 1;
-                let h = (rng.next() % u64::from(s.hospitals)) as u32;
-                let plain = dir.join(format!("w{w}-{n}"));
-                let mut file_rng = Rng::new(rng.next());
-                let kind = class.kind;
-                let written = tokio::task::spawn_blocking({
-                    let plain = plain.clone();
-                    move || content::write(kind, size, &mut file_rng, n, &plain)
-                })
-                .await;
-                let mut rec = Record {
-                    class: class.name.clone(),
-                    protocol: "tus".into(),
-                    name: format!(
-                        "lt/w{w}/{n}.{}",
-                        match kind {
-                            crate::scenario::Kind::Pdf => "pdf",
-                            crate::scenario::Kind::Dicom => "dcm",
-                            crate::scenario::Kind::Video => "mp4",
-                        }
-                    ),
-                    bytes: match written {
-                        Ok(Ok(b)) => b,
-                        _ => 0,
-                    },
-                    started_s: t0.elapsed().as_secs_f64(),
-                    ..Record::default()
-                };
-                let mut seed = [0u8; 32];
-                rng.fill(&mut seed);
-                let interrupt = rng.chance(s.interrupt_probability);
-                rec.outcome = match upload_one(
-                    &clients[h as usize],
-                    &recipient,
-                    &mut rec,
-                    plain.clone(),
-                    interrupt,
-                    seed,
-                )
-                .await
-                {
-                    Ok(()) => "accepted".into(),
-                    Err(e) => format!("error:{e}"),
-                };
-                rec.accepted_s = Some(t0.elapsed().as_secs_f64());
-                let _ = std::fs::remove_file(&plain);
-                shared.lock().expect("state").records.push(rec);
-            }
-        }));
-    }
+    let workers = spawn_workers(&ctx);
     while !workers.iter().all(|w| w.is_finished()) {
         if let Some(b) = &bar {
             let g = shared.lock().expect("state");
@@ -362,28 +447,32 @@ pub async fn run(s: &Scenario, target: &Target, progress: bool) -> Result<Report
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let cpu = match (cpu0, target.pid.and_then(cpu_seconds)) {
+    let cpu = match (cpu0, target.pid.and_then(feed::cpu_seconds)) {
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
+    shared.lock().expect("state").finished = true;
     if let Some(h) = sampler {
-        h.abort();
+        let _ = tokio::time::timeout(Duration::from_secs(2), h).await;
     }
     let mut g = shared.lock().expect("state");
     let seen = std::mem::take(&mut g.seen);
     for r in g.records.iter_mut() {
-        if let Some((at, outcome)) = seen.get(&r.upload_id) {
+        if let Some((at, outcome)) = seen.get(&r.name) {
             if r.outcome == "accepted" {
                 r.outcome = outcome.clone();
             }
             r.done_s = Some(*at);
         }
     }
+    let records = std::mem::take(&mut g.records);
+    let samples = std::mem::take(&mut g.samples);
     Ok(Report::build(
         s,
-        std::mem::take(&mut g.records),
+        records,
         sent_s,
         cpu,
         g.peak_rss_kib,
+        samples,
     ))
 }

@@ -1,6 +1,9 @@
 //! A load scenario (TOML): how many hospitals, what they send, how hard, and the bounds
 //! that make every run stop by itself.
 
+use std::collections::BTreeMap;
+
+use russh::keys::ssh_key::private::{Ed25519Keypair, PrivateKey};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,8 +24,15 @@ pub struct Scenario {
     /// Probability that an upload is cut half-way and resumed (tus HEAD + PATCH).
     #[serde(default)]
     pub interrupt_probability: f64,
+    /// Protocol mix: weights of `tus` and `sftp` (default: tus only).
+    #[serde(default = "default_protocols")]
+    pub protocols: BTreeMap<String, u32>,
     /// Size classes and their weights.
     pub classes: Vec<Class>,
+}
+
+fn default_protocols() -> BTreeMap<String, u32> {
+    BTreeMap::from([("tus".to_string(), 1)])
 }
 
 fn default_seed() -> u64 {
@@ -34,19 +44,55 @@ fn default_seed() -> u64 {
 pub struct Class {
     pub name: String,
     /// `pdf` (a valid PDF padded to size), `dicom` (a Part-10 instance with pixel data),
-    /// `video` (MP4 magic + bytes: large binary files).
+    /// `dicom-set` (a folder of instances guided by its DICOMDIR, sent last), `video`
+    /// (MP4 magic + bytes: large binary files).
     pub kind: Kind,
+    /// Share of the common worker pool's picks (ignored with `workers`).
+    #[serde(default)]
     pub weight: u32,
+    /// Size of each file (of each instance, for a set).
     pub min_bytes: u64,
     pub max_bytes: u64,
+    /// Instances per set (`dicom-set` only).
+    #[serde(default = "default_min_instances")]
+    pub min_instances: u32,
+    #[serde(default = "default_max_instances")]
+    pub max_instances: u32,
+    /// Dedicated closed-loop workers sending only this class, outside the common pool:
+    /// long transfers then cannot crowd out the small ones.
+    #[serde(default)]
+    pub workers: u32,
+    /// The sending hospital's link speed for this class (MB/s per transfer; 0 = as fast
+    /// as loopback allows).
+    #[serde(default)]
+    pub link_mb_per_s: f64,
+}
+
+fn default_min_instances() -> u32 {
+    50
+}
+
+fn default_max_instances() -> u32 {
+    500
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Kind {
     Pdf,
     Dicom,
+    DicomSet,
     Video,
+}
+
+impl Kind {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Kind::Pdf => "pdf",
+            Kind::Dicom | Kind::DicomSet => "dcm",
+            Kind::Video => "mp4",
+        }
+    }
 }
 
 impl Scenario {
@@ -71,7 +117,25 @@ impl Scenario {
                 "class {}: sizes",
                 c.name
             );
+            anyhow::ensure!(
+                c.min_instances >= 1 && c.min_instances <= c.max_instances,
+                "class {}: instances",
+                c.name
+            );
+            anyhow::ensure!(c.link_mb_per_s >= 0.0, "class {}: link_mb_per_s", c.name);
         }
+        anyhow::ensure!(
+            s.classes.iter().any(|c| c.workers == 0 && c.weight > 0)
+                || s.classes.iter().all(|c| c.workers > 0),
+            "the common pool needs a class with a weight (or every class its own workers)"
+        );
+        for p in s.protocols.keys() {
+            anyhow::ensure!(p == "tus" || p == "sftp", "protocol {p}: tus or sftp");
+        }
+        anyhow::ensure!(
+            s.protocols.values().sum::<u32>() > 0,
+            "protocols: at least one weight"
+        );
         Ok(s)
     }
 
@@ -88,6 +152,17 @@ impl Scenario {
         )
     }
 
+    /// Hospital `i`'s SSH key, derived from the seed like its token.
+    pub fn ssh_key(&self, i: u32) -> PrivateKey {
+        let mut seed = [0u8; 32];
+        Rng::new(self.seed ^ (u64::from(i) << 32) ^ 0x55).fill(&mut seed);
+        PrivateKey::from(Ed25519Keypair::from_seed(&seed))
+    }
+
+    pub fn uses_sftp(&self) -> bool {
+        self.protocols.get("sftp").copied().unwrap_or(0) > 0
+    }
+
     pub fn reviewer_token(&self) -> String {
         format!(
             "lt-review-{}-{:016x}",
@@ -102,9 +177,15 @@ impl Scenario {
         let mut out = String::new();
         for i in 0..self.hospitals {
             let hash = gateway::tenants::TokenHash::of(&self.token(i));
+            let key = self
+                .ssh_key(i)
+                .public_key()
+                .to_openssh()
+                .unwrap_or_default();
             out += &format!(
                 "[[tenant]]\ncode = \"{}\"\nname = \"Load hospital {i}\"\nprofile = \"generic\"\n\
-                 token_hashes = [\"{hash}\"]\nallow_ips = [\"127.0.0.0/8\", \"::1\"]\n\n",
+                 token_hashes = [\"{hash}\"]\nssh_keys = [\"{key}\"]\n\
+                 allow_ips = [\"127.0.0.0/8\", \"::1\"]\n\n",
                 self.hospital(i)
             );
         }

@@ -1,8 +1,10 @@
 //! The load generator's bounded smoke scenario against a real gateway: several
-//! hospitals, PDFs, DICOM instances and larger binaries, half the uploads cut mid-body and
-//! resumed; every file it sent is indexed (or rejected with an expected code), none lost.
+//! hospitals over tus and SFTP, PDFs, DICOM instances, DICOMDIR sets and larger
+//! binaries, half the transfers cut mid-body and resumed; every file it sent is indexed
+//! (or rejected with an expected code), none lost. A scrape taken while the load runs
+//! passes `promtool check metrics`.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gateway_tests::TestGateway;
@@ -13,8 +15,12 @@ seed = 11
 concurrency = 4
 max_seconds = 25
 max_bytes = 40000000
-max_files = 60
+max_files = 80
 interrupt_probability = 0.5
+
+[protocols]
+tus = 60
+sftp = 40
 
 [[classes]]
 name = "pdf"
@@ -31,12 +37,40 @@ min_bytes = 65536
 max_bytes = 1048576
 
 [[classes]]
+name = "set"
+kind = "dicom-set"
+weight = 20
+min_bytes = 16384
+max_bytes = 49152
+min_instances = 3
+max_instances = 8
+
+[[classes]]
 name = "large"
 kind = "video"
 weight = 5
 min_bytes = 2000000
 max_bytes = 4000000
 "#;
+
+/// A scrape of `/metrics` taken while the load runs: the loadtest still sending, some
+/// uploads already accepted and the backlog gauges sampled (within 60 s).
+fn scrape_during_load(gw: &TestGateway, loadtest: &mut std::process::Child) -> String {
+    let start = Instant::now();
+    loop {
+        let (_, m) = gw.admin_get("/metrics").unwrap();
+        let running = loadtest.try_wait().unwrap().is_none();
+        assert!(running, "the load ended before a scrape under load: {m}");
+        if m.contains("gateway_uploads_accepted_total{") && m.contains("gateway_uploads{state=") {
+            return m;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no scrape under load: {m}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
 
 fn loadtest_bin() -> std::path::PathBuf {
     gateway_tests::gateway_bin().with_file_name("loadtest")
@@ -75,21 +109,29 @@ fn a_bounded_scenario_loses_nothing() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    let out_dir = dir.path().join("report");
-    let run = Command::new("timeout")
+    let out_dir = std::env::var_os("LOADTEST_SMOKE_OUT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("report"));
+    let mut child = Command::new("timeout")
         .arg("120")
         .arg(loadtest_bin())
         .args(["run", "--scenario"])
         .arg(&scenario)
         .args(["--url", &format!("https://{}", gw.https)])
+        .args(["--sftp", &gw.sftp.to_string()])
         .arg("--ca-cert")
         .arg(gw.data_dir.join("keys/tls-cert.pem"))
         .args(["--pid", &gw.pid().to_string()])
         .arg("--out")
         .arg(&out_dir)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let scrape = scrape_during_load(&gw, &mut child);
+    let run = child.wait_with_output().unwrap();
     let summary = String::from_utf8_lossy(&run.stdout);
+    eprintln!("{summary}");
     assert!(
         run.status.success(),
         "{summary}\n{}\n{}",
@@ -111,7 +153,46 @@ fn a_bounded_scenario_loses_nothing() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert!(classes.contains(&"tus/pdf"), "{classes:?}");
+    for group in ["tus/pdf", "sftp/pdf"] {
+        assert!(classes.contains(&group), "{group} not in {classes:?}");
+    }
+    // A DICOMDIR set's DICOMDIR record is indexed only when the set's check passed.
+    assert!(
+        classes.iter().any(|c| c.ends_with("/set:set")),
+        "no DICOMDIR set in {classes:?}"
+    );
+    let resumed = |p: &str| {
+        records
+            .iter()
+            .filter(|r| r["protocol"] == p && r["resumed"] == true)
+            .count()
+    };
+    assert!(resumed("tus") > 0 && resumed("sftp") > 0, "{summary}");
+    // Plots are written beside the report.
+    for plot in ["throughput.svg", "latency.svg", "gateway.svg"] {
+        let svg = std::fs::read_to_string(out_dir.join(plot)).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("<text"), "{plot}");
+    }
+    // The scrape taken under load: with uploads in flight, and clean for promtool.
+    assert!(
+        scrape.contains("gateway_uploads_accepted_total"),
+        "{scrape}"
+    );
+    let mut check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus) is required");
+    std::io::Write::write_all(check.stdin.as_mut().unwrap(), scrape.as_bytes()).unwrap();
+    let out = check.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(report["gateway_peak_rss_mib"].as_f64().unwrap() > 1.0);
     // The gateway agrees: as many files indexed as the run saw.
     let (_, m) = gw.admin_get("/admin/status").unwrap();

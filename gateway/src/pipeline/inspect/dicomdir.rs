@@ -13,7 +13,7 @@ use dicom_dictionary_std::{tags, uids};
 use dicom_object::InMemDicomObject;
 
 use super::dicom::{self, Instance, text};
-use super::dicomdir_offsets::record_offsets;
+pub use super::dicomdir_offsets::record_offsets;
 use crate::checks::{Check, Severity};
 
 /// The files of a set, by path relative to the DICOMDIR's folder (`/`-separated).

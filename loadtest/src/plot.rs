@@ -1,0 +1,193 @@
+//! The report as pictures (SVG, plotters): throughput, time to indexed and the
+//! gateway's memory and CPU over the run. SVG only: plotters' bitmap backend would need
+//! a font library to label its axes, and an SVG leaves the text to the viewer.
+
+use std::path::Path;
+
+use anyhow::Result;
+use plotters::prelude::*;
+
+use crate::report::{Report, SMALL};
+
+fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    anyhow::anyhow!("plot: {e}")
+}
+
+/// Writes `throughput.svg`, `latency.svg` and `gateway.svg` into `dir`.
+pub fn write_all(report: &Report, dir: &Path) -> Result<()> {
+    throughput(report, &dir.join("throughput.svg"))?;
+    latency(report, &dir.join("latency.svg"))?;
+    gateway(report, &dir.join("gateway.svg"))?;
+    Ok(())
+}
+
+const BUCKET_S: f64 = 5.0;
+
+fn end_s(report: &Report) -> f64 {
+    report
+        .records
+        .iter()
+        .filter_map(|r| r.done_s.or(r.accepted_s))
+        .fold(report.seconds, f64::max)
+        .max(1.0)
+}
+
+/// Accepted MB/s and files/s per 5-second bucket, by acceptance time.
+fn throughput(report: &Report, path: &Path) -> Result<()> {
+    let end = end_s(report);
+    let n = (end / BUCKET_S).ceil() as usize + 1;
+    let (mut mb, mut files) = (vec![0.0; n], vec![0.0; n]);
+    for r in report.records.iter().filter(|r| !r.class.ends_with(":set")) {
+        if let Some(at) = r.accepted_s.filter(|_| !r.outcome.starts_with("error")) {
+            let i = ((at / BUCKET_S) as usize).min(n - 1);
+            mb[i] += r.sealed_bytes as f64 / 1e6 / BUCKET_S;
+            files[i] += 1.0 / BUCKET_S;
+        }
+    }
+    let root = SVGBackend::new(path, (1000, 640)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let halves = root.split_evenly((2, 1));
+    for (area, (values, unit, colour)) in halves.iter().zip([
+        (&mb, "MB/s accepted", &BLUE),
+        (&files, "files/s accepted", &RED),
+    ]) {
+        let top = values.iter().copied().fold(1.0, f64::max) * 1.1;
+        let mut chart = ChartBuilder::on(area)
+            .caption(unit, ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..end, 0.0..top)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds since start")
+            .y_desc(unit)
+            .draw()
+            .map_err(err)?;
+        let points = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as f64 * BUCKET_S, *v));
+        chart
+            .draw_series(LineSeries::new(points, colour))
+            .map_err(err)?;
+    }
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// Every indexed file's time to indexed (log scale) at its upload start: files ≤ 2 MiB
+/// in blue, larger in red, the DICOMDIR sets in green, and the 500 ms goal as a line.
+fn latency(report: &Report, path: &Path) -> Result<()> {
+    let end = end_s(report);
+    let points: Vec<(f64, f64, u8)> = report
+        .records
+        .iter()
+        .filter(|r| r.outcome == "indexed")
+        .filter_map(|r| {
+            let ms = ((r.done_s? - r.started_s) * 1000.0).max(1.0);
+            let kind = if r.class.ends_with(":set") {
+                2
+            } else {
+                u8::from(r.bytes > SMALL)
+            };
+            Some((r.started_s, ms, kind))
+        })
+        .collect();
+    let top = points.iter().map(|p| p.1).fold(1000.0, f64::max) * 1.5;
+    let root = SVGBackend::new(path, (1000, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "time to indexed (upload start → file.indexed)",
+            ("sans-serif", 18),
+        )
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..end, (1.0..top).log_scale())
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("upload started (s since start)")
+        .y_desc("ms (log)")
+        .draw()
+        .map_err(err)?;
+    let styles = [
+        ("files ≤ 2 MiB", BLUE),
+        ("larger files", RED),
+        ("DICOMDIR sets", GREEN),
+    ];
+    for (kind, (label, colour)) in styles.into_iter().enumerate() {
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .filter(|p| usize::from(p.2) == kind)
+                    .map(|p| Circle::new((p.0, p.1), 2, colour.mix(0.6).filled())),
+            )
+            .map_err(err)?
+            .label(label)
+            .legend(move |(x, y)| Circle::new((x + 10, y), 4, colour.filled()));
+    }
+    chart
+        .draw_series(LineSeries::new(
+            [(0.0, 500.0), (end, 500.0)],
+            BLACK.mix(0.5),
+        ))
+        .map_err(err)?
+        .label("goal: 500 ms")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// A label, what to chart of each sample, the y axis' least top, and a colour.
+type SampleSeries = (
+    &'static str,
+    fn(&crate::report::Sample) -> f64,
+    f64,
+    &'static RGBColor,
+);
+
+/// The gateway's RSS (MiB) and CPU (cores) as sampled.
+fn gateway(report: &Report, path: &Path) -> Result<()> {
+    let end = end_s(report);
+    let root = SVGBackend::new(path, (1000, 640)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let halves = root.split_evenly((2, 1));
+    let series: [SampleSeries; 2] = [
+        ("gateway RSS (MiB; goal < 256)", |s| s.rss_mib, 300.0, &BLUE),
+        ("gateway CPU (cores)", |s| s.cpu_cores, 2.2, &RED),
+    ];
+    for (area, (label, value, floor, colour)) in halves.iter().zip(series) {
+        let top = report.samples.iter().map(value).fold(floor, f64::max) * 1.05;
+        let mut chart = ChartBuilder::on(area)
+            .caption(label, ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..end, 0.0..top)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds since start")
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(LineSeries::new(
+                report.samples.iter().map(|s| (s.t_s, value(s))),
+                colour,
+            ))
+            .map_err(err)?;
+    }
+    root.present().map_err(err)?;
+    Ok(())
+}
