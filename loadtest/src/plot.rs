@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Result;
 use plotters::prelude::*;
 
-use crate::report::{Report, SMALL};
+use crate::report::{Report, SMALL, pct};
 
 fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow::anyhow!("plot: {e}")
@@ -77,25 +77,37 @@ fn throughput(report: &Report, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Every indexed file's time to indexed (log scale) at its upload start: files ≤ 2 MiB
-/// in blue, larger in red, the DICOMDIR sets in green, and the 500 ms goal as a line.
+/// Time to indexed (log scale) by upload start: files ≤ 2 MiB as p50 and p99 per
+/// 10-second bucket (there can be 100,000 of them), larger files and DICOMDIR sets as
+/// points, and the 500 ms goal as a line.
 fn latency(report: &Report, path: &Path) -> Result<()> {
     let end = end_s(report);
-    let points: Vec<(f64, f64, u8)> = report
-        .records
+    let mut small: Vec<Vec<f64>> = vec![Vec::new(); (end / 10.0) as usize + 1];
+    let mut points: Vec<(f64, f64, bool)> = Vec::new();
+    for r in report.records.iter().filter(|r| r.outcome == "indexed") {
+        let Some(done) = r.done_s else { continue };
+        let ms = ((done - r.started_s) * 1000.0).max(1.0);
+        let set = r.class.ends_with(":set");
+        if !set && r.bytes <= SMALL {
+            let i = ((r.started_s / 10.0) as usize).min(small.len() - 1);
+            small[i].push(ms);
+        } else {
+            points.push((r.started_s, ms, set));
+        }
+    }
+    let mut lines = (Vec::new(), Vec::new());
+    for (i, b) in small.iter_mut().enumerate().filter(|(_, b)| !b.is_empty()) {
+        b.sort_by(f64::total_cmp);
+        let t = i as f64 * 10.0 + 5.0;
+        lines.0.push((t, pct(b, 50.0)));
+        lines.1.push((t, pct(b, 99.0)));
+    }
+    let top = points
         .iter()
-        .filter(|r| r.outcome == "indexed")
-        .filter_map(|r| {
-            let ms = ((r.done_s? - r.started_s) * 1000.0).max(1.0);
-            let kind = if r.class.ends_with(":set") {
-                2
-            } else {
-                u8::from(r.bytes > SMALL)
-            };
-            Some((r.started_s, ms, kind))
-        })
-        .collect();
-    let top = points.iter().map(|p| p.1).fold(1000.0, f64::max) * 1.5;
+        .map(|p| p.1)
+        .chain(lines.1.iter().map(|p| p.1))
+        .fold(1000.0, f64::max)
+        * 1.5;
     let root = SVGBackend::new(path, (1000, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
@@ -114,18 +126,25 @@ fn latency(report: &Report, path: &Path) -> Result<()> {
         .y_desc("ms (log)")
         .draw()
         .map_err(err)?;
-    let styles = [
-        ("files ≤ 2 MiB", BLUE),
-        ("larger files", RED),
-        ("DICOMDIR sets", GREEN),
-    ];
-    for (kind, (label, colour)) in styles.into_iter().enumerate() {
+    let line_legend = |c: RGBColor| move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c);
+    let light = RGBColor(120, 160, 230);
+    for (values, label, colour) in [
+        (lines.0, "files ≤ 2 MiB, p50 per 10 s", light),
+        (lines.1, "files ≤ 2 MiB, p99 per 10 s", BLUE),
+    ] {
+        chart
+            .draw_series(LineSeries::new(values, colour))
+            .map_err(err)?
+            .label(label)
+            .legend(line_legend(colour));
+    }
+    for (set, label, colour) in [(false, "larger files", RED), (true, "DICOMDIR sets", GREEN)] {
         chart
             .draw_series(
                 points
                     .iter()
-                    .filter(|p| usize::from(p.2) == kind)
-                    .map(|p| Circle::new((p.0, p.1), 2, colour.mix(0.6).filled())),
+                    .filter(|p| p.2 == set)
+                    .map(|p| Circle::new((p.0, p.1), 3, colour.mix(0.7).filled())),
             )
             .map_err(err)?
             .label(label)
@@ -138,7 +157,7 @@ fn latency(report: &Report, path: &Path) -> Result<()> {
         ))
         .map_err(err)?
         .label("goal: 500 ms")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
+        .legend(line_legend(BLACK));
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))
@@ -160,11 +179,12 @@ type SampleSeries = (
 /// The gateway's RSS (MiB) and CPU (cores) as sampled.
 fn gateway(report: &Report, path: &Path) -> Result<()> {
     let end = end_s(report);
-    let root = SVGBackend::new(path, (1000, 640)).into_drawing_area();
+    let root = SVGBackend::new(path, (1000, 900)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    let halves = root.split_evenly((2, 1));
-    let series: [SampleSeries; 2] = [
+    let halves = root.split_evenly((3, 1));
+    let series: [SampleSeries; 3] = [
         ("gateway RSS (MiB; goal < 256)", |s| s.rss_mib, 300.0, &BLUE),
+        ("of which anonymous (MiB)", |s| s.anon_mib, 300.0, &GREEN),
         ("gateway CPU (cores)", |s| s.cpu_cores, 2.2, &RED),
     ];
     for (area, (label, value, floor, colour)) in halves.iter().zip(series) {

@@ -52,6 +52,10 @@ pub struct Group {
 pub struct Sample {
     pub t_s: f64,
     pub rss_mib: f64,
+    /// Of which anonymous memory (heap, stacks); the rest is mapped files (the
+    /// catalog's memory map), which the kernel can drop and re-read at will.
+    #[serde(default)]
+    pub anon_mib: f64,
     /// CPU cores used since the previous sample.
     pub cpu_cores: f64,
 }
@@ -62,8 +66,14 @@ pub struct Report {
     pub seconds: f64,
     pub gateway_cpu_seconds: Option<f64>,
     pub gateway_peak_rss_mib: f64,
+    /// Peak anonymous part of the RSS.
+    #[serde(default)]
+    pub gateway_peak_anon_mib: f64,
     /// Accepted uploads whose outcome never arrived.
     pub lost: u64,
+    /// Open loop: arrivals that waited for a free slot (the offered rate was not met).
+    #[serde(default)]
+    pub delayed_arrivals: u64,
     /// Time to indexed p99 over every file ≤ 2 MiB (the issue's goal: < 500 ms).
     #[serde(default)]
     pub small_tti_p99_ms: f64,
@@ -145,11 +155,13 @@ impl Report {
             .collect();
         small.sort_by(f64::total_cmp);
         Report {
+            delayed_arrivals: 0,
             small_tti_p99_ms: pct(&small, 99.0),
             scenario: s.clone(),
             seconds,
             gateway_cpu_seconds: cpu,
             gateway_peak_rss_mib: rss_kib as f64 / 1024.0,
+            gateway_peak_anon_mib: samples.iter().map(|s| s.anon_mib).fold(0.0, f64::max),
             lost: records.iter().filter(|r| r.outcome == "accepted").count() as u64,
             groups,
             records,
@@ -158,14 +170,21 @@ impl Report {
     }
 
     pub fn markdown(&self) -> String {
+        let load = match self.scenario.arrival_per_s {
+            Some(r) => format!(
+                "{r} jobs/s arriving (up to {} at once; {} arrivals waited for a slot)",
+                self.scenario.concurrency, self.delayed_arrivals
+            ),
+            None => format!("{} in flight (closed loop)", self.scenario.concurrency),
+        };
         let mut out = format!(
-            "{} hospitals, {} in flight, {:.0} s, {} uploads; gateway peak RSS {:.0} MiB{}; **lost: {}**; \
+            "{} hospitals, {load}, {:.0} s, {} uploads; gateway peak RSS {:.0} MiB (anonymous {:.0} MiB){}; **lost: {}**; \
              time to indexed p99 of files ≤ 2 MiB: **{:.0} ms**\n\n",
             self.scenario.hospitals,
-            self.scenario.concurrency,
             self.seconds,
             self.records.len(),
             self.gateway_peak_rss_mib,
+            self.gateway_peak_anon_mib,
             self.gateway_cpu_seconds
                 .map(|c| format!(", CPU {c:.1} s"))
                 .unwrap_or_default(),

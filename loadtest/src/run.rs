@@ -7,18 +7,19 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use gateway::push::TusClient;
-use gateway::sealed::{Recipient, SealedSource};
+use gateway::sealed::Recipient;
 use russh::keys::PrivateKey;
 
+use crate::feed;
+use crate::job::Job;
 use crate::report::{Record, Report, Sample};
-use crate::scenario::{Class, Kind, Rng, Scenario};
-use crate::{content, dicomdir, feed, sftp, tus};
+use crate::scenario::{Class, Rng, Scenario};
 
 /// Bytes read from the sealed source per request (tus PATCH, SFTP writes).
 pub const CHUNK: usize = 8 << 20;
@@ -47,6 +48,8 @@ pub struct Shared {
     pub seen: HashMap<String, (f64, String)>,
     pub peak_rss_kib: u64,
     pub samples: Vec<Sample>,
+    /// Open loop: arrivals that found every slot busy and waited.
+    pub delayed_arrivals: u64,
 }
 
 /// Sleeps as long as a link of `mb_per_s` would still need for `sent` bytes.
@@ -71,20 +74,20 @@ fn http_client(t: &Target) -> Result<reqwest::Client> {
 }
 
 /// What every worker shares.
-struct Ctx {
-    s: Scenario,
-    tus: Vec<TusClient>,
-    keys: Vec<Arc<PrivateKey>>,
-    sftp: Option<SocketAddr>,
-    recipient: Recipient,
+pub struct Ctx {
+    pub s: Scenario,
+    pub tus: Vec<TusClient>,
+    pub keys: Vec<Arc<PrivateKey>>,
+    pub sftp: Option<SocketAddr>,
+    pub recipient: Recipient,
     shared: Arc<Mutex<Shared>>,
-    dir: PathBuf,
+    pub dir: PathBuf,
     t0: Instant,
 }
 
 impl Ctx {
     /// Takes `files` and `bytes` from the run's budget; false once a bound is reached.
-    fn reserve(&self, files: u64, bytes: u64) -> bool {
+    pub fn reserve(&self, files: u64, bytes: u64) -> bool {
         let mut g = self.shared.lock().expect("state");
         let s = &self.s;
         let over = self.t0.elapsed().as_secs() >= s.max_seconds
@@ -99,240 +102,13 @@ impl Ctx {
         true
     }
 
-    fn push(&self, rec: Record) {
+    pub fn push(&self, rec: Record) {
         self.shared.lock().expect("state").records.push(rec);
     }
 
-    fn now(&self) -> f64 {
+    pub fn now(&self) -> f64 {
         self.t0.elapsed().as_secs_f64()
     }
-}
-
-/// One hospital's way in for one job.
-enum Link<'a> {
-    Tus(&'a TusClient),
-    Sftp {
-        login: sftp::Login,
-        conn: Option<Box<sftp::Conn>>,
-    },
-}
-
-impl Link<'_> {
-    fn protocol(&self) -> &'static str {
-        match self {
-            Link::Tus(_) => "tus",
-            Link::Sftp { .. } => "sftp",
-        }
-    }
-
-    async fn folder(&mut self, name: &str) -> Result<()> {
-        if let Link::Sftp { login, conn } = self {
-            if conn.is_none() {
-                *conn = Some(Box::new(login.connect().await?));
-            }
-            if let Some(c) = conn {
-                c.mkdir(&format!("/inbox/{name}")).await?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn send(
-        &mut self,
-        ctx: &Ctx,
-        plain: &Path,
-        cut: bool,
-        link_mb_per_s: f64,
-        rec: &mut Record,
-    ) -> Result<()> {
-        let mut seed = [0u8; 32];
-        let salt = rec
-            .name
-            .bytes()
-            .fold(rec.bytes, |h, b| h.rotate_left(5) ^ u64::from(b));
-        Rng::new(rec.started_s.to_bits() ^ salt).fill(&mut seed);
-        let recipients = std::slice::from_ref(&ctx.recipient);
-        let mut src = SealedSource::open(plain, recipients, &seed)?;
-        match self {
-            Link::Tus(c) => {
-                tus::upload(c, &rec.name.clone(), &mut src, cut, link_mb_per_s, rec).await
-            }
-            Link::Sftp { login, conn } => {
-                let path = format!("/inbox/{}", rec.name);
-                sftp::upload(login, conn, &path, &mut src, cut, link_mb_per_s, rec).await
-            }
-        }
-    }
-}
-
-fn pick<'a, T>(items: &'a [(T, u32)], rng: &mut Rng) -> &'a T {
-    let total: u64 = items.iter().map(|(_, w)| u64::from(*w)).sum();
-    let mut at = rng.next() % total.max(1);
-    for (item, w) in items {
-        if at < u64::from(*w) {
-            return item;
-        }
-        at -= u64::from(*w);
-    }
-    &items[0].0
-}
-
-/// A closed-loop worker: picks a class from `pool`, a protocol and a hospital, sends,
-/// and goes again until the run's budget is spent.
-async fn worker(ctx: Arc<Ctx>, w: u32, pool: Vec<(Class, u32)>) {
-    let mut rng = Rng::new(ctx.s.seed.wrapping_add(u64::from(w) * 7919));
-    let protocols: Vec<(String, u32)> = ctx.s.protocols.clone().into_iter().collect();
-    for n in 1u64.. {
-        let class = pick(&pool, &mut rng).clone();
-        let protocol = pick(&protocols, &mut rng).clone();
-        let h = (rng.next() % u64::from(ctx.s.hospitals)) as u32;
-        let (files, bytes, count) = match class.kind {
-            Kind::DicomSet => {
-                let count = rng.between(
-                    u64::from(class.min_instances),
-                    u64::from(class.max_instances),
-                );
-                (
-                    count + 1,
-                    count * (class.min_bytes + class.max_bytes) / 2,
-                    count,
-                )
-            }
-            _ => (1, rng.between(class.min_bytes, class.max_bytes), 1),
-        };
-        if !ctx.reserve(files, bytes) {
-            return;
-        }
-        let mut link = match (protocol.as_str(), ctx.sftp) {
-            ("sftp", Some(addr)) => Link::Sftp {
-                login: sftp::Login {
-                    addr,
-                    user: ctx.s.hospital(h),
-                    key: ctx.keys[h as usize].clone(),
-                },
-                conn: None,
-            },
-            _ => Link::Tus(&ctx.tus[h as usize]),
-        };
-        let job_rng = Rng::new(rng.next());
-        let tag = format!("lt-w{w}-{n}");
-        if class.kind == Kind::DicomSet {
-            send_set(&ctx, &mut link, &class, &tag, count as u32, job_rng).await;
-        } else {
-            send_one(&ctx, &mut link, &class, &tag, bytes, job_rng).await;
-        }
-    }
-}
-
-async fn send_one(
-    ctx: &Ctx,
-    link: &mut Link<'_>,
-    class: &Class,
-    tag: &str,
-    size: u64,
-    mut rng: Rng,
-) {
-    let name = format!("{tag}.{}", class.kind.extension());
-    let plain = ctx.dir.join(&name);
-    let kind = class.kind;
-    let n = rng.next() % 1_000_000;
-    let written = tokio::task::spawn_blocking({
-        let plain = plain.clone();
-        let mut file_rng = Rng::new(rng.next());
-        move || content::write(kind, size, &mut file_rng, n, &plain)
-    })
-    .await;
-    let mut rec = Record {
-        class: class.name.clone(),
-        protocol: link.protocol().into(),
-        name,
-        bytes: match written {
-            Ok(Ok(b)) => b,
-            _ => 0,
-        },
-        started_s: ctx.now(),
-        ..Record::default()
-    };
-    let cut = rng.chance(ctx.s.interrupt_probability);
-    rec.outcome = match link
-        .send(ctx, &plain, cut, class.link_mb_per_s, &mut rec)
-        .await
-    {
-        Ok(()) => "accepted".into(),
-        Err(e) => format!("error:{e}"),
-    };
-    rec.accepted_s = Some(ctx.now());
-    let _ = std::fs::remove_file(&plain);
-    ctx.push(rec);
-}
-
-/// A DICOMDIR set: a folder of instances sent one by one, the DICOMDIR last. Each file
-/// is a record of the class; the DICOMDIR's record (class `<class>:set`) spans the whole
-/// set, from its first byte to the set's check.
-async fn send_set(
-    ctx: &Ctx,
-    link: &mut Link<'_>,
-    class: &Class,
-    tag: &str,
-    count: u32,
-    mut rng: Rng,
-) {
-    let started = ctx.now();
-    let dir = ctx.dir.join(tag);
-    let mut set_rng = Rng::new(rng.next());
-    let n = rng.next() % 1_000_000;
-    let sizes = (class.min_bytes, class.max_bytes);
-    let written = tokio::task::spawn_blocking({
-        let dir = dir.clone();
-        move || dicomdir::write_set(&dir, count, sizes, &mut set_rng, n)
-    })
-    .await
-    .map_err(anyhow::Error::from)
-    .and_then(|r| r);
-    let protocol = link.protocol();
-    let failed = |code: String| Record {
-        class: format!("{}:set", class.name),
-        protocol: protocol.into(),
-        name: format!("{tag}/DICOMDIR"),
-        started_s: started,
-        outcome: format!("error:{code}"),
-        ..Record::default()
-    };
-    let files = match written {
-        Ok(f) => f,
-        Err(e) => return ctx.push(failed(format!("generate:{e}"))),
-    };
-    if let Err(e) = link.folder(tag).await {
-        let _ = std::fs::remove_dir_all(&dir);
-        return ctx.push(failed(e.to_string()));
-    }
-    let total: u64 = files.iter().map(|f| f.bytes).sum();
-    for f in files {
-        let last = f.rel == "DICOMDIR";
-        let mut rec = Record {
-            class: if last {
-                format!("{}:set", class.name)
-            } else {
-                class.name.clone()
-            },
-            protocol: link.protocol().into(),
-            name: format!("{tag}/{}", f.rel),
-            bytes: if last { total } else { f.bytes },
-            started_s: if last { started } else { ctx.now() },
-            ..Record::default()
-        };
-        let cut = rng.chance(ctx.s.interrupt_probability);
-        rec.outcome = match link
-            .send(ctx, &f.path, cut, class.link_mb_per_s, &mut rec)
-            .await
-        {
-            Ok(()) => "accepted".into(),
-            Err(e) => format!("error:{e}"),
-        };
-        rec.accepted_s = Some(ctx.now());
-        ctx.push(rec);
-    }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 async fn setup(s: &Scenario, target: &Target) -> Result<Ctx> {
@@ -372,8 +148,53 @@ async fn setup(s: &Scenario, target: &Target) -> Result<Ctx> {
     })
 }
 
-/// The workers: the common pool (`concurrency`, classes by weight) and each class's
-/// dedicated ones.
+/// A closed-loop worker: one job after another from `pool` until the budget is spent.
+async fn worker(ctx: Arc<Ctx>, w: u32, pool: Vec<(Class, u32)>) {
+    let mut rng = Rng::new(ctx.s.seed.wrapping_add(u64::from(w) * 7919));
+    for n in 1u64.. {
+        let Some(job) = Job::next(&ctx, &pool, &mut rng, format!("lt-w{w}-{n}")) else {
+            return;
+        };
+        job.run(&ctx).await;
+    }
+}
+
+/// Open loop: jobs arrive at `arrival_per_s` on average (exponential gaps), each sent
+/// on its own, at most `concurrency` at once; an arrival finding them all busy waits
+/// for one (counted in the report, since the offered rate was then not met).
+async fn arrivals(ctx: Arc<Ctx>, pool: Vec<(Class, u32)>, rate: f64) {
+    let mut rng = Rng::new(ctx.s.seed ^ 0xA11);
+    let slots = Arc::new(tokio::sync::Semaphore::new(ctx.s.concurrency as usize));
+    let mut next = tokio::time::Instant::now();
+    let mut running = tokio::task::JoinSet::new();
+    for n in 1u64.. {
+        let unit = ((rng.next() >> 11) as f64 / (1u64 << 53) as f64).max(1e-12);
+        next += Duration::from_secs_f64(-unit.ln() / rate);
+        tokio::time::sleep_until(next).await;
+        let Some(job) = Job::next(&ctx, &pool, &mut rng, format!("lt-a-{n}")) else {
+            break;
+        };
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(s) => s,
+            Err(_) => {
+                ctx.shared.lock().expect("state").delayed_arrivals += 1;
+                let Ok(s) = slots.clone().acquire_owned().await else {
+                    break;
+                };
+                s
+            }
+        };
+        let ctx = ctx.clone();
+        running.spawn(async move {
+            job.run(&ctx).await;
+            drop(slot);
+        });
+    }
+    while running.join_next().await.is_some() {}
+}
+
+/// The workers: the common pool (`concurrency` closed-loop workers, or open-loop
+/// arrivals at `arrival_per_s`; classes by weight) and each class's dedicated ones.
 fn spawn_workers(ctx: &Arc<Ctx>) -> Vec<tokio::task::JoinHandle<()>> {
     let common: Vec<(Class, u32)> = ctx
         .s
@@ -382,18 +203,26 @@ fn spawn_workers(ctx: &Arc<Ctx>) -> Vec<tokio::task::JoinHandle<()>> {
         .filter(|c| c.workers == 0 && c.weight > 0)
         .map(|c| (c.clone(), c.weight))
         .collect();
-    let mut pools = Vec::new();
+    let mut handles = Vec::new();
+    let mut w = 0;
     if !common.is_empty() {
-        pools.extend((0..ctx.s.concurrency).map(|_| common.clone()));
+        match ctx.s.arrival_per_s {
+            Some(rate) => handles.push(tokio::spawn(arrivals(ctx.clone(), common, rate))),
+            None => {
+                for _ in 0..ctx.s.concurrency {
+                    handles.push(tokio::spawn(worker(ctx.clone(), w, common.clone())));
+                    w += 1;
+                }
+            }
+        }
     }
     for c in ctx.s.classes.iter().filter(|c| c.workers > 0) {
-        pools.extend((0..c.workers).map(|_| vec![(c.clone(), 1)]));
+        for _ in 0..c.workers {
+            handles.push(tokio::spawn(worker(ctx.clone(), w, vec![(c.clone(), 1)])));
+            w += 1;
+        }
     }
-    pools
-        .into_iter()
-        .enumerate()
-        .map(|(w, pool)| tokio::spawn(worker(ctx.clone(), w as u32, pool)))
-        .collect()
+    handles
 }
 
 pub async fn run(s: &Scenario, target: &Target, progress: bool) -> Result<Report> {
@@ -442,8 +271,21 @@ pub async fn run(s: &Scenario, target: &Target, progress: bool) -> Result<Report
     }
     shared.lock().expect("state").sent = true;
     let sent_s = t0.elapsed().as_secs_f64();
-    // Every accepted upload gets its outcome on the feed; wait (bounded) for the last.
-    let _ = tokio::time::timeout(Duration::from_secs(120), follower).await;
+    // Every accepted upload gets its outcome on the feed: wait for the last while
+    // outcomes keep arriving (the gateway may still be working off a backlog), and give
+    // up after a minute without one — what is missing then counts as lost.
+    let mut last = (0usize, Instant::now());
+    while !follower.is_finished() && last.1.elapsed() < Duration::from_secs(60) {
+        let seen = shared.lock().expect("state").seen.len();
+        if seen != last.0 {
+            last = (seen, Instant::now());
+        }
+        if let Some(b) = &bar {
+            b.set_message(format!("waiting for outcomes: {seen} so far"));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    follower.abort();
     if let Some(b) = bar {
         b.finish_and_clear();
     }

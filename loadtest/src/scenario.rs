@@ -14,8 +14,14 @@ pub struct Scenario {
     /// Seeds file contents, sizes, choices and tokens: the same seed, the same run.
     #[serde(default = "default_seed")]
     pub seed: u64,
-    /// Uploads in flight at once (closed loop).
+    /// Uploads in flight at once: the closed loop's workers, or with `arrival_per_s`
+    /// the most the open loop runs at once.
     pub concurrency: u32,
+    /// Open loop: jobs (a file or a set) per second arriving on average, exponential
+    /// gaps; without it the common pool is closed-loop (`concurrency` workers sending
+    /// back to back, which finds the gateway's capacity).
+    #[serde(default)]
+    pub arrival_per_s: Option<f64>,
     /// Hard bounds: the run stops at whichever comes first.
     pub max_seconds: u64,
     pub max_bytes: u64,
@@ -106,6 +112,10 @@ impl Scenario {
         anyhow::ensure!(
             s.max_seconds > 0 && s.max_bytes > 0,
             "the run needs its bounds"
+        );
+        anyhow::ensure!(
+            s.arrival_per_s.is_none_or(|r| r > 0.0 && r.is_finite()),
+            "arrival_per_s must be > 0"
         );
         anyhow::ensure!(
             (0.0..=1.0).contains(&s.interrupt_probability),

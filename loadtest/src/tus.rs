@@ -58,12 +58,13 @@ pub async fn upload(
         offset = match client.append(&url, offset, piece).await {
             Ok(o) => o,
             Err(gateway::push::PushError::OffsetMoved(o)) => o,
-            // After a cut the gateway may still be finishing the cut request (busy), or
+            // After a cut the gateway may still be finishing the cut request (busy: 423), or
             // have finished the upload with it (no longer receiving): ask where it is,
             // as a tus client does, a bounded number of times.
             Err(e)
                 if rec.resumed
-                    && (e.code() == "tus.busy" || e.code() == "ingest.not_receiving")
+                    && ["tus.busy", "ingest.busy", "ingest.not_receiving"]
+                        .contains(&e.code().as_str())
                     && retries < 40 =>
             {
                 retries += 1;

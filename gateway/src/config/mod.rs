@@ -240,6 +240,11 @@ pub struct IngestConfig {
     pub quarantine_days: u64,
     /// Seconds between housekeeping sweeps (expiry and the end of quarantine).
     pub housekeeping_interval_secs: u64,
+    /// Accepted uploads waiting for their checks before new uploads wait at the door
+    /// (0: never).
+    pub max_backlog: u64,
+    /// The longest a new upload waits for room in the backlog.
+    pub admission_wait_secs: u64,
 }
 
 impl Default for IngestConfig {
@@ -251,6 +256,8 @@ impl Default for IngestConfig {
             partial_expiry_hours: 48,
             quarantine_days: 14,
             housekeeping_interval_secs: 300,
+            max_backlog: 32,
+            admission_wait_secs: 30,
         }
     }
 }

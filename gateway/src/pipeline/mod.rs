@@ -115,7 +115,9 @@ impl Pipeline {
         &self,
         max_bytes: Option<u64>,
     ) -> Result<Option<Outcome>, PipelineError> {
-        if self.paused_for().is_some() {
+        let paused = self.paused_for().is_some();
+        self.core.admission().set_paused(paused);
+        if paused {
             return Ok(None);
         }
         let claimed = match max_bytes {
@@ -126,6 +128,9 @@ impl Pipeline {
             return Ok(None);
         };
         let outcome = self.check(&upload).await;
+        if outcome.is_ok() {
+            self.core.admission().checked();
+        }
         if let Ok(o) = &outcome {
             let failed = match o {
                 Outcome::Indexed { .. } => None,

@@ -27,6 +27,8 @@ pub enum IngestError {
     NotFound(String),
     #[error("upload `{0}` is no longer receiving")]
     NotReceiving(String),
+    #[error("upload `{0}` is in use by another connection; retry in a moment")]
+    Busy(String),
     #[error(transparent)]
     Sealed(#[from] SealedError),
     #[error("storage error: {0}")]
@@ -49,6 +51,7 @@ impl IngestError {
             IngestError::UnknownTenant(_) => "ingest.unknown_tenant",
             IngestError::NotFound(_) => "ingest.not_found",
             IngestError::NotReceiving(_) => "ingest.not_receiving",
+            IngestError::Busy(_) => "ingest.busy",
             IngestError::Sealed(e) => e.code(),
             IngestError::Io(_) => "ingest.io",
             IngestError::Catalog(e) => e.code(),

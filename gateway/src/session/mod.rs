@@ -15,6 +15,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use error::IngestError;
+mod admission;
+mod live;
 
 use crate::backends::catalog::{Catalog, UploadRow, UploadState};
 use crate::checks::{Check, Severity};
@@ -33,6 +35,9 @@ pub struct IngestSettings {
     /// Unsynced bytes allowed before an fsync and a durable-offset update.
     pub fsync_interval_bytes: u64,
     pub header_policy: HeaderPolicy,
+    /// Accepted-but-unchecked uploads before new ones wait (0: never), and how long.
+    pub max_backlog: u64,
+    pub admission_wait: std::time::Duration,
 }
 
 impl IngestSettings {
@@ -45,6 +50,8 @@ impl IngestSettings {
                 allow_other_recipients: config.ingest.allow_other_recipients,
                 ..HeaderPolicy::default()
             },
+            max_backlog: config.ingest.max_backlog,
+            admission_wait: std::time::Duration::from_secs(config.ingest.admission_wait_secs),
         }
     }
 }
@@ -72,6 +79,9 @@ pub struct IngestCore {
     /// When uploads were accepted in this process, for `gateway_time_to_indexed_seconds`
     /// (the catalog's `accepted_at` has only seconds).
     accepted_at: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    /// Uploads some connection holds open (one writer per upload; see `live.rs`).
+    live: live::LiveUploads,
+    admission: admission::Admission,
 }
 
 /// What `finish` promises: the upload is accepted and will not be lost.
@@ -159,6 +169,7 @@ pub struct Upload {
     inner: Option<Box<Receiving>>,
     /// When this process opened (or resumed) it, for `gateway_time_to_accepted_seconds`.
     opened: std::time::Instant,
+    _live: live::Live,
 }
 
 impl std::fmt::Debug for Upload {
@@ -193,11 +204,13 @@ impl IngestCore {
             catalog,
             tenants,
             identity,
-            settings,
             accepted: Arc::new(tokio::sync::Notify::new()),
             accepted_small: Arc::new(tokio::sync::Notify::new()),
             objects_in_use: tokio::sync::RwLock::new(()),
             accepted_at: std::sync::Mutex::default(),
+            live: live::LiveUploads::default(),
+            admission: admission::Admission::new(settings.max_backlog, settings.admission_wait),
+            settings,
         })
     }
 
@@ -266,7 +279,9 @@ impl IngestCore {
         let tenant_bytes = self
             .check_quota(&who.tenant, declared_len.unwrap_or(0))
             .await?;
+        self.admit(who).await;
         let id = new_upload_id()?;
+        let live = self.hold(&id)?;
         let (dir, tenant, sid) = (
             self.settings.spool_dir.clone(),
             who.tenant.clone(),
@@ -289,6 +304,7 @@ impl IngestCore {
             row,
             tenant_bytes,
             inner: Some(Receiving::new(spool, self.opener())),
+            _live: live,
         })
     }
 
@@ -329,6 +345,15 @@ impl IngestCore {
     }
 
     async fn reopen(self: &Arc<Self>, row: UploadRow) -> Result<Upload> {
+        let live = self.hold(&row.id)?;
+        // The catalog row may predate the last holder's final sync: read it again now
+        // that this connection is the only writer.
+        let row = self
+            .catalog
+            .upload(&row.id)
+            .await?
+            .filter(|r| r.state == UploadState::Receiving)
+            .ok_or_else(|| IngestError::NotReceiving(row.id.clone()))?;
         let tenant_bytes = self.catalog.tenant_usage(&row.tenant).await?.accepted_bytes;
         let core = self.clone();
         let (tenant, id, durable) = (row.tenant.clone(), row.id.clone(), row.durable_offset);
@@ -363,7 +388,30 @@ impl IngestCore {
             row,
             tenant_bytes,
             inner: Some(inner),
+            _live: live,
         })
+    }
+
+    /// The door new uploads pass (see `admission.rs`).
+    pub fn admission(&self) -> &admission::Admission {
+        &self.admission
+    }
+
+    async fn admit(&self, who: &Principal) {
+        let waited = self.admission.admit().await;
+        if !waited.is_zero() {
+            crate::telemetry::metrics::METRICS
+                .admission_wait
+                .with_label_values(&[who.protocol])
+                .observe(waited.as_secs_f64());
+        }
+    }
+
+    /// This connection's hold on upload `id`, or `ingest.busy` while another has it.
+    fn hold(&self, id: &str) -> Result<live::Live> {
+        self.live
+            .take(id)
+            .ok_or_else(|| IngestError::Busy(id.to_string()))
     }
 
     /// Gives up a partial upload (the client started over or removed it): it expires
@@ -606,6 +654,7 @@ impl Upload {
         if let Ok(mut m) = self.core.accepted_at.lock() {
             m.insert(self.row.id.clone(), std::time::Instant::now());
         }
+        self.core.admission.accepted();
         // Wake a pipeline worker: it sleeps until something is accepted.
         self.core.accepted.notify_one();
         self.core.accepted_small.notify_one();

@@ -36,6 +36,9 @@ pub async fn fixture_with(quota: Quota, max_file_bytes: u64, fsync_interval_byte
         max_file_bytes,
         fsync_interval_bytes,
         header_policy: HeaderPolicy::default(),
+        // Tests accept many uploads with no pipeline running: nobody waits at the door.
+        max_backlog: 0,
+        admission_wait: std::time::Duration::ZERO,
     };
     let core = IngestCore::new(catalog, registry, identity.clone(), settings);
     Fixture {

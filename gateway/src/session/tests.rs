@@ -264,3 +264,27 @@ async fn crash_resumes_from_the_last_durable_offset() {
     write_all(&mut u, &sealed[durable as usize..], 30_000).await;
     assert_eq!(u.finish().await.unwrap().plaintext_sha256, sha);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_upload_cannot_be_reopened_by_another_connection() {
+    let f = fixture().await;
+    let (sealed, sha) = f.seal(200_000);
+    let mut first = f.core.open(&who(), "held.pdf", None).await.unwrap();
+    let id = first.id().to_string();
+    write_all(&mut first, &sealed[..120_000], 40_000).await;
+    // A reconnecting client, while the cut connection still holds the upload.
+    let e = f.core.open(&who(), "held.pdf", None).await.unwrap_err();
+    assert_eq!(e.code(), "ingest.busy");
+    assert_eq!(
+        f.core.resume(&who(), &id).await.unwrap_err().code(),
+        "ingest.busy"
+    );
+    // Once the first lets go, the second continues from what it made durable.
+    let kept = first.suspend().await.unwrap();
+    let mut second = f.core.open(&who(), "held.pdf", None).await.unwrap();
+    assert_eq!(second.id(), id);
+    assert_eq!(second.offset(), kept);
+    let rest = sealed[kept as usize..].to_vec();
+    write_all(&mut second, &rest, 50_000).await;
+    assert_eq!(second.finish().await.unwrap().plaintext_sha256, sha);
+}

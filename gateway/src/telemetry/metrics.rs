@@ -45,6 +45,7 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     pub time_to_accepted: HistogramVec,
     pub time_to_indexed: HistogramVec,
+    pub admission_wait: HistogramVec,
     pub stage_seconds: HistogramVec,
     pub uploads_in_state: IntGaugeVec,
     pub stored_bytes: IntGauge,
@@ -306,6 +307,13 @@ impl Metrics {
                 &registry,
                 "gateway_time_to_accepted_seconds",
                 "From opening (or resuming) an upload to its acceptance, by protocol.",
+                &["protocol"],
+            ),
+            admission_wait: histogram_vec(
+                &registry,
+                "gateway_admission_wait_seconds",
+                "How long new uploads waited at the door for the check backlog to have \
+                 room (ingest.max_backlog), by protocol; only uploads that waited.",
                 &["protocol"],
             ),
             time_to_indexed: histogram_vec(

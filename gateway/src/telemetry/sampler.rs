@@ -3,12 +3,14 @@
 //! scrape never waits on the catalog or the file system.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
 use super::metrics::METRICS;
-use crate::backends::catalog::{Catalog, UploadState};
+use crate::backends::catalog::UploadState;
+use crate::session::IngestCore;
 
 const EVERY: Duration = Duration::from_secs(5);
 
@@ -25,19 +27,26 @@ pub fn disk_space(path: &Path) -> Option<(u64, u64)> {
     })
 }
 
-async fn sample(catalog: &Catalog, data_dir: &Path) {
+async fn sample(core: &IngestCore, data_dir: &Path) {
+    let catalog = core.catalog();
+    let mut backlog = 0;
     for state in [
         UploadState::Receiving,
         UploadState::Accepted,
         UploadState::Checking,
     ] {
         if let Ok(n) = catalog.count_in_state(state).await {
+            if state != UploadState::Receiving {
+                backlog += u64::try_from(n).unwrap_or(0);
+            }
             METRICS
                 .uploads_in_state
                 .with_label_values(&[state.as_str()])
                 .set(n);
         }
     }
+    // The admission's own count drifts by nothing it knows of; this re-reads it.
+    core.admission().set_backlog(backlog);
     if let Ok(u) = catalog.usage_totals().await {
         METRICS
             .stored_bytes
@@ -54,9 +63,9 @@ async fn sample(catalog: &Catalog, data_dir: &Path) {
 }
 
 /// Samples until `stop` turns true.
-pub async fn run(catalog: Catalog, data_dir: PathBuf, mut stop: watch::Receiver<bool>) {
+pub async fn run(core: Arc<IngestCore>, data_dir: PathBuf, mut stop: watch::Receiver<bool>) {
     loop {
-        sample(&catalog, &data_dir).await;
+        sample(&core, &data_dir).await;
         tokio::select! {
             _ = tokio::time::sleep(EVERY) => {}
             _ = stop.changed() => return,

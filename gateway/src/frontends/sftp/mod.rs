@@ -40,10 +40,13 @@ pub fn server_config(
         auth_rejection_time: std::time::Duration::from_millis(300),
         auth_rejection_time_initial: Some(std::time::Duration::ZERO),
         // Sized by measurement (../shared/STACK.md): the defaults (2 MiB window, 32 KiB
-        // packets, 100 queued messages) cap a loopback upload near OpenSSH's own speed.
+        // packets) cap a loopback upload near OpenSSH's own speed. russh tops the window
+        // up as data arrives, not as it is consumed, so the channel queue is what bounds
+        // a session's memory: 64 messages of at most 256 KiB, 16 MiB (with 1,024 the
+        // standard loadtest's SFTP sessions held up to 256 MiB each while checks lagged).
         window_size: 16 << 20,
         maximum_packet_size: 256 << 10,
-        channel_buffer_size: 1024,
+        channel_buffer_size: 64,
         preferred: algorithms(cfg),
         ..Default::default()
     }

@@ -21,8 +21,10 @@ use super::upload::{InFlight, Parked, UploadCmd};
 use super::vfs::{self, Place};
 use crate::session::{IngestCore, IngestError, Principal};
 
-/// Writes queued per open upload before the read loop waits.
-const UPLOAD_QUEUE: usize = 128;
+/// Writes queued per open upload before the read loop waits: 32 of up to 255 KiB,
+/// 8 MiB per upload, enough to keep the disk busy while bounding what a client can
+/// make the gateway hold.
+const UPLOAD_QUEUE: usize = 32;
 /// Names one listing shows at most.
 const LIST_LIMIT: i64 = 100_000;
 

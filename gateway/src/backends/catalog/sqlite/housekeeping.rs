@@ -99,13 +99,18 @@ impl SqliteCatalog {
         tenant: &str,
         prefix: &str,
     ) -> Result<Vec<CurrentFile>, CatalogError> {
-        // `substr` rather than LIKE: names may contain `_`, a LIKE wildcard.
+        // `substr` rather than LIKE: names may contain `_`, a LIKE wildcard. The range
+        // (prefix ≤ name < prefix + U+10FFFF) is the same condition in a form an index
+        // can seek; without it every file of the tenant was read.
         let rows = sqlx::query(
             "SELECT id, name, size, sha256 FROM files \
-             WHERE tenant = ? AND superseded_by IS NULL AND substr(name, 1, ?) = ? ORDER BY name",
+             WHERE tenant = ? AND superseded_by IS NULL AND substr(name, 1, ?) = ? \
+             AND name >= ? AND name < ? || char(1114111) ORDER BY name",
         )
         .bind(tenant)
         .bind(prefix.len() as i64)
+        .bind(prefix)
+        .bind(prefix)
         .bind(prefix)
         .fetch_all(&self.pool)
         .await?;
@@ -122,7 +127,8 @@ impl SqliteCatalog {
     }
 
     /// The newest upload of each name under `prefix` (any state), by name; at most
-    /// `limit` names. What a directory listing shows.
+    /// `limit` names. What a directory listing shows. (The name range: see
+    /// `current_files_under`.)
     pub async fn latest_uploads(
         &self,
         tenant: &str,
@@ -133,11 +139,14 @@ impl SqliteCatalog {
             "SELECT ",
             upload_columns!(),
             " FROM uploads u WHERE tenant = ? AND substr(name, 1, ?) = ? \
+             AND name >= ? AND name < ? || char(1114111) \
              AND created_at = (SELECT MAX(created_at) FROM uploads v WHERE v.tenant = u.tenant AND v.name = u.name) \
              ORDER BY name, id DESC LIMIT ?"
         ))
         .bind(tenant)
         .bind(prefix.len() as i64)
+        .bind(prefix)
+        .bind(prefix)
         .bind(prefix)
         .bind(limit)
         .fetch_all(&self.pool)
