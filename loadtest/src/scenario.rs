@@ -242,3 +242,49 @@ impl Rng {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMALL: &str = "hospitals = 2\nconcurrency = 1\nmax_seconds = 5\nmax_bytes = 1000000\n\
+        [[classes]]\nname = \"p\"\nkind = \"pdf\"\nweight = 1\nmin_bytes = 2000\nmax_bytes = 3000\n";
+
+    #[test]
+    fn the_committed_scenarios_parse() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/loadtest");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                Scenario::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            }
+        }
+    }
+
+    #[test]
+    fn bad_scenarios_are_refused_with_the_reason() {
+        assert!(Scenario::parse(SMALL).is_ok());
+        let bad = |extra: &str, why: &str| {
+            let e = Scenario::parse(&format!("{extra}\n{SMALL}")).unwrap_err();
+            assert!(e.to_string().contains(why), "{extra}: {e}");
+        };
+        bad("arrival_per_s = 0.0", "arrival_per_s");
+        bad("interrupt_probability = 1.5", "interrupt_probability");
+        let e = Scenario::parse(&format!("{SMALL}\n[protocols]\nftp = 1\n")).unwrap_err();
+        assert!(e.to_string().contains("tus or sftp"), "{e}");
+        let e = Scenario::parse(&SMALL.replace("hospitals = 2", "hospitals = 2\nfoo = 1"));
+        assert!(e.is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn keys_and_tokens_are_derived_from_the_seed() {
+        let s = Scenario::parse(SMALL).unwrap();
+        assert_eq!(s.token(1), s.token(1));
+        assert_ne!(s.token(0), s.token(1));
+        assert_eq!(s.ssh_key(0).public_key(), s.ssh_key(0).public_key());
+        assert_ne!(s.ssh_key(0).public_key(), s.ssh_key(1).public_key());
+        let tenants = s.tenants_toml();
+        assert_eq!(tenants.matches("ssh-ed25519 ").count(), 2);
+    }
+}

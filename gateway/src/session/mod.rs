@@ -510,6 +510,10 @@ impl Upload {
         }
         let end = expected + data.len() as u64;
         self.check_limits(end)?;
+        crate::telemetry::metrics::METRICS
+            .received_bytes
+            .with_label_values(&[self.row.protocol.as_str()])
+            .inc_by(data.len() as u64);
         let interval = self.core.settings.fsync_interval_bytes;
         let result = self.with_receiving(move |r| r.push(&data, interval)).await;
         match result {

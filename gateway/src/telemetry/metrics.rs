@@ -48,6 +48,8 @@ pub struct Metrics {
     pub admission_wait: HistogramVec,
     pub stage_seconds: HistogramVec,
     pub uploads_in_state: IntGaugeVec,
+    pub received_bytes: IntCounterVec,
+    pub spool_bytes: IntGauge,
     pub stored_bytes: IntGauge,
     pub data_dir_free_bytes: IntGauge,
     pub data_dir_size_bytes: IntGauge,
@@ -335,6 +337,18 @@ impl Metrics {
                 "Uploads by state: receiving (partial), accepted (queued for checks), \
                  checking (being checked) — the backlog.",
                 &["state"],
+            ),
+            received_bytes: counter_vec(
+                &registry,
+                "gateway_received_bytes_total",
+                "Sealed bytes received into the spool, by protocol, accepted or not (bytes \
+                 sent again after a resume count again).",
+                &["protocol"],
+            ),
+            spool_bytes: gauge(
+                &registry,
+                "gateway_spool_bytes",
+                "Bytes held durably for uploads still receiving (partial uploads).",
             ),
             stored_bytes: gauge(
                 &registry,

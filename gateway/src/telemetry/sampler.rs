@@ -47,6 +47,11 @@ async fn sample(core: &IngestCore, data_dir: &Path) {
     }
     // The admission's own count drifts by nothing it knows of; this re-reads it.
     core.admission().set_backlog(backlog);
+    if let Ok(n) = catalog.spool_bytes().await {
+        METRICS
+            .spool_bytes
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
     if let Ok(u) = catalog.usage_totals().await {
         METRICS
             .stored_bytes

@@ -129,8 +129,18 @@ async fn uploads_resume_and_accept(c: &dyn CatalogStore) {
     assert_eq!(c.upload("u1").await.unwrap().unwrap().durable_offset, 512);
     let usage = c.tenant_usage(T).await.unwrap();
     assert_eq!((usage.receiving, usage.accepted_files), (1, 0));
+    assert_eq!(
+        c.spool_bytes().await.unwrap(),
+        512,
+        "held for receiving uploads"
+    );
 
     let seq = c.accept_upload("u1", 1000, 800, &sha(1)).await.unwrap();
+    assert_eq!(
+        c.spool_bytes().await.unwrap(),
+        0,
+        "accepted bytes are not spool"
+    );
     let row = c.upload("u1").await.unwrap().unwrap();
     assert_eq!(row.state, UploadState::Accepted);
     assert_eq!(

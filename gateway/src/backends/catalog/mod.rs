@@ -130,6 +130,8 @@ catalog_api! {
     /// Any state → `rejected` with the findings and the `upload.rejected` event.
     fn reject_upload(id: &'a str, tenant: &'a str, checks: &'a [Check]) -> ();
     fn count_in_state(state: UploadState) -> i64;
+    /// Bytes held durably for uploads still receiving.
+    fn spool_bytes() -> u64;
     /// (upload id, sha256) of every indexed file.
     fn all_indexed() -> Vec<(String, String)>;
     fn outbox_count(kind: &'a str) -> i64;

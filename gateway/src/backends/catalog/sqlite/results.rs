@@ -359,6 +359,16 @@ impl SqliteCatalog {
         Ok(())
     }
 
+    /// Bytes held durably for uploads still receiving.
+    pub async fn spool_bytes(&self) -> Result<u64, CatalogError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(durable_offset), 0) FROM uploads WHERE state = 'receiving'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     pub async fn count_in_state(&self, state: UploadState) -> Result<i64, CatalogError> {
         Ok(
             sqlx::query_scalar("SELECT COUNT(*) FROM uploads WHERE state = ?")
