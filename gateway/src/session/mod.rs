@@ -81,7 +81,7 @@ pub struct IngestCore {
     accepted_at: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
     /// Uploads some connection holds open (one writer per upload; see `live.rs`).
     live: live::LiveUploads,
-    admission: admission::Admission,
+    admission: Arc<admission::Admission>,
 }
 
 /// What `finish` promises: the upload is accepted and will not be lost.
@@ -170,6 +170,8 @@ pub struct Upload {
     /// When this process opened (or resumed) it, for `gateway_time_to_accepted_seconds`.
     opened: std::time::Instant,
     _live: live::Live,
+    /// Its place at the door, for a new upload (see `admission.rs`).
+    ticket: Option<admission::Ticket>,
 }
 
 impl std::fmt::Debug for Upload {
@@ -279,7 +281,7 @@ impl IngestCore {
         let tenant_bytes = self
             .check_quota(&who.tenant, declared_len.unwrap_or(0))
             .await?;
-        self.admit(who).await;
+        let ticket = self.admit(who).await;
         let id = new_upload_id()?;
         let live = self.hold(&id)?;
         let (dir, tenant, sid) = (
@@ -305,6 +307,7 @@ impl IngestCore {
             tenant_bytes,
             inner: Some(Receiving::new(spool, self.opener())),
             _live: live,
+            ticket: Some(ticket),
         })
     }
 
@@ -389,6 +392,7 @@ impl IngestCore {
             tenant_bytes,
             inner: Some(inner),
             _live: live,
+            ticket: None,
         })
     }
 
@@ -397,14 +401,15 @@ impl IngestCore {
         &self.admission
     }
 
-    async fn admit(&self, who: &Principal) {
-        let waited = self.admission.admit().await;
+    async fn admit(&self, who: &Principal) -> admission::Ticket {
+        let (ticket, waited) = self.admission.admit().await;
         if !waited.is_zero() {
             crate::telemetry::metrics::METRICS
                 .admission_wait
                 .with_label_values(&[who.protocol])
                 .observe(waited.as_secs_f64());
         }
+        ticket
     }
 
     /// This connection's hold on upload `id`, or `ingest.busy` while another has it.
@@ -658,7 +663,10 @@ impl Upload {
         if let Ok(mut m) = self.core.accepted_at.lock() {
             m.insert(self.row.id.clone(), std::time::Instant::now());
         }
-        self.core.admission.accepted();
+        match self.ticket.take() {
+            Some(t) => t.accepted(),
+            None => self.core.admission.accepted(),
+        }
         // Wake a pipeline worker: it sleeps until something is accepted.
         self.core.accepted.notify_one();
         self.core.accepted_small.notify_one();
