@@ -215,25 +215,45 @@ impl Report {
     }
 }
 
+/// B / A, with enough digits to show a ratio far from 1.
+fn ratio(a: f64, b: f64) -> String {
+    if a <= 0.0 {
+        return "–".into();
+    }
+    let r = b / a;
+    if r < 0.1 {
+        format!("{r:.4}×")
+    } else {
+        format!("{r:.2}×")
+    }
+}
+
 /// `loadtest compare A B`: B's figures as ratios of A's.
 pub fn compare(a: &Report, b: &Report) -> String {
-    let mut out = String::from(
-        "| protocol/class | MB/s B/A | files/s B/A | p99 time to indexed B/A |\n|---|---|---|---|\n",
+    let per_upload = |r: &Report| {
+        r.gateway_cpu_seconds.unwrap_or(0.0) * 1000.0 / (r.records.len().max(1) as f64)
+    };
+    let mut out = format!(
+        "time to indexed p99, files ≤ 2 MiB: {:.0} → {:.0} ms ({}); peak RSS {:.0} → {:.0} MiB ({}); \
+         gateway CPU per upload {:.1} → {:.1} ms ({})\n\n",
+        a.small_tti_p99_ms,
+        b.small_tti_p99_ms,
+        ratio(a.small_tti_p99_ms, b.small_tti_p99_ms),
+        a.gateway_peak_rss_mib,
+        b.gateway_peak_rss_mib,
+        ratio(a.gateway_peak_rss_mib, b.gateway_peak_rss_mib),
+        per_upload(a),
+        per_upload(b),
+        ratio(per_upload(a), per_upload(b)),
     );
+    out += "| protocol/class | MB/s B/A | files/s B/A | p99 time to indexed B/A |\n|---|---|---|---|\n";
     for (k, ga) in &a.groups {
         let Some(gb) = b.groups.get(k) else { continue };
-        let r = |x: f64, y: f64| {
-            if x > 0.0 {
-                format!("{:.2}×", y / x)
-            } else {
-                "–".into()
-            }
-        };
         out += &format!(
             "| {k} | {} | {} | {} |\n",
-            r(ga.mb_per_s, gb.mb_per_s),
-            r(ga.files_per_s, gb.files_per_s),
-            r(ga.tti_p99_ms, gb.tti_p99_ms)
+            ratio(ga.mb_per_s, gb.mb_per_s),
+            ratio(ga.files_per_s, gb.files_per_s),
+            ratio(ga.tti_p99_ms, gb.tti_p99_ms)
         );
     }
     out

@@ -42,8 +42,9 @@ pub fn server_config(
         // Sized by measurement (../shared/STACK.md): the defaults (2 MiB window, 32 KiB
         // packets) cap a loopback upload near OpenSSH's own speed. russh tops the window
         // up as data arrives, not as it is consumed, so the channel queue is what bounds
-        // a session's memory: 64 messages of at most 256 KiB, 16 MiB (with 1,024 the
-        // standard loadtest's SFTP sessions held up to 256 MiB each while checks lagged).
+        // a session's memory: 64 messages of at most 256 KiB, 16 MiB (1,024 allowed a
+        // client to park up to 256 MiB in a session whose uploads the disk could not
+        // take as fast as they came).
         window_size: 16 << 20,
         maximum_packet_size: 256 << 10,
         channel_buffer_size: 64,

@@ -157,7 +157,7 @@ impl SqliteCatalog {
             .push_bind(query.offset);
         let keys: Vec<(String, String)> = page
             .build()
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reads)
             .await?
             .iter()
             .map(|r| Ok((r.try_get("tenant")?, r.try_get("k")?)))
@@ -188,7 +188,7 @@ impl SqliteCatalog {
                 list.push_bind(k.clone());
             }
             q.push(format!(") GROUP BY {key} ORDER BY {key}"));
-            let rows = q.build().fetch_all(&self.pool).await?;
+            let rows = q.build().fetch_all(&self.reads).await?;
             for r in &rows {
                 groups.push(group(r)?);
             }
@@ -219,7 +219,7 @@ impl SqliteCatalog {
         .push_bind(query.limit)
         .push(" OFFSET ")
         .push_bind(query.offset);
-        let rows = q.build().fetch_all(&self.pool).await?;
+        let rows = q.build().fetch_all(&self.reads).await?;
         rows.iter()
             .map(|r| {
                 Ok(DicomLocation {

@@ -143,7 +143,7 @@ impl SqliteCatalog {
         }
         q.push(" ORDER BY f.rowid LIMIT ")
             .push_bind(query.limit.clamp(1, 1000));
-        let rows = q.build().fetch_all(&self.pool).await?;
+        let rows = q.build().fetch_all(&self.reads).await?;
         Ok(rows.iter().map(file_row).collect())
     }
 
@@ -152,7 +152,7 @@ impl SqliteCatalog {
         let sql = format!("SELECT {FILE_COLUMNS} FROM files f WHERE f.id = ?");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reads)
             .await?;
         Ok(row.as_ref().map(file_row))
     }
