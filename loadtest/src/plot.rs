@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use anyhow::Result;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::report::{Report, SMALL, pct};
@@ -22,6 +23,33 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<()> {
 }
 
 const BUCKET_S: f64 = 5.0;
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+type TimeChart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A captioned chart of `0..top` over the run's seconds, its mesh drawn.
+fn over_time<'a, 'b>(
+    area: &'a Area<'b>,
+    caption: &str,
+    end: f64,
+    top: f64,
+) -> Result<TimeChart<'a, 'b>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..end, 0.0..top)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds since start")
+        .y_desc(caption)
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
 
 fn end_s(report: &Report) -> f64 {
     report
@@ -52,19 +80,7 @@ fn throughput(report: &Report, path: &Path) -> Result<()> {
         (&files, "files/s accepted", &RED),
     ]) {
         let top = values.iter().copied().fold(1.0, f64::max) * 1.1;
-        let mut chart = ChartBuilder::on(area)
-            .caption(unit, ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..end, 0.0..top)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("seconds since start")
-            .y_desc(unit)
-            .draw()
-            .map_err(err)?;
+        let mut chart = over_time(area, unit, end, top)?;
         let points = values
             .iter()
             .enumerate()
@@ -189,18 +205,7 @@ fn gateway(report: &Report, path: &Path) -> Result<()> {
     ];
     for (area, (label, value, floor, colour)) in halves.iter().zip(series) {
         let top = report.samples.iter().map(value).fold(floor, f64::max) * 1.05;
-        let mut chart = ChartBuilder::on(area)
-            .caption(label, ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..end, 0.0..top)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("seconds since start")
-            .draw()
-            .map_err(err)?;
+        let mut chart = over_time(area, label, end, top)?;
         chart
             .draw_series(LineSeries::new(
                 report.samples.iter().map(|s| (s.t_s, value(s))),

@@ -49,17 +49,19 @@ pub struct Conn {
 /// starts with one (`sealed.not_for_us: …`), else the SFTP status.
 fn code(e: russh_sftp::client::error::Error) -> anyhow::Error {
     match e {
-        russh_sftp::client::error::Error::Status(s) => {
-            let msg = s.error_message;
-            let first = msg.split([':', ' ']).next().unwrap_or_default();
-            if first.contains('.') {
-                anyhow::anyhow!("{first}")
-            } else {
-                anyhow::anyhow!("sftp.{:?}", s.status_code)
-            }
-        }
+        russh_sftp::client::error::Error::Status(s) => match gateway_code(&s.error_message) {
+            Some(c) => anyhow::anyhow!("{c}"),
+            None => anyhow::anyhow!("sftp.{:?}", s.status_code),
+        },
         other => anyhow::anyhow!("sftp.{other}"),
     }
+}
+
+/// The gateway's code (`sealed.not_for_us`) at the front of a status message, if any.
+fn gateway_code(msg: &str) -> Option<&str> {
+    msg.split([':', ' '])
+        .find(|w| !w.is_empty())
+        .filter(|w| w.contains('.'))
 }
 
 impl Login {
@@ -147,8 +149,9 @@ pub async fn upload(
         // The close is the commit: its answer comes once the upload is accepted.
         return file.shutdown().await.map_err(|e| {
             let msg = e.to_string();
-            let first = msg.split([':', ' ']).find(|w| w.contains('.'));
-            anyhow::anyhow!("{}", first.unwrap_or("sftp.close_failed"))
+            // The I/O error wraps the status: its text may start with a prefix.
+            let code = msg.split([':', ' ']).find(|w| gateway_code(w).is_some());
+            anyhow::anyhow!("{}", code.unwrap_or("sftp.close_failed"))
         });
     }
 }

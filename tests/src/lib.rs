@@ -537,3 +537,25 @@ pub fn sftp_batch(addr: SocketAddr, user: &str, key: &Path, script: &str) -> Res
         ),
     ))
 }
+
+/// Panics with promtool's findings unless `scrape` (a `/metrics` text) passes
+/// `promtool check metrics`.
+pub fn assert_promtool_clean(scrape: &str) {
+    let mut check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus) is required");
+    if let Some(stdin) = check.stdin.as_mut() {
+        std::io::Write::write_all(stdin, scrape.as_bytes()).expect("promtool stdin");
+    }
+    let out = check.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

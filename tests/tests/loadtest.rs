@@ -178,21 +178,7 @@ fn a_bounded_scenario_loses_nothing() {
         scrape.contains("gateway_uploads_accepted_total"),
         "{scrape}"
     );
-    let mut check = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian package prometheus) is required");
-    std::io::Write::write_all(check.stdin.as_mut().unwrap(), scrape.as_bytes()).unwrap();
-    let out = check.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    gateway_tests::assert_promtool_clean(&scrape);
     assert!(report["gateway_peak_rss_mib"].as_f64().unwrap() > 1.0);
     // The gateway agrees: as many files indexed as the run saw.
     let (_, m) = gw.admin_get("/admin/status").unwrap();

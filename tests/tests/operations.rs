@@ -127,21 +127,7 @@ fn metrics_dashboard_and_status_after_real_traffic() {
     );
     // Label values come from routes, never from paths with ids in them.
     assert!(!scrape.contains("route=\"/v1/uploads/0"), "{scrape}");
-    let mut check = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool");
-    std::io::Write::write_all(check.stdin.as_mut().unwrap(), scrape.as_bytes()).unwrap();
-    let out = check.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    gateway_tests::assert_promtool_clean(&scrape);
 
     // Every metric the dashboard charts is one the gateway registers (labelled series
     // appear in a scrape only once used, so the registry's source is the reference).
