@@ -69,6 +69,16 @@ enum Command {
     /// One screen for an operator: health, backlog, stored bytes, free space, outbox,
     /// recent rejections (from the admin listener; `--json` too).
     Status(cli::status::StatusArgs),
+    /// An isolated inspector worker; started by `serve`, not by people.
+    #[command(hide = true)]
+    InspectWorker {
+        /// Heap limit (RLIMIT_DATA), MiB.
+        #[arg(long)]
+        memory_mib: u64,
+        /// CPU seconds per request (RLIMIT_CPU).
+        #[arg(long)]
+        cpu_secs: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -133,6 +143,12 @@ fn limit_malloc_arenas() {
     }
 }
 
+/// Reports an allocation failed at a worker's memory limit as such (see
+/// `pipeline::isolation::child`); otherwise the system allocator, unchanged.
+#[global_allocator]
+static ALLOC: gateway::pipeline::isolation::child::LimitAwareAlloc =
+    gateway::pipeline::isolation::child::LimitAwareAlloc;
+
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
@@ -161,6 +177,16 @@ fn main() -> ExitCode {
         Command::Open(args) => cli::seal::open(args),
         Command::Push(args) => cli::push::push(args),
         Command::Status(args) => cli::status::status(args),
+        Command::InspectWorker {
+            memory_mib,
+            cpu_secs,
+        } => gateway::pipeline::isolation::child::serve(
+            gateway::pipeline::isolation::child::Limits {
+                memory_mib,
+                cpu_secs,
+            },
+        )
+        .map_err(anyhow::Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -49,6 +49,8 @@ pub enum ServeError {
     TlsConfig(#[from] frontends::https::tls::TlsSetupError),
     #[error("signal handling unavailable: {0}")]
     Signals(std::io::Error),
+    #[error("cannot find the gateway binary to start inspector workers: {0}")]
+    WorkerBinary(std::io::Error),
 }
 
 /// What every request handler can reach.
@@ -196,9 +198,16 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         cfg.server.data_dir.join("work"),
         windows,
     );
+    // Workers are this same binary in worker mode.
+    let exe = std::env::current_exe().map_err(ServeError::WorkerBinary)?;
     let pipeline = pipeline
         .with_inspect_config(cfg.inspect.clone())
-        .with_retention(cfg.retention.clone());
+        .with_inspector(crate::pipeline::isolation::Inspector::from_config(
+            &cfg.inspect,
+            exe,
+        ))
+        .with_retention(cfg.retention.clone())
+        .with_max_check_attempts(cfg.pipeline.max_check_attempts);
     let lane = (
         cfg.pipeline.small_file_workers,
         cfg.pipeline.small_file_bytes,

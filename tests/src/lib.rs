@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+pub mod dicom;
 pub mod http;
 pub mod sftp;
 
@@ -370,6 +371,22 @@ impl TestGateway {
     /// Starts again after a `stop` (same data directory, new ports).
     pub fn restart_stopped(&mut self) -> Result<()> {
         self.launch()
+    }
+
+    /// Waits up to `limit` for the process to end on its own; its exit status.
+    pub fn wait_exit(&mut self, limit: Duration) -> Result<ExitStatus> {
+        let started = Instant::now();
+        let child = self.child.as_mut().context("not running")?;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                self.child = None;
+                return Ok(status);
+            }
+            if started.elapsed() > limit {
+                bail!("gateway still running after {limit:?}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Kills the process at once (`kill -9`) and waits for it to be gone.

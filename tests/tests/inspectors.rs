@@ -104,7 +104,8 @@ fn dicom_failures_have_their_codes() {
     );
     assert_eq!(
         errors(&check("broken.dcm", Profile::NhiReview)),
-        ["dicom.invalid"]
+        ["dicom.bad_length"],
+        "its meta element declares 32 KiB in a 150-byte file: refused before parsing"
     );
     assert_eq!(
         errors(&check("missing_uid.dcm", Profile::NhiReview)),

@@ -32,7 +32,7 @@ fn dicom_run(dir: &str) -> Result<()> {
                 return 0;
             };
             let mut r = std::io::BufReader::with_capacity(64 << 10, f);
-            match dicom::read_header(&mut r, 64 << 20) {
+            match dicom::read_header(&mut r, dicom::HeaderLimits::default()) {
                 Ok(obj) => {
                     let (inst, _) = dicom::instance(&obj);
                     usize::from(!inst.sop_uid.is_empty())

@@ -277,6 +277,19 @@ pub struct InspectConfig {
     pub nhi_outline_categories: Vec<String>,
     /// `emr-download`: how old a record (PDF CreationDate) may be, in days.
     pub emr_record_window_days: u32,
+    /// Where parsers of hospital files run: `process` (worker processes under limits)
+    /// or `in-process` (no isolation; for comparison only).
+    pub isolation: crate::pipeline::isolation::Isolation,
+    /// Heap a worker may hold (RLIMIT_DATA), MiB.
+    pub worker_memory_mib: u64,
+    /// CPU seconds a worker may spend on one upload (RLIMIT_CPU).
+    pub worker_cpu_secs: u64,
+    /// Wall-clock time one upload's inspection may take, milliseconds.
+    pub worker_timeout_ms: u64,
+    /// Deepest DICOM sequence nesting read (items inside sequences inside items…).
+    pub dicom_max_depth: u32,
+    /// Deepest nesting of PDF arrays and dictionaries read.
+    pub pdf_max_depth: u32,
 }
 
 impl Default for InspectConfig {
@@ -289,6 +302,12 @@ impl Default for InspectConfig {
             zip_max_ratio: 200,
             nhi_outline_categories: vec!["A".into()],
             emr_record_window_days: 183,
+            isolation: crate::pipeline::isolation::Isolation::Process,
+            worker_memory_mib: 2048,
+            worker_cpu_secs: 120,
+            worker_timeout_ms: 300_000,
+            dicom_max_depth: 32,
+            pdf_max_depth: 100,
         }
     }
 }
@@ -305,6 +324,8 @@ pub struct PipelineConfig {
     /// Extra workers that check only uploads of at most `small_file_bytes`.
     pub small_file_workers: usize,
     pub small_file_bytes: u64,
+    /// Checks of one upload started before it is given up (`check.interrupted`).
+    pub max_check_attempts: u32,
 }
 
 impl Default for PipelineConfig {
@@ -315,6 +336,7 @@ impl Default for PipelineConfig {
             workers: 4,
             small_file_workers: 16,
             small_file_bytes: 8 << 20,
+            max_check_attempts: 3,
         }
     }
 }

@@ -8,15 +8,13 @@
 //! Each member file was indexed when it arrived, so the set adds its checks and counts
 //! but indexes no instance a second time.
 
-use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::inspect::dicomdir::{self, SetFiles};
+use super::isolation::SealedFile;
 use crate::backends::catalog::CurrentFile;
-use crate::backends::objects::blocking::BlockingObject;
 use crate::backends::objects::{ObjectKey, ObjectStore};
-use crate::checks::Check;
-use crate::sealed::{HeaderPolicy, Identity, SealedReader};
+use crate::sealed::{HeaderPolicy, Identity};
 
 /// The folder a DICOMDIR named `name` describes: `case-7/DICOMDIR` → `case-7/`.
 pub fn prefix(name: &str) -> String {
@@ -32,75 +30,69 @@ fn is_dicomdir(path: &str) -> bool {
         .eq_ignore_ascii_case("DICOMDIR")
 }
 
-/// The current files under a folder, read from the object store.
-pub struct StoredSet {
-    /// (path relative to the folder, plaintext SHA-256 = object address)
-    files: Vec<(String, String)>,
-    objects: Arc<dyn ObjectStore>,
+/// The current files under `prefix` (the DICOMDIRs excepted), each as a sealed file an
+/// inspector can open with that file's own key. Objects of a store without local files
+/// are copied under `scratch` first (the caller removes it).
+pub async fn members(
+    current: Vec<CurrentFile>,
+    prefix: &str,
+    objects: &Arc<dyn ObjectStore>,
+    identity: &Identity,
+    policy: &HeaderPolicy,
+    scratch: &Path,
+) -> std::io::Result<Vec<(String, SealedFile)>> {
+    let mut out = Vec::new();
+    for f in current {
+        let Some(rel) = f.name.strip_prefix(prefix) else {
+            continue;
+        };
+        if is_dicomdir(rel) {
+            continue;
+        }
+        let key = ObjectKey::for_sha256(&f.sha256).map_err(std::io::Error::other)?;
+        let path = match objects.local_path(&key) {
+            Some(p) => p,
+            None => copy_out(objects, &key, scratch, out.len()).await?,
+        };
+        let file = unlocked(path, identity.clone(), policy.clone()).await?;
+        out.push((rel.to_string(), file));
+    }
+    Ok(out)
+}
+
+async fn copy_out(
+    objects: &Arc<dyn ObjectStore>,
+    key: &ObjectKey,
+    scratch: &Path,
+    n: usize,
+) -> std::io::Result<PathBuf> {
+    tokio::fs::create_dir_all(scratch).await?;
+    let path = scratch.join(format!("{n}.sealed"));
+    let mut reader = objects
+        .get(key, None)
+        .await
+        .map_err(std::io::Error::other)?;
+    let mut out = tokio::fs::File::create(&path).await?;
+    tokio::io::copy(&mut reader, &mut out).await?;
+    Ok(path)
+}
+
+/// Unlocks the header of the sealed file at `path` (the gateway's identity stays here).
+pub async fn unlocked(
+    path: PathBuf,
     identity: Identity,
     policy: HeaderPolicy,
-    rt: tokio::runtime::Handle,
-}
-
-impl StoredSet {
-    pub fn new(
-        current: Vec<CurrentFile>,
-        prefix: &str,
-        objects: Arc<dyn ObjectStore>,
-        identity: Identity,
-        policy: HeaderPolicy,
-    ) -> StoredSet {
-        let files = current
-            .into_iter()
-            .filter_map(|f| {
-                let rel = f.name.strip_prefix(prefix)?.to_string();
-                (!is_dicomdir(&rel)).then_some((rel, f.sha256))
-            })
-            .collect();
-        StoredSet {
-            files,
-            objects,
-            identity,
-            policy,
-            rt: tokio::runtime::Handle::current(),
-        }
-    }
-
-    /// Validates the set against the DICOMDIR bytes `directory`; must run on a
-    /// blocking thread. Returns the set's metadata and checks.
-    pub fn validate(
-        mut self,
-        directory: &[u8],
-        max_header: u64,
-    ) -> (serde_json::Value, Vec<Check>) {
-        let (facts, checks) = dicomdir::validate(directory, &mut self, max_header);
-        let meta = serde_json::json!({
-            "patients": facts.patients, "studies": facts.studies,
-            "series": facts.series, "instances": facts.instances.len(),
-            "files": self.files.len(),
-        });
-        (meta, checks)
-    }
-}
-
-impl SetFiles for StoredSet {
-    fn paths(&self) -> Vec<String> {
-        self.files.iter().map(|(p, _)| p.clone()).collect()
-    }
-
-    fn open(&mut self, path: &str) -> std::io::Result<Box<dyn Read + '_>> {
-        let sha = self
-            .files
-            .iter()
-            .find(|(p, _)| p == path)
-            .map(|(_, s)| s.as_str())
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, path.to_string()))?;
-        let key = ObjectKey::for_sha256(sha).map_err(std::io::Error::other)?;
-        let object = BlockingObject::open(self.objects.clone(), key, self.rt.clone())?;
-        let plain = SealedReader::new(object, &self.identity, &self.policy)
-            .map_err(std::io::Error::other)?;
-        Ok(Box::new(plain))
-    }
+) -> std::io::Result<SealedFile> {
+    tokio::task::spawn_blocking(move || {
+        let mut f = std::fs::File::open(&path)?;
+        let key = crate::sealed::unlock(&mut f, &identity, &policy).map_err(|e| match e {
+            crate::sealed::SealedError::Io(e) => e,
+            e => std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?;
+        Ok(SealedFile { path, key })
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 #[cfg(test)]

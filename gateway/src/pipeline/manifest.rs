@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::backends::catalog::CurrentFile;
 use crate::checks::{Check, Severity};
@@ -28,12 +28,12 @@ pub const SUFFIX: &str = ".manifest.json";
 /// Larger manifests are refused rather than read: 4 MiB lists ~30,000 files.
 pub const MAX_BYTES: u64 = 4 << 20;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Manifest {
     pub files: Vec<Entry>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
     pub name: String,

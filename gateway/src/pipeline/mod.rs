@@ -12,6 +12,7 @@ pub mod events;
 pub mod folder_set;
 pub mod index;
 pub mod inspect;
+pub mod isolation;
 pub mod manifest;
 pub mod publish;
 pub mod spool;
@@ -30,6 +31,7 @@ use crate::checks::{Check, Severity};
 use crate::session::IngestCore;
 use crate::telemetry::events::{InternalEvent, UploadChecked};
 use crate::tenants::Profile;
+use isolation::job;
 
 /// Observes a stage's duration into `gateway_pipeline_stage_seconds` when dropped.
 fn stage(name: &'static str) -> prometheus::HistogramTimer {
@@ -45,7 +47,9 @@ pub struct Pipeline {
     work_dir: PathBuf,
     windows: window::Windows,
     inspect: Arc<crate::config::InspectConfig>,
+    inspector: Arc<isolation::Inspector>,
     retention: crate::config::RetentionConfig,
+    max_attempts: u32,
 }
 
 /// What happened to one upload.
@@ -84,13 +88,27 @@ impl Pipeline {
             work_dir,
             windows,
             inspect: Arc::new(crate::config::InspectConfig::default()),
+            inspector: Arc::new(isolation::Inspector::InProcess),
             retention: crate::config::RetentionConfig::default(),
+            max_attempts: crate::config::PipelineConfig::default().max_check_attempts,
         }
     }
 
     /// Inspector limits and profile rules other than the defaults.
     pub fn with_inspect_config(mut self, cfg: crate::config::InspectConfig) -> Pipeline {
         self.inspect = Arc::new(cfg);
+        self
+    }
+
+    /// Where parsing runs (worker processes in the server; in-process by default).
+    pub fn with_inspector(mut self, inspector: isolation::Inspector) -> Pipeline {
+        self.inspector = Arc::new(inspector);
+        self
+    }
+
+    /// Checks of one upload started before it is given up.
+    pub fn with_max_check_attempts(mut self, n: u32) -> Pipeline {
+        self.max_attempts = n.max(1);
         self
     }
 
@@ -127,7 +145,14 @@ impl Pipeline {
         let Some(upload) = claimed else {
             return Ok(None);
         };
-        let outcome = self.check(&upload).await;
+        let outcome = if upload.check_attempts > self.max_attempts {
+            self.give_up(&upload, "its checks were interrupted").await
+        } else {
+            match self.check(&upload).await {
+                Err(e) => self.retry_later(&upload, e).await,
+                done => done,
+            }
+        };
         if outcome.is_ok() {
             self.core.admission().checked();
         }
@@ -170,33 +195,48 @@ impl Pipeline {
             return self
                 .reject(
                     upload,
-                    vec![integrity_check(
+                    vec![job::integrity_check(
                         "the acceptance record lacks the plaintext digest",
                     )],
                 )
                 .await;
         };
-        let job = CheckJob {
-            sealed: self.sealed_source(upload, &spool).await?,
-            identity,
-            policy,
-            upload: upload.clone(),
+        let sealed = self.sealed_source(upload, &spool).await?;
+        let file = match folder_set::unlocked(sealed.clone(), identity, policy).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                let why = format!("the stored file no longer opens: {e}");
+                return self.reject(upload, vec![job::integrity_check(why)]).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let job = isolation::Job::Upload {
+            file,
+            plaintext_len: plain_len,
+            name: upload.name.clone(),
+            tenant: upload.tenant.clone(),
             profile,
-            cfg: self.inspect.clone(),
+            accepted_at: upload.accepted_at.unwrap_or_else(crate::util::unix_now),
+            cfg: (*self.inspect).clone(),
         };
         let batch = manifest::batch_prefix(&upload.name);
         let timer = stage("inspect");
-        let inspected = tokio::task::spawn_blocking(move || open_and_inspect(&job))
-            .await
-            .map_err(|e| PipelineError::Io(std::io::Error::other(e)))??;
+        let inspected = match self.isolated(upload, job).await? {
+            Ok(isolation::Reply::Upload(r)) => r,
+            Ok(other) => return Err(unexpected(&other)),
+            Err(check) => Err(check),
+        };
         drop(timer);
         let (mut inspection, listed) = match inspected {
             Ok((i, m)) if i.passed() => (i, m),
             Ok((i, _)) => return self.reject(upload, i.checks).await,
             Err(check) => return self.reject(upload, vec![check]).await,
         };
-        if let Some(directory) = inspection.directory.take() {
-            let (meta, set_checks) = self.folder_set(upload, directory).await?;
+        if inspection.directory {
+            let (meta, set_checks) = match self.folder_set(upload, &sealed).await? {
+                Ok(r) => r,
+                Err(check) => return self.reject(upload, vec![check]).await,
+            };
             inspection.metadata["dicomdir"] = meta;
             inspection.checks.extend(set_checks);
             if !inspection.passed() {
@@ -298,8 +338,8 @@ impl Pipeline {
     async fn folder_set(
         &self,
         upload: &UploadRow,
-        directory: Vec<u8>,
-    ) -> Result<(serde_json::Value, Vec<Check>), PipelineError> {
+        sealed: &std::path::Path,
+    ) -> Result<Result<(serde_json::Value, Vec<Check>), Check>, PipelineError> {
         let prefix = folder_set::prefix(&upload.name);
         self.wait_for_earlier(upload, Some(&prefix), None).await?;
         let current = self
@@ -307,17 +347,67 @@ impl Pipeline {
             .catalog()
             .current_files_under(&upload.tenant, &prefix)
             .await?;
-        let set = folder_set::StoredSet::new(
-            current,
-            &prefix,
-            self.objects.clone(),
+        let (identity, policy) = (
             self.core.identity().clone(),
             self.core.settings().header_policy.clone(),
         );
-        let max = self.inspect.dicom_max_header_bytes;
-        tokio::task::spawn_blocking(move || set.validate(&directory, max))
-            .await
-            .map_err(|e| PipelineError::Io(std::io::Error::other(e)))
+        let scratch = self.work_dir.join(format!("{}.set", upload.id));
+        let members = folder_set::members(
+            current,
+            &prefix,
+            &self.objects,
+            &identity,
+            &policy,
+            &scratch,
+        )
+        .await;
+        let directory = folder_set::unlocked(sealed.to_owned(), identity, policy).await;
+        let (members, directory) = match (members, directory) {
+            (Ok(m), Ok(d)) => (m, d),
+            (Err(e), _) | (_, Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                let why = format!("a file of the set no longer opens: {e}");
+                return Ok(Err(job::integrity_check(why)));
+            }
+            (Err(e), _) | (_, Err(e)) => return Err(e.into()),
+        };
+        let job = isolation::Job::FolderSet {
+            directory,
+            members,
+            limits: inspect::dicom::HeaderLimits::of(&self.inspect),
+        };
+        let reply = self.isolated(upload, job).await;
+        let _ = tokio::fs::remove_dir_all(&scratch).await;
+        Ok(match reply? {
+            Ok(isolation::Reply::FolderSet { meta, checks }) => Ok((meta, checks)),
+            Ok(other) => return Err(unexpected(&other)),
+            Err(check) => Err(check),
+        })
+    }
+
+    /// Runs `job` in the inspector: `Ok(Err(check))` when the worker failed on this
+    /// upload (it fails), `Err` when no worker could run it or it met plain I/O
+    /// trouble (the check is retried).
+    async fn isolated(
+        &self,
+        upload: &UploadRow,
+        job: isolation::Job,
+    ) -> Result<Result<isolation::Reply, Check>, PipelineError> {
+        match self.inspector.run(job).await {
+            Ok(isolation::Reply::Io(e)) => Err(PipelineError::Io(std::io::Error::other(e))),
+            Ok(reply) => Ok(Ok(reply)),
+            Err(isolation::Failure::Unavailable(e)) => {
+                Err(PipelineError::Io(std::io::Error::other(e)))
+            }
+            Err(isolation::Failure::Worker { reason, detail }) => {
+                crate::telemetry::events::InspectWorkerFailed {
+                    upload: &upload.id,
+                    reason: reason.as_str(),
+                    detail: &detail,
+                }
+                .emit();
+                Ok(Err(isolation::Failure::check(reason, &detail)))
+            }
+        }
     }
 
     /// The sealed bytes to check: the spool file, or — when a crash came after the
@@ -338,6 +428,55 @@ impl Pipeline {
         let mut out = tokio::fs::File::create(&copy).await?;
         tokio::io::copy(&mut reader, &mut out).await?;
         Ok(copy)
+    }
+
+    /// A check that ended in an error (I/O, catalog busy, no worker) goes back to the
+    /// queue with an exponential backoff, or is given up at the last attempt.
+    async fn retry_later(
+        &self,
+        upload: &UploadRow,
+        error: PipelineError,
+    ) -> Result<Outcome, PipelineError> {
+        if upload.check_attempts >= self.max_attempts {
+            return self.give_up(upload, &error.to_string()).await;
+        }
+        let backoff = 1u64 << upload.check_attempts.clamp(1, 8);
+        let backoff = backoff.min(300);
+        crate::telemetry::events::CheckRetried {
+            upload: &upload.id,
+            attempts: upload.check_attempts,
+            backoff_secs: Some(backoff),
+            error: &error.to_string(),
+        }
+        .emit();
+        let after = crate::util::unix_now().saturating_add(backoff as i64);
+        self.core
+            .catalog()
+            .requeue_upload(&upload.id, after)
+            .await?;
+        Err(error)
+    }
+
+    /// The upload's checks could not finish `max_check_attempts` times: it fails with
+    /// `check.interrupted` instead of coming back for ever.
+    async fn give_up(&self, upload: &UploadRow, why: &str) -> Result<Outcome, PipelineError> {
+        crate::telemetry::events::CheckRetried {
+            upload: &upload.id,
+            attempts: upload.check_attempts,
+            backoff_secs: None,
+            error: why,
+        }
+        .emit();
+        let check = Check::new(
+            "check.interrupted",
+            Severity::Error,
+            format!(
+                "the checks of this file could not finish after {} attempts; send it again",
+                upload.check_attempts
+            ),
+        )
+        .with_detail(serde_json::json!({ "attempts": upload.check_attempts }));
+        self.reject(upload, vec![check]).await
     }
 
     async fn reject(
@@ -425,76 +564,11 @@ impl Pipeline {
     }
 }
 
-/// A finding that the sealed bytes no longer match what was accepted.
-fn integrity_check(why: impl Into<String>) -> Check {
-    Check::new("integrity.altered", Severity::Error, why)
-}
-
-/// Everything the blocking part of a check needs.
-struct CheckJob {
-    sealed: PathBuf,
-    identity: crate::sealed::Identity,
-    policy: crate::sealed::HeaderPolicy,
-    upload: UploadRow,
-    profile: Profile,
-    cfg: Arc<crate::config::InspectConfig>,
-}
-
-/// The inspection (and, for a manifest, the manifest), or the one finding that fails
-/// the upload before inspection could run.
-type Inspected = Result<(inspect::Inspection, Option<manifest::Manifest>), Check>;
-
-/// Opens the accepted sealed file and inspects its plaintext (or, for a batch
-/// manifest, reads the manifest). `Ok(Err(check))` when the upload fails: the file no
-/// longer opens as it did at acceptance, or the manifest is unreadable. `Err` on plain
-/// I/O trouble, which is retried rather than blamed on the upload.
-fn open_and_inspect(job: &CheckJob) -> Result<Inspected, PipelineError> {
-    let upload = &job.upload;
-    let plain_len = upload.plaintext_len.unwrap_or(0);
-    let mut plain = match decrypt::open(&job.sealed, &job.identity, &job.policy) {
-        Ok(p) => p,
-        Err(crate::sealed::SealedError::Io(e)) => return Err(e.into()),
-        Err(e) => {
-            return Ok(Err(integrity_check(format!(
-                "the stored file no longer opens: {e}"
-            ))));
-        }
-    };
-    if plain.plaintext_len() != plain_len {
-        return Ok(Err(integrity_check(format!(
-            "{} plaintext bytes on disk, {plain_len} accepted",
-            plain.plaintext_len()
-        ))));
-    }
-    let result = if manifest::batch_prefix(&upload.name).is_some() {
-        manifest::read(&mut plain).map(|m| {
-            m.map(|m| {
-                let i = inspect::Inspection {
-                    media_type: inspect::MediaType::Json,
-                    checks: Vec::new(),
-                    metadata: serde_json::json!({ "manifest": { "files": m.files.len() } }),
-                    instances: Vec::new(),
-                    directory: None,
-                };
-                (i, Some(m))
-            })
-        })
-    } else {
-        let subject = inspect::Subject {
-            name: &upload.name,
-            tenant: &upload.tenant,
-            profile: job.profile,
-            accepted_at: upload.accepted_at.unwrap_or_else(crate::util::unix_now),
-        };
-        inspect::inspect(&mut plain, plain_len, subject, &job.cfg).map(|i| Ok((i, None)))
-    };
-    match result {
-        Ok(r) => Ok(r),
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Ok(Err(integrity_check(format!(
-            "the stored file changed after acceptance: {e}"
-        )))),
-        Err(e) => Err(e.into()),
-    }
+/// A reply of the wrong kind: a bug between gateway and worker, retried as I/O.
+fn unexpected(reply: &isolation::Reply) -> PipelineError {
+    PipelineError::Io(std::io::Error::other(format!(
+        "the inspector answered the wrong kind of reply: {reply:?}"
+    )))
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ pub use header::HeaderPolicy;
 pub use keys::{Identity, Recipient};
 pub use parallel::ParallelOptions;
 pub use primitives::{CHUNK, SEALED_CHUNK};
-pub use reader::SealedReader;
+pub use reader::{SealedReader, UnlockedKey, unlock};
 pub use seal::Sealer;
 pub use source::SealedSource;
 pub use stream::{OpenReport, StreamOpener};

@@ -80,7 +80,17 @@ pub struct PayloadKey(LessSafeKey);
 
 impl PayloadKey {
     pub fn derive(file_key: &FileKey, nonce: &[u8; PAYLOAD_NONCE]) -> PayloadKey {
-        PayloadKey(aead_key(&hkdf::<32>(nonce, &file_key.0, b"payload")))
+        PayloadKey::from_bytes(&Self::derive_bytes(file_key, nonce))
+    }
+
+    /// The raw key, for handing one file's payload key to an inspector worker (which
+    /// never sees the gateway's identity).
+    pub fn derive_bytes(file_key: &FileKey, nonce: &[u8; PAYLOAD_NONCE]) -> [u8; 32] {
+        hkdf::<32>(nonce, &file_key.0, b"payload")
+    }
+
+    pub fn from_bytes(key: &[u8; 32]) -> PayloadKey {
+        PayloadKey(aead_key(key))
     }
 
     fn nonce(index: u64, last: bool) -> Nonce {

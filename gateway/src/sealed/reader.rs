@@ -14,6 +14,60 @@ use super::header::{self, HeaderPolicy};
 use super::keys::Identity;
 use super::primitives::{CHUNK, PAYLOAD_NONCE, PayloadKey, SEALED_CHUNK, TAG};
 
+/// What opening one sealed file's payload takes, and nothing more: the payload key and
+/// where the payload starts. The gateway unlocks the header with its identity and hands
+/// this to an isolated inspector, so a compromised parser learns one file's key at most.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct UnlockedKey {
+    #[serde(with = "hex_key")]
+    pub payload_key: [u8; 32],
+    pub payload_start: u64,
+}
+
+impl std::fmt::Debug for UnlockedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnlockedKey")
+            .field("payload_start", &self.payload_start)
+            .finish_non_exhaustive()
+    }
+}
+
+mod hex_key {
+    pub fn serialize<S: serde::Serializer>(k: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(k))
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let s: String = serde::Deserialize::deserialize(d)?;
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).map_err(serde::de::Error::custom)?;
+        Ok(out)
+    }
+}
+
+/// Reads and checks the header of the sealed file in `inner` and unwraps its file key
+/// with `identity`.
+pub fn unlock<R: Read + Seek>(
+    inner: &mut R,
+    identity: &Identity,
+    policy: &HeaderPolicy,
+) -> Result<UnlockedKey> {
+    let sealed_len = inner.seek(SeekFrom::End(0))?;
+    inner.seek(SeekFrom::Start(0))?;
+    let want = (policy.max_header_bytes + PAYLOAD_NONCE) as u64;
+    let mut head = Vec::new();
+    inner.take(want.min(sealed_len)).read_to_end(&mut head)?;
+    let h = header::parse(&head, policy)?.ok_or(SealedError::Truncated { verified: 0 })?;
+    let file_key = h.unwrap_key(&head, identity, policy)?;
+    let nonce: &[u8; PAYLOAD_NONCE] = head
+        .get(h.len..h.len + PAYLOAD_NONCE)
+        .and_then(|n| n.try_into().ok())
+        .ok_or(SealedError::Truncated { verified: 0 })?;
+    Ok(UnlockedKey {
+        payload_key: PayloadKey::derive_bytes(&file_key, nonce),
+        payload_start: (h.len + PAYLOAD_NONCE) as u64,
+    })
+}
+
 pub struct SealedReader<R> {
     inner: R,
     key: PayloadKey,
@@ -30,22 +84,18 @@ pub struct SealedReader<R> {
 impl<R: Read + Seek> SealedReader<R> {
     /// Reads and checks the header of the complete sealed file in `inner`.
     pub fn new(mut inner: R, identity: &Identity, policy: &HeaderPolicy) -> Result<Self> {
+        let key = unlock(&mut inner, identity, policy)?;
+        Self::with_key(inner, &key)
+    }
+
+    /// Opens the payload of a sealed file whose header was unlocked elsewhere (see
+    /// [`unlock`]): what an inspector worker does, holding one file's key only.
+    pub fn with_key(mut inner: R, key: &UnlockedKey) -> Result<Self> {
         let sealed_len = inner.seek(SeekFrom::End(0))?;
-        inner.seek(SeekFrom::Start(0))?;
-        let want = (policy.max_header_bytes + PAYLOAD_NONCE) as u64;
-        let mut head = Vec::new();
-        (&mut inner)
-            .take(want.min(sealed_len))
-            .read_to_end(&mut head)?;
-        let h = header::parse(&head, policy)?.ok_or(SealedError::Truncated { verified: 0 })?;
-        let file_key = h.unwrap_key(&head, identity, policy)?;
-        let nonce: &[u8; PAYLOAD_NONCE] = head
-            .get(h.len..h.len + PAYLOAD_NONCE)
-            .and_then(|n| n.try_into().ok())
+        let payload_start = key.payload_start;
+        let body = sealed_len
+            .checked_sub(payload_start)
             .ok_or(SealedError::Truncated { verified: 0 })?;
-        let key = PayloadKey::derive(&file_key, nonce);
-        let payload_start = (h.len + PAYLOAD_NONCE) as u64;
-        let body = sealed_len - payload_start;
         if body < TAG as u64 {
             return Err(SealedError::Truncated { verified: 0 });
         }
@@ -58,7 +108,7 @@ impl<R: Read + Seek> SealedReader<R> {
         }
         Ok(SealedReader {
             inner,
-            key,
+            key: PayloadKey::from_bytes(&key.payload_key),
             payload_start,
             chunks,
             plaintext_len: (chunks - 1) * CHUNK as u64 + last - TAG as u64,

@@ -604,7 +604,20 @@ impl Upload {
 
     /// The commit point. On success the upload is accepted; on a resumable error
     /// (incomplete) it stays receiving; on a verification failure it is rejected.
-    pub async fn finish(mut self) -> Result<Accepted> {
+    ///
+    /// It runs to its end even when the caller is dropped (a client that disconnects
+    /// while its last request is being answered cancels the request's future): the
+    /// upload stays held (one writer) until the acceptance has committed or failed.
+    /// Cancelled half-way, the acceptance could commit after this upload let go, and a
+    /// resume that reopened it in between would then fail its own acceptance with
+    /// `catalog.conflict` (seen under the loadtest while the whole suite ran).
+    pub async fn finish(self) -> Result<Accepted> {
+        tokio::spawn(self.finish_to_the_end())
+            .await
+            .map_err(|e| IngestError::Io(std::io::Error::other(e)))?
+    }
+
+    async fn finish_to_the_end(mut self) -> Result<Accepted> {
         let len = self.offset();
         // Whatever happens next, what arrived is made durable first: a client that
         // closes early resumes from here.

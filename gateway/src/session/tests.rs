@@ -288,3 +288,54 @@ async fn a_held_upload_cannot_be_reopened_by_another_connection() {
     write_all(&mut second, &rest, 50_000).await;
     assert_eq!(second.finish().await.unwrap().plaintext_sha256, sha);
 }
+
+/// A client that disconnects while its last request is being acknowledged cancels the
+/// request's future in the middle of `finish`; a resume arriving then must never get
+/// its own writer while the first acceptance may still commit (it would later fail
+/// with `catalog.conflict`). Cancelled at every await point we can reach by yielding.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_finish_still_ends_before_anyone_resumes() {
+    let f = fixture().await;
+    for polls in 1..12 {
+        let (sealed, _) = f.seal(20_000);
+        let name = format!("12A03{polls:06}.pdf");
+        let mut u = f.core.open(&who(), &name, None).await.unwrap();
+        let id = u.id().to_string();
+        write_all(&mut u, &sealed, 4_096).await;
+        // Poll finish `polls` times, then drop it, as hyper drops a handler.
+        {
+            let mut fut = std::pin::pin!(u.finish());
+            for _ in 0..polls {
+                let _ = futures_poll_once(fut.as_mut()).await;
+            }
+        }
+        // A resume now waits for the first writer or sees the upload accepted.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match f.core.resume(&who(), &id).await {
+                Err(e) if e.code() == "ingest.busy" => {
+                    assert!(std::time::Instant::now() < deadline, "still busy");
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                Err(e) => {
+                    assert_eq!(e.code(), "ingest.not_receiving", "{e}");
+                    break;
+                }
+                Ok(_) => panic!("a second writer while the acceptance was in flight"),
+            }
+        }
+        let row = f.core.catalog().upload(&id).await.unwrap().unwrap();
+        assert_eq!(row.state, UploadState::Accepted, "after {polls} polls");
+    }
+}
+
+/// Polls `fut` once; `Some` if it finished.
+async fn futures_poll_once<F: std::future::Future + ?Sized>(
+    mut fut: std::pin::Pin<&mut F>,
+) -> Option<F::Output> {
+    std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
+        std::task::Poll::Ready(v) => std::task::Poll::Ready(Some(v)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await
+}

@@ -355,3 +355,65 @@ impl InternalEvent for UploadCleanedUp<'_> {
         );
     }
 }
+
+/// An inspector worker process failed the upload it was checking (and is replaced).
+pub struct InspectWorkerFailed<'a> {
+    pub upload: &'a str,
+    /// `crashed`, `memory_limit` or `timeout`.
+    pub reason: &'static str,
+    pub detail: &'a str,
+}
+
+impl InternalEvent for InspectWorkerFailed<'_> {
+    fn emit(self) {
+        METRICS
+            .inspect_worker_failures
+            .with_label_values(&[self.reason])
+            .inc();
+        tracing::warn!(
+            upload = self.upload,
+            reason = self.reason,
+            detail = self.detail,
+            "inspector worker failed; the upload fails, the worker is replaced"
+        );
+    }
+}
+
+/// An inspector worker process was started.
+pub struct InspectWorkerStarted {
+    pub pid: Option<u32>,
+}
+
+impl InternalEvent for InspectWorkerStarted {
+    fn emit(self) {
+        METRICS.inspect_worker_starts.inc();
+        tracing::debug!(pid = self.pid, "inspector worker started");
+    }
+}
+
+/// A check did not finish: put back in the queue with a backoff, or given up.
+pub struct CheckRetried<'a> {
+    pub upload: &'a str,
+    pub attempts: u32,
+    /// Seconds until the next attempt; `None` when the upload was given up.
+    pub backoff_secs: Option<u64>,
+    pub error: &'a str,
+}
+
+impl InternalEvent for CheckRetried<'_> {
+    fn emit(self) {
+        let outcome = match self.backoff_secs {
+            Some(_) => "requeued",
+            None => "exhausted",
+        };
+        METRICS.check_retries.with_label_values(&[outcome]).inc();
+        tracing::warn!(
+            upload = self.upload,
+            attempts = self.attempts,
+            backoff_secs = self.backoff_secs,
+            error = self.error,
+            outcome,
+            "check did not finish"
+        );
+    }
+}

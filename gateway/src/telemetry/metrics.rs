@@ -47,6 +47,9 @@ pub struct Metrics {
     pub time_to_indexed: HistogramVec,
     pub admission_wait: HistogramVec,
     pub stage_seconds: HistogramVec,
+    pub inspect_worker_failures: IntCounterVec,
+    pub inspect_worker_starts: IntCounter,
+    pub check_retries: IntCounterVec,
     pub uploads_in_state: IntGaugeVec,
     pub received_bytes: IntCounterVec,
     pub spool_bytes: IntGauge,
@@ -330,6 +333,25 @@ impl Metrics {
                 "gateway_pipeline_stage_seconds",
                 "Time spent in each pipeline stage (inspect, store, index).",
                 &["stage"],
+            ),
+            inspect_worker_failures: counter_vec(
+                &registry,
+                "gateway_inspect_worker_failures_total",
+                "Inspector worker processes that failed the upload they were checking, by \
+                 reason (crashed, memory_limit, timeout); each is replaced.",
+                &["reason"],
+            ),
+            inspect_worker_starts: counter(
+                &registry,
+                "gateway_inspect_worker_starts_total",
+                "Inspector worker processes started (the first ones and every replacement).",
+            ),
+            check_retries: counter_vec(
+                &registry,
+                "gateway_check_retries_total",
+                "Checks put back in the queue after an error (requeued, with backoff) or \
+                 given up after too many interrupted attempts (exhausted).",
+                &["outcome"],
             ),
             uploads_in_state: gauge_vec(
                 &registry,

@@ -119,7 +119,10 @@ catalog_api! {
 
     /// After a restart: uploads caught mid-check go back to the queue.
     fn requeue_checking() -> u64;
-    /// Takes the oldest accepted upload (`accepted` → `checking`); never the same twice.
+    /// A check that ended in an error goes back to the queue, not before `after`.
+    fn requeue_upload(id: &'a str, after: i64) -> bool;
+    /// Takes the oldest accepted upload (`accepted` → `checking`) whose backoff is
+    /// over, counting the attempt; never the same twice.
     fn claim_next_accepted() -> Option<UploadRow>;
     /// The same, among uploads of at most `max_bytes` (the small-file lane).
     fn claim_next_small(max_bytes: u64) -> Option<UploadRow>;

@@ -51,6 +51,8 @@ pub struct UploadRow {
     pub accepted_at: Option<i64>,
     /// Its last change (unix seconds); a partial upload expires counting from here.
     pub updated_at: i64,
+    /// Checks started so far, this one included once it is claimed.
+    pub check_attempts: u32,
 }
 
 /// What a tenant holds and has in flight, for quota checks.

@@ -15,7 +15,7 @@ use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use crate::checks::{Check, Severity};
 
 /// The indexed fields of one instance.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Instance {
     pub patient_id: String,
     pub patient_name: String,
@@ -138,11 +138,58 @@ impl<R: Read> Read for Limited<R> {
     }
 }
 
-/// Reads the header (preamble, meta group, data set up to the pixel data).
-pub fn read_header(src: &mut dyn Read, max_header_bytes: u64) -> Result<DefaultDicomObject, Check> {
+/// How much of a DICOM header is read, and how deep its sequences may nest.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct HeaderLimits {
+    pub max_bytes: u64,
+    pub max_depth: u32,
+}
+
+impl HeaderLimits {
+    pub fn of(cfg: &crate::config::InspectConfig) -> HeaderLimits {
+        HeaderLimits {
+            max_bytes: cfg.dicom_max_header_bytes,
+            max_depth: cfg.dicom_max_depth,
+        }
+    }
+}
+
+impl Default for HeaderLimits {
+    fn default() -> Self {
+        HeaderLimits::of(&crate::config::InspectConfig::default())
+    }
+}
+
+/// Reads the header (preamble, meta group, data set up to the pixel data). Its
+/// structure is walked first ([`super::dicom_scan`]): lengths beyond the file or
+/// their enclosing item and sequences nested deeper than `limits.max_depth` are
+/// refused before dicom-rs sees a byte.
+pub fn read_header(src: &mut dyn Read, limits: HeaderLimits) -> Result<DefaultDicomObject, Check> {
+    read_header_sized(src, u64::MAX, limits)
+}
+
+/// [`read_header`] of a file known to be `len` bytes long: a length beyond its end is
+/// `dicom.bad_length` (otherwise only the header limit stops it).
+pub fn read_header_sized(
+    src: &mut dyn Read,
+    len: u64,
+    limits: HeaderLimits,
+) -> Result<DefaultDicomObject, Check> {
+    let header = match super::dicom_scan::read(src, len, limits.max_bytes, limits.max_depth) {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(check)) => return Err(check),
+        Err(e) => {
+            return Err(Check::new(
+                "dicom.invalid",
+                Severity::Error,
+                format!("the DICOM file could not be read: {e}"),
+            ));
+        }
+    };
+    let full = header.len() as u64 >= limits.max_bytes;
     let mut limited = Limited {
-        inner: src,
-        left: max_header_bytes,
+        inner: &header[..],
+        left: limits.max_bytes,
     };
     let result = OpenFileOptions::new()
         .read_preamble(ReadPreamble::Always)
@@ -150,10 +197,10 @@ pub fn read_header(src: &mut dyn Read, max_header_bytes: u64) -> Result<DefaultD
         .from_reader(&mut limited);
     match result {
         Ok(obj) => Ok(obj),
-        Err(_) if limited.left == 0 => Err(Check::new(
+        Err(_) if limited.left == 0 || full => Err(Check::new(
             "dicom.header_too_large",
             Severity::Error,
-            format!("the DICOM header is larger than {max_header_bytes} bytes"),
+            format!("the DICOM header is larger than {} bytes", limits.max_bytes),
         )),
         Err(e) => Err(Check::new(
             "dicom.invalid",

@@ -78,10 +78,10 @@ pub fn is_directory(obj: &dicom_object::DefaultDicomObject) -> bool {
 pub fn validate(
     dicomdir: &[u8],
     files: &mut dyn SetFiles,
-    max_header: u64,
+    limits: dicom::HeaderLimits,
 ) -> (SetFacts, Vec<Check>) {
     let mut facts = SetFacts::default();
-    let obj = match dicom::read_header(&mut &dicomdir[..], max_header) {
+    let obj = match dicom::read_header(&mut &dicomdir[..], limits) {
         Ok(o) => o,
         Err(c) => {
             return (
@@ -115,7 +115,7 @@ pub fn validate(
         Some(r) => r,
         None => return (facts, checks),
     };
-    check_references(&reached, files, max_header, &mut facts, &mut checks);
+    check_references(&reached, files, limits, &mut facts, &mut checks);
     let unique = |f: fn(&Instance) -> &String| {
         facts
             .instances
@@ -298,7 +298,7 @@ fn file_id_ok(parts: &[String]) -> bool {
 fn check_references(
     reached: &[Reached<'_>],
     files: &mut dyn SetFiles,
-    max_header: u64,
+    limits: dicom::HeaderLimits,
     facts: &mut SetFacts,
     checks: &mut Vec<Check>,
 ) {
@@ -344,7 +344,7 @@ fn check_references(
         };
         referenced.insert(path.clone());
         let header = match files.open(&path) {
-            Ok(mut rd) => dicom::read_header(&mut rd, max_header),
+            Ok(mut rd) => dicom::read_header(&mut rd, limits),
             Err(e) => Err(Check::new(
                 "dicomdir.not_part10",
                 Severity::Error,

@@ -2,7 +2,7 @@
 //! types need is shorter than any sniffing crate's configuration, and we must also
 //! recognise what to refuse (executables) rather than guess.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum MediaType {
     Pdf,
     Dicom,

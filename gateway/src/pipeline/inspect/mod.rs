@@ -5,6 +5,7 @@
 //! `nhi-review` profile, the naming rules ([`naming`]).
 
 pub mod dicom;
+mod dicom_scan;
 pub mod dicomdir;
 mod dicomdir_offsets;
 mod magic;
@@ -21,16 +22,16 @@ use crate::config::InspectConfig;
 use crate::tenants::Profile;
 
 /// What inspection found.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Inspection {
     pub media_type: MediaType,
     pub checks: Vec<Check>,
     pub metadata: serde_json::Value,
     /// DICOM instances to index: (path inside the upload, or empty for the file itself).
     pub instances: Vec<(String, dicom::Instance)>,
-    /// A DICOMDIR uploaded on its own (its bytes): its set is the folder it sits in,
-    /// which the pipeline validates against the files already there.
-    pub directory: Option<Vec<u8>>,
+    /// A DICOMDIR uploaded on its own: its set is the folder it sits in, which the
+    /// pipeline validates against the files already there.
+    pub directory: bool,
 }
 
 impl Inspection {
@@ -125,7 +126,7 @@ pub fn inspect(
         checks: vec![type_check],
         metadata: serde_json::json!({ "media_type": media_type.mime() }),
         instances: Vec::new(),
-        directory: None,
+        directory: false,
     };
     if subject.name.starts_with("dicomweb/") && media_type != MediaType::Dicom {
         // Stored through DICOMweb: a part must be a DICOM instance, whatever the
@@ -146,24 +147,19 @@ pub fn inspect(
     plaintext.seek(SeekFrom::Start(0))?;
     match media_type {
         MediaType::Pdf => inspect_pdf(plaintext, len, subject, cfg, case.as_ref(), &mut out)?,
-        MediaType::Dicom => match dicom::read_header(plaintext, cfg.dicom_max_header_bytes) {
-            Ok(obj) if dicomdir::is_directory(&obj) => {
-                let mut bytes = Vec::new();
-                plaintext.seek(SeekFrom::Start(0))?;
-                plaintext
-                    .take(cfg.dicom_max_header_bytes)
-                    .read_to_end(&mut bytes)?;
-                out.directory = Some(bytes);
+        MediaType::Dicom => {
+            match dicom::read_header_sized(plaintext, len, dicom::HeaderLimits::of(cfg)) {
+                Ok(obj) if dicomdir::is_directory(&obj) => out.directory = true,
+                Ok(obj) => {
+                    let (inst, checks) = dicom::instance(&obj);
+                    out.checks.extend(checks);
+                    out.checks.extend(dicom::study_check(subject.name, &inst));
+                    out.metadata["dicom"] = serde_json::to_value(&inst).unwrap_or_default();
+                    out.instances.push((String::new(), inst));
+                }
+                Err(c) => out.checks.push(c),
             }
-            Ok(obj) => {
-                let (inst, checks) = dicom::instance(&obj);
-                out.checks.extend(checks);
-                out.checks.extend(dicom::study_check(subject.name, &inst));
-                out.metadata["dicom"] = serde_json::to_value(&inst).unwrap_or_default();
-                out.instances.push((String::new(), inst));
-            }
-            Err(c) => out.checks.push(c),
-        },
+        }
         MediaType::Zip => {
             let limits = zip::ZipLimits {
                 max_entries: cfg.zip_max_entries,
@@ -172,7 +168,8 @@ pub fn inspect(
             };
             let profile = subject.profile;
             let ok = move |t: MediaType| t != MediaType::Zip && allowed(profile, t);
-            let (facts, checks) = zip::inspect(plaintext, limits, cfg.dicom_max_header_bytes, &ok)?;
+            let (facts, checks) =
+                zip::inspect(plaintext, limits, dicom::HeaderLimits::of(cfg), &ok)?;
             out.checks.extend(checks);
             out.metadata["zip"] = serde_json::json!({ "entries": facts.entries });
             if let Some(set) = facts.set {
@@ -233,6 +230,7 @@ fn inspect_pdf(
                 .any(|k| k.starts_with(c.category))
         }),
         require_encryption: subject.profile == Profile::EmrDownload,
+        max_depth: cfg.pdf_max_depth,
     };
     let (facts, checks) = pdf::inspect(plaintext, len, cfg.pdf_max_bytes, policy)?;
     out.checks.extend(checks);

@@ -14,12 +14,99 @@ use lopdf::{Dictionary, Document, Object};
 use crate::checks::{Check, Severity};
 
 /// What the PDF policy of a profile asks for.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct PdfPolicy {
     /// A bookmark tree is required (category-A review records, DOMAIN rule 9).
     pub require_outline: bool,
     /// The PDF itself must be encrypted (`emr-download`).
     pub require_encryption: bool,
+    /// Deepest nesting of arrays and dictionaries read (`inspect.pdf_max_depth`).
+    pub max_depth: u32,
+}
+
+impl Default for PdfPolicy {
+    fn default() -> Self {
+        PdfPolicy {
+            require_outline: false,
+            require_encryption: false,
+            max_depth: crate::config::InspectConfig::default().pdf_max_depth,
+        }
+    }
+}
+
+/// Where the nesting of arrays (`[`) and dictionaries (`<<`) in `buf` first goes
+/// deeper than `max`, skipping comments, strings and stream data. lopdf caps its own
+/// recursion too; this is the gateway's own cap, checked before lopdf runs (defence in
+/// depth), and it reports where.
+pub fn too_deep_at(buf: &[u8], max: u32) -> Option<usize> {
+    let mut depth = 0u32;
+    let mut i = 0;
+    while i < buf.len() {
+        let next = buf.get(i + 1).copied();
+        match buf[i] {
+            b'%' => {
+                while i < buf.len() && buf[i] != b'\n' && buf[i] != b'\r' {
+                    i += 1;
+                }
+            }
+            b'(' => i = skip_literal(buf, i),
+            b'<' if next == Some(b'<') => {
+                depth += 1;
+                if depth > max {
+                    return Some(i);
+                }
+                i += 1;
+            }
+            b'<' => {
+                while i < buf.len() && buf[i] != b'>' {
+                    i += 1;
+                }
+            }
+            b'>' if next == Some(b'>') => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            b'[' => {
+                depth += 1;
+                if depth > max {
+                    return Some(i);
+                }
+            }
+            b']' => depth = depth.saturating_sub(1),
+            b's' if buf[i..].starts_with(b"stream")
+                && matches!(buf.get(i + 6), Some(b'\r' | b'\n')) =>
+            {
+                i = buf[i..]
+                    .windows(9)
+                    .position(|w| w == b"endstream")
+                    .map_or(buf.len(), |p| i + p + 8);
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The index of the `)` that closes the literal string opened at `start`.
+fn skip_literal(buf: &[u8], start: usize) -> usize {
+    let mut open = 0usize;
+    let mut i = start;
+    while i < buf.len() {
+        match buf[i] {
+            b'\\' => i += 1,
+            b'(' => open += 1,
+            b')' => {
+                open -= 1;
+                if open == 0 {
+                    return i;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    i
 }
 
 /// What is indexed about a PDF.
@@ -65,8 +152,20 @@ pub fn inspect(
         );
         return Ok((facts, vec![c]));
     }
-    let mut buf = Vec::with_capacity(len as usize);
+    let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     src.read_to_end(&mut buf)?;
+    if let Some(at) = too_deep_at(&buf, policy.max_depth) {
+        let c = Check::new(
+            "pdf.too_deep",
+            Severity::Error,
+            format!(
+                "arrays or dictionaries are nested more than {} levels deep",
+                policy.max_depth
+            ),
+        )
+        .with_detail(serde_json::json!({ "offset": at, "max_depth": policy.max_depth }));
+        return Ok((facts, vec![c]));
+    }
     let doc = match Document::load_mem(&buf) {
         Ok(d) => d,
         Err(e) => {
@@ -375,7 +474,7 @@ mod tests {
     fn sample_pdfs_show_their_outline_scripts_and_info() {
         let policy = PdfPolicy {
             require_outline: true,
-            require_encryption: false,
+            ..PdfPolicy::default()
         };
         let plain = sample("BT ET", true, false);
         let (facts, checks) =

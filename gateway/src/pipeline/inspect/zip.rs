@@ -52,7 +52,7 @@ type Archive<'a> = ::zip::ZipArchive<&'a mut dyn Plaintext>;
 pub fn inspect(
     src: &mut dyn Plaintext,
     limits: ZipLimits,
-    max_dicom_header: u64,
+    dicom_limits: super::dicom::HeaderLimits,
     allowed: &dyn Fn(MediaType) -> bool,
 ) -> io::Result<(ZipFacts, Vec<Check>)> {
     let mut facts = ZipFacts::default();
@@ -163,7 +163,7 @@ pub fn inspect(
         ));
     }
     if let Some(i) = dicomdir_at {
-        let (set, set_checks) = validate_set(&mut archive, i, max_dicom_header)?;
+        let (set, set_checks) = validate_set(&mut archive, i, dicom_limits)?;
         facts.set = Some(set);
         checks.extend(set_checks);
     }
@@ -286,7 +286,7 @@ fn directory_checks(archive: &mut Archive<'_>, limits: ZipLimits) -> Vec<Check> 
 fn validate_set(
     archive: &mut Archive<'_>,
     dicomdir_index: usize,
-    max_header: u64,
+    limits: super::dicom::HeaderLimits,
 ) -> io::Result<(SetFacts, Vec<Check>)> {
     let (prefix, bytes) = {
         let mut f = archive.by_index(dicomdir_index).map_err(io::Error::other)?;
@@ -296,11 +296,11 @@ fn validate_set(
             .map(|(d, _)| format!("{d}/"))
             .unwrap_or_default();
         let mut bytes = Vec::new();
-        (&mut f).take(max_header).read_to_end(&mut bytes)?;
+        (&mut f).take(limits.max_bytes).read_to_end(&mut bytes)?;
         (prefix, bytes)
     };
     let mut files = ZipSet { archive, prefix };
-    Ok(dicomdir::validate(&bytes, &mut files, max_header))
+    Ok(dicomdir::validate(&bytes, &mut files, limits))
 }
 
 struct ZipSet<'a, 'b> {

@@ -154,6 +154,23 @@ impl SqliteCatalog {
         Ok(done.rows_affected())
     }
 
+    /// A check that ended in an error (not a finding) goes back to the queue, to be
+    /// claimed again no earlier than `after` (unix seconds); `false` if it was no
+    /// longer being checked.
+    pub async fn requeue_upload(&self, id: &str, after: i64) -> Result<bool, CatalogError> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "UPDATE uploads SET state = 'accepted', check_after = ? \
+             WHERE id = ? AND state = 'checking'",
+        )
+        .bind(after)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Takes the oldest accepted upload for checking (`accepted` → `checking`) in one
     /// write transaction, so concurrent workers never take the same upload.
     pub async fn claim_next_accepted(&self) -> Result<Option<UploadRow>, CatalogError> {
@@ -171,19 +188,25 @@ impl SqliteCatalog {
             "SELECT ",
             upload_columns!(),
             " FROM uploads WHERE state = 'accepted' AND COALESCE(plaintext_len, 0) <= ? \
-             ORDER BY accept_seq LIMIT 1"
+             AND check_after <= ? ORDER BY accept_seq LIMIT 1"
         ))
         .bind(i64::try_from(max_bytes).unwrap_or(i64::MAX))
+        .bind(unix_now())
         .fetch_optional(&mut **tx)
         .await?;
         let Some(row) = row.map(UploadRow::try_from).transpose()? else {
             return Ok(None);
         };
-        sqlx::query("UPDATE uploads SET state = 'checking', updated_at = ? WHERE id = ?")
-            .bind(unix_now())
-            .bind(&row.id)
-            .execute(&mut **tx)
-            .await?;
+        // The attempt is counted with the claim, before the check starts: a check that
+        // takes the process down still counts (see `requeue_checking`).
+        sqlx::query(
+            "UPDATE uploads SET state = 'checking', updated_at = ?, \
+             check_attempts = check_attempts + 1 WHERE id = ?",
+        )
+        .bind(unix_now())
+        .bind(&row.id)
+        .execute(&mut **tx)
+        .await?;
         record_state_detail(
             &mut tx,
             &row.id,
@@ -194,6 +217,7 @@ impl SqliteCatalog {
         tx.commit().await?;
         Ok(Some(UploadRow {
             state: UploadState::Checking,
+            check_attempts: row.check_attempts.saturating_add(1),
             ..row
         }))
     }

@@ -31,6 +31,7 @@ impl TryFrom<SqliteRow> for UploadRow {
             accept_seq: r.try_get("accept_seq")?,
             accepted_at: r.try_get("accepted_at")?,
             updated_at: r.try_get("updated_at")?,
+            check_attempts: u32::try_from(r.try_get::<i64, _>("check_attempts")?).unwrap_or(0),
         })
     }
 }
@@ -39,7 +40,7 @@ impl TryFrom<SqliteRow> for UploadRow {
 macro_rules! upload_columns_def {
     () => {
         "id, tenant, name, protocol, state, declared_len, durable_offset, plaintext_len, \
-         plaintext_sha256, accept_seq, accepted_at, updated_at"
+         plaintext_sha256, accept_seq, accepted_at, updated_at, check_attempts"
     };
 }
 pub(super) use upload_columns_def as upload_columns;
@@ -87,6 +88,7 @@ impl SqliteCatalog {
             accept_seq: None,
             accepted_at: None,
             updated_at: now,
+            check_attempts: 0,
         })
     }
 

@@ -18,7 +18,7 @@ use super::{Viewer, base_url, unavailable};
 use crate::backends::catalog::{DicomLevel, DicomLocation, DicomQuery};
 use crate::frontends::https::stored::{ReadSeek, Source};
 use crate::frontends::https::{Https, Problem, problem};
-use crate::pipeline::inspect::dicom::read_header;
+use crate::pipeline::inspect::dicom::{HeaderLimits, read_header};
 use crate::sealed::SealedReader;
 
 /// Bytes per body frame.
@@ -211,7 +211,7 @@ pub async fn instance(
 /// the pixel data as a BulkDataURI to its frames.
 fn metadata_of(src: Source, l: &DicomLocation, base: &str, rt: &Handle) -> io::Result<Value> {
     let obj = with_instance(src, &l.path, rt, |r| {
-        read_header(r, MAX_HEADER)
+        read_header(r, HeaderLimits::default())
             .map_err(|c| io::Error::new(io::ErrorKind::InvalidData, c.message))
     })?;
     let mut v = super::json::dataset(&obj);
@@ -356,7 +356,7 @@ fn read_frames(
         ));
     }
     let mut r = src.open(rt).map_err(internal)?;
-    let obj = read_header(&mut r, MAX_HEADER).map_err(|c| {
+    let obj = read_header(&mut r, HeaderLimits::default()).map_err(|c| {
         Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "dicomweb.unreadable",

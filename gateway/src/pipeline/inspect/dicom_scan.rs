@@ -1,0 +1,375 @@
+//! A structural pre-scan of a DICOM Part-10 header before dicom-rs parses it: defence
+//! in depth beside the worker isolation. dicom-rs parses nested sequences recursively
+//! and sizes buffers from the lengths a file declares, so this walk (iterative, no
+//! value is read into memory) refuses, before any parser allocates:
+//! - a value length larger than what is left of the file or of its enclosing item or
+//!   sequence (`dicom.bad_length`);
+//! - sequences nested deeper than `inspect.dicom_max_depth` (`dicom.too_deep`).
+//!
+//! Hand-written because no crate offers such a walk; it knows only element headers
+//! (tag, VR, length), never values, so it stays small. It reads the stream once and
+//! keeps what it read (the header, up to the top-level pixel data, at most `max_bytes`)
+//! for dicom-rs to parse afterwards, so no source needs to be read twice or seekable
+//! (ZIP entries are not). Deflated data sets cannot be walked without inflating them;
+//! their bytes are handed on as they are, to the (isolated) parser.
+
+use std::io::{self, Read};
+
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
+use dicom_core::{Tag, VR};
+use dicom_dictionary_std::StandardDataDictionary;
+
+use crate::checks::{Check, Severity};
+
+const UNDEFINED: u32 = 0xFFFF_FFFF;
+const ITEM: u16 = 0xE000;
+const ITEM_END: u16 = 0xE00D;
+const SEQ_END: u16 = 0xE0DD;
+const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
+const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
+const EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Syntax {
+    big: bool,
+    explicit: bool,
+}
+
+const META: Syntax = Syntax {
+    big: false,
+    explicit: true,
+};
+
+/// An open sequence or item: where it ends when its length is defined.
+struct Open {
+    end: Option<u64>,
+    sequence: bool,
+    /// The syntax inside (an `UN` sequence of undefined length is implicit VR LE).
+    syntax: Syntax,
+}
+
+fn bad_length(at: u64, why: &str) -> Check {
+    Check::new(
+        "dicom.bad_length",
+        Severity::Error,
+        format!("a DICOM element at byte {at} declares a length {why}"),
+    )
+    .with_detail(serde_json::json!({ "offset": at }))
+}
+
+/// Why a walk stopped early.
+enum Stop {
+    /// The end of the stream.
+    End,
+    /// More than `max_bytes` before the pixel data.
+    TooLarge,
+    Io(io::Error),
+}
+
+impl From<io::Error> for Stop {
+    fn from(e: io::Error) -> Stop {
+        Stop::Io(e)
+    }
+}
+
+type Step<T> = Result<T, Stop>;
+
+struct Walker<'a> {
+    src: &'a mut dyn Read,
+    /// Everything read so far (the header for dicom-rs).
+    buf: Vec<u8>,
+    /// Where the walk is in `buf`; it may step back over what was read.
+    cursor: usize,
+    max: usize,
+    len: u64,
+}
+
+impl Walker<'_> {
+    fn pos(&self) -> u64 {
+        self.cursor as u64
+    }
+
+    /// Makes sure `n` bytes past the cursor are in `buf`, reading more as needed.
+    fn ensure(&mut self, n: u64) -> Step<()> {
+        let want = usize::try_from(n).map_err(|_| Stop::TooLarge)?;
+        let Some(new_len) = self.cursor.checked_add(want) else {
+            return Err(Stop::TooLarge);
+        };
+        if new_len <= self.buf.len() {
+            return Ok(());
+        }
+        if new_len > self.max {
+            return Err(Stop::TooLarge);
+        }
+        let mut filled = self.buf.len();
+        self.buf.resize(new_len, 0);
+        while filled < new_len {
+            match self.src.read(&mut self.buf[filled..]) {
+                Ok(0) => {
+                    self.buf.truncate(filled);
+                    return Err(Stop::End);
+                }
+                Ok(k) => filled += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Stop::Io(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves past the next `n` bytes (reading them into `buf`).
+    fn take(&mut self, n: u64) -> Step<()> {
+        self.ensure(n)?;
+        self.cursor += n as usize;
+        Ok(())
+    }
+
+    fn bytes<const N: usize>(&mut self) -> Step<[u8; N]> {
+        self.ensure(N as u64)?;
+        let mut b = [0u8; N];
+        b.copy_from_slice(&self.buf[self.cursor..self.cursor + N]);
+        self.cursor += N;
+        Ok(b)
+    }
+
+    fn u16(&mut self, big: bool) -> Step<u16> {
+        let b = self.bytes::<2>()?;
+        Ok(if big {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        })
+    }
+
+    fn u32(&mut self, big: bool) -> Step<u32> {
+        let b = self.bytes::<4>()?;
+        Ok(if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    }
+
+    /// Tag, VR (explicit syntaxes, not for item tags) and value length.
+    fn header(&mut self, s: Syntax) -> Step<(Tag, Option<VR>, u32)> {
+        let tag = Tag(self.u16(s.big)?, self.u16(s.big)?);
+        if tag.0 == 0xFFFE || !s.explicit {
+            return Ok((tag, None, self.u32(s.big)?));
+        }
+        let vr = VR::from_binary(self.bytes::<2>()?);
+        let long = matches!(
+            vr,
+            Some(
+                VR::OB
+                    | VR::OD
+                    | VR::OF
+                    | VR::OL
+                    | VR::OV
+                    | VR::OW
+                    | VR::SQ
+                    | VR::SV
+                    | VR::UC
+                    | VR::UN
+                    | VR::UR
+                    | VR::UT
+                    | VR::UV
+            )
+        );
+        let len = if long {
+            self.bytes::<2>()?;
+            self.u32(s.big)?
+        } else {
+            u32::from(self.u16(s.big)?)
+        };
+        Ok((tag, vr, len))
+    }
+}
+
+fn is_sequence(tag: Tag, vr: Option<VR>, len: u32, s: Syntax) -> bool {
+    if tag == dicom_dictionary_std::tags::PIXEL_DATA {
+        // Encapsulated pixel data (undefined length) holds fragments, not a data set.
+        return false;
+    }
+    match vr {
+        Some(VR::SQ) => true,
+        Some(VR::UN) => len == UNDEFINED,
+        Some(_) => false,
+        None if s.explicit => false,
+        None => {
+            len == UNDEFINED
+                || StandardDataDictionary
+                    .by_tag(tag)
+                    .is_some_and(|e| matches!(e.vr(), VirtualVr::Exact(VR::SQ)))
+        }
+    }
+}
+
+/// Reads the header of the Part-10 file in `src` (`len` bytes long) while walking its
+/// structure: `Ok(Ok(bytes))` up to the top-level pixel data (or the end), to be
+/// parsed; `Ok(Err(check))` when the structure is refused or the header is larger than
+/// `max_bytes`; I/O errors pass through.
+pub fn read(
+    src: &mut dyn Read,
+    len: u64,
+    max_bytes: u64,
+    max_depth: u32,
+) -> io::Result<Result<Vec<u8>, Check>> {
+    let mut w = Walker {
+        src,
+        buf: Vec::new(),
+        cursor: 0,
+        max: usize::try_from(max_bytes).unwrap_or(usize::MAX),
+        len,
+    };
+    match walk(&mut w, max_depth) {
+        Ok(Ok(())) | Err(Stop::End) => Ok(Ok(w.buf)),
+        Ok(Err(check)) => Ok(Err(check)),
+        Err(Stop::TooLarge) => Ok(Err(Check::new(
+            "dicom.header_too_large",
+            Severity::Error,
+            format!("the DICOM header is larger than {max_bytes} bytes"),
+        ))),
+        Err(Stop::Io(e)) => Err(e),
+    }
+}
+
+fn walk(w: &mut Walker<'_>, max_depth: u32) -> Step<Result<(), Check>> {
+    w.take(132)?;
+    if &w.buf[128..132] != b"DICM" {
+        // Not Part-10: the parser says so in its own words.
+        return Ok(Ok(()));
+    }
+    // The meta group, always explicit VR little endian; its transfer syntax says how
+    // the data set is encoded.
+    let mut ts = String::new();
+    loop {
+        let at = w.cursor;
+        let (tag, _, vlen) = w.header(META)?;
+        if tag.0 != 0x0002 {
+            // The data set starts here; it is read again with its own syntax.
+            w.cursor = at;
+            break;
+        }
+        if w.pos().saturating_add(u64::from(vlen)) > w.len {
+            return Ok(Err(bad_length(at as u64, "beyond the end of the file")));
+        }
+        w.take(u64::from(vlen))?;
+        if tag == Tag(0x0002, 0x0010) {
+            let v = &w.buf[w.cursor - vlen as usize..w.cursor];
+            ts = String::from_utf8_lossy(v)
+                .trim_end_matches(['\0', ' '])
+                .to_string();
+        }
+    }
+    let top = match ts.as_str() {
+        DEFLATED => {
+            // Hand the rest (up to the limit) to the parser as it is.
+            let rest = w.len.saturating_sub(w.pos());
+            return w.take(rest).map(|()| Ok(()));
+        }
+        IMPLICIT_LE => Syntax {
+            big: false,
+            explicit: false,
+        },
+        EXPLICIT_BE => Syntax {
+            big: true,
+            explicit: true,
+        },
+        _ => META,
+    };
+    walk_data_set(w, top, max_depth)
+}
+
+fn walk_data_set(w: &mut Walker<'_>, top: Syntax, max_depth: u32) -> Step<Result<(), Check>> {
+    let mut open: Vec<Open> = Vec::new();
+    loop {
+        while let Some(o) = open.last() {
+            if o.end.is_some_and(|e| w.pos() >= e) {
+                open.pop();
+            } else {
+                break;
+            }
+        }
+        if w.pos() >= w.len {
+            return Ok(Ok(()));
+        }
+        let syntax = open.last().map(|o| o.syntax).unwrap_or(top);
+        let at = w.pos();
+        let (tag, vr, vlen) = w.header(syntax)?;
+        let limit = open.iter().rev().find_map(|o| o.end).unwrap_or(w.len);
+        let end = if vlen == UNDEFINED {
+            None
+        } else {
+            match w.pos().checked_add(u64::from(vlen)) {
+                Some(e) if e <= limit => Some(e),
+                _ => {
+                    return Ok(Err(bad_length(
+                        at,
+                        "beyond the end of the file or of its enclosing item",
+                    )));
+                }
+            }
+        };
+        if tag.0 == 0xFFFE {
+            match tag.1 {
+                ITEM => open.push(Open {
+                    end,
+                    sequence: false,
+                    syntax,
+                }),
+                ITEM_END if open.last().is_some_and(|o| !o.sequence && o.end.is_none()) => {
+                    open.pop();
+                }
+                SEQ_END => {
+                    while let Some(o) = open.pop() {
+                        if o.sequence {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        if open.is_empty() && tag == dicom_dictionary_std::tags::PIXEL_DATA {
+            return Ok(Ok(()));
+        }
+        if is_sequence(tag, vr, vlen, syntax) {
+            let depth = open.iter().filter(|o| o.sequence).count() + 1;
+            if depth > max_depth as usize {
+                return Ok(Err(Check::new(
+                    "dicom.too_deep",
+                    Severity::Error,
+                    format!("DICOM sequences are nested more than {max_depth} levels deep"),
+                )
+                .with_detail(
+                    serde_json::json!({ "max_depth": max_depth, "offset": at }),
+                )));
+            }
+            let inner = if vr == Some(VR::UN) {
+                Syntax {
+                    big: false,
+                    explicit: false,
+                }
+            } else {
+                syntax
+            };
+            open.push(Open {
+                end,
+                sequence: true,
+                syntax: inner,
+            });
+            continue;
+        }
+        match end {
+            Some(e) => w.take(e.saturating_sub(w.pos()))?,
+            // Undefined length on what is not a sequence: encapsulated pixel data inside
+            // an item, or a malformed file; its items are walked like a sequence's.
+            None => open.push(Open {
+                end: None,
+                sequence: true,
+                syntax,
+            }),
+        }
+    }
+}
