@@ -72,21 +72,43 @@ pub async fn options(State(s): State<Https>) -> Response {
 
 /// Parses `Upload-Metadata` (`key base64,key base64`); returns the file name.
 fn file_name(headers: &HeaderMap) -> Result<String, Problem> {
-    let bad = |detail: &str| Problem::new(StatusCode::BAD_REQUEST, "tus.bad_metadata", detail);
     let meta = header(headers, "upload-metadata").unwrap_or("");
+    metadata_file_name(meta)
+        .map_err(|detail| Problem::new(StatusCode::BAD_REQUEST, "tus.bad_metadata", detail))
+}
+
+/// The file name an `Upload-Metadata` value carries, or why it carries none.
+pub fn metadata_file_name(meta: &str) -> Result<String, &'static str> {
     for pair in meta.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once(' ').unwrap_or((pair, ""));
         if key == "filename" || key == "name" {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(value.trim())
-                .map_err(|_| bad("Upload-Metadata values must be base64"))?;
+                .map_err(|_| "Upload-Metadata values must be base64")?;
             return String::from_utf8(bytes)
-                .map_err(|_| bad("the file name must be UTF-8 (and then ASCII)"));
+                .map_err(|_| "the file name must be UTF-8 (and then ASCII)");
         }
     }
-    Err(bad(
-        "Upload-Metadata must carry the file name as `filename` (or `name`)",
-    ))
+    Err("Upload-Metadata must carry the file name as `filename` (or `name`)")
+}
+
+/// The algorithm and expected digest of an `Upload-Checksum` value, or its refusal
+/// (code, detail).
+pub fn checksum_spec(
+    spec: &str,
+) -> Result<(&'static ring::digest::Algorithm, Vec<u8>), (&'static str, &'static str)> {
+    let (algo, expected) = spec
+        .split_once(' ')
+        .ok_or(("tus.bad_checksum", "Upload-Checksum is `<algorithm> <base64>`"))?;
+    let algorithm = match algo {
+        "sha256" => &ring::digest::SHA256,
+        "sha1" => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        _ => return Err(("tus.checksum_algorithm", "supported: sha256, sha1")),
+    };
+    let expected = base64::engine::general_purpose::STANDARD
+        .decode(expected.trim())
+        .map_err(|_| ("tus.bad_checksum", "the checksum must be base64"))?;
+    Ok((algorithm, expected))
 }
 
 /// `POST`: creates an upload (and with a body, appends to it at once).
@@ -467,20 +489,7 @@ async fn stream_into(up: &mut Upload, mut body: Body, idle: Duration) -> Result<
 async fn checksummed(spec: &str, mut body: Body, idle: Duration, max: u64) -> Result<Vec<u8>, Cut> {
     let bad =
         |code: &str, detail: &str| Cut::Checksum(problem(StatusCode::BAD_REQUEST, code, detail));
-    let (algo, expected) = spec.split_once(' ').ok_or_else(|| {
-        bad(
-            "tus.bad_checksum",
-            "Upload-Checksum is `<algorithm> <base64>`",
-        )
-    })?;
-    let algorithm = match algo {
-        "sha256" => &ring::digest::SHA256,
-        "sha1" => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
-        _ => return Err(bad("tus.checksum_algorithm", "supported: sha256, sha1")),
-    };
-    let expected = base64::engine::general_purpose::STANDARD
-        .decode(expected.trim())
-        .map_err(|_| bad("tus.bad_checksum", "the checksum must be base64"))?;
+    let (algorithm, expected) = checksum_spec(spec).map_err(|(code, detail)| bad(code, detail))?;
     let mut bytes = Vec::new();
     while let Some(data) = next_data(&mut body, idle).await? {
         if (bytes.len() + data.len()) as u64 > max {

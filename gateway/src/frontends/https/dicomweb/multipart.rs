@@ -59,8 +59,18 @@ impl Reader {
         }
     }
 
+    /// Adds the next piece of the body. After the closing delimiter the rest (the
+    /// epilogue) is dropped unread, so a body that goes on after it costs nothing.
     pub fn feed(&mut self, chunk: &[u8]) {
-        self.buf.extend_from_slice(chunk);
+        if self.state != State::Done {
+            self.buf.extend_from_slice(chunk);
+        }
+    }
+
+    /// Bytes held between events: bounded in every state (a delimiter's length, a
+    /// part's headers, or one fed piece).
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
     }
 
     /// The next event, or `None` when more input is needed.
@@ -93,6 +103,9 @@ impl Reader {
                     }
                     // Transport padding (spaces, tabs) may follow a delimiter.
                     let Some(eol) = find(&self.buf, b"\r\n") else {
+                        if self.buf.len() > MAX_HEADERS {
+                            return Err(MultipartError::BadHeaders);
+                        }
                         return Ok(None);
                     };
                     if !self.buf[..eol].iter().all(|b| *b == b' ' || *b == b'\t') {
@@ -226,6 +239,39 @@ mod tests {
             parse(leading, "b", 1).unwrap()[1],
             Event::Data(b"x".to_vec())
         );
+    }
+
+    /// Hostile bodies in every state: the reader never holds more than a part's header
+    /// limit plus one fed piece, and drops the epilogue.
+    #[test]
+    fn the_buffer_is_bounded_in_every_state() {
+        let piece = vec![b' '; 64 << 10];
+        let mut states: Vec<(&str, Vec<u8>)> = vec![
+            ("preamble", Vec::new()),
+            ("after a delimiter", b"--b".to_vec()),
+            ("headers", b"--b\r\nX-Long: ".to_vec()),
+            ("body", b"--b\r\n\r\n".to_vec()),
+            ("epilogue", b"--b\r\n\r\nx\r\n--b--".to_vec()),
+        ];
+        for (state, start) in states.drain(..) {
+            let mut r = Reader::new("b");
+            r.feed(&start);
+            let mut most = 0;
+            for _ in 0..200 {
+                r.feed(&piece);
+                match r.next_event() {
+                    Ok(_) => {}
+                    Err(MultipartError::BadHeaders) => break,
+                    Err(e) => panic!("{state}: {e}"),
+                }
+                while let Ok(Some(_)) = r.next_event() {}
+                most = most.max(r.buffered());
+            }
+            assert!(
+                most <= MAX_HEADERS + piece.len() + 64,
+                "{state}: {most} bytes held"
+            );
+        }
     }
 
     #[test]
