@@ -97,9 +97,10 @@ pub fn metadata_file_name(meta: &str) -> Result<String, &'static str> {
 pub fn checksum_spec(
     spec: &str,
 ) -> Result<(&'static ring::digest::Algorithm, Vec<u8>), (&'static str, &'static str)> {
-    let (algo, expected) = spec
-        .split_once(' ')
-        .ok_or(("tus.bad_checksum", "Upload-Checksum is `<algorithm> <base64>`"))?;
+    let (algo, expected) = spec.split_once(' ').ok_or((
+        "tus.bad_checksum",
+        "Upload-Checksum is `<algorithm> <base64>`",
+    ))?;
     let algorithm = match algo {
         "sha256" => &ring::digest::SHA256,
         "sha1" => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
