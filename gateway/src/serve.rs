@@ -88,7 +88,8 @@ pub async fn prepare(config: Config) -> Result<AppState, ServeError> {
         ssh_host_key = %keys.ssh_fingerprint(),
         "gateway identity (hospitals seal files to this age recipient)"
     );
-    let catalog = catalog::open(&config.catalog.url, &data_dir).await?;
+    let catalog =
+        catalog::open_with(&config.catalog.url, &data_dir, config.catalog.synchronous).await?;
     let tenants = Registry::load(&config.server.tenants_file)?;
     let objects_dir = data_dir.join("objects");
     let objects = LocalStore::new(&objects_dir).map_err(|source| ServeError::DataDir {

@@ -472,6 +472,40 @@ fn a_stalled_body_is_cut_and_what_arrived_is_kept() {
     assert_eq!(result(&c, &url)["status"], "passed");
 }
 
+/// Every byte arrives, then the request breaks before it ends (the client claimed more
+/// than it sent, or went away): nothing is left to resume, so the upload is completed
+/// there and then instead of waiting as a partial upload until it expires.
+#[test]
+fn a_body_that_breaks_after_its_last_byte_still_completes() {
+    let gw = TestGateway::builder()
+        .tenant(TestTenant::new(CODE).token(TOKEN))
+        .https_config("body_idle_timeout_secs = 1")
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    let recipient = gw.age_recipient().unwrap();
+    let c = Client::new(gw.https, Some(TOKEN));
+    let file = seal_to_vec(&[recipient], &record(300_000)).unwrap();
+    let local = gw.dir().join("whole.age");
+    std::fs::write(&local, &file).unwrap();
+    let url = create(&c, "whole.txt", file.len());
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/slow_patch.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .args(["127.0.0.1", &gw.https.port().to_string(), &url, TOKEN])
+        .arg(&local)
+        .arg(file.len().to_string())
+        .arg("10")
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(answer.contains("HTTP/1.1 204"), "{answer}");
+    assert_eq!(result(&c, &url)["status"], "passed");
+    let r = c.call("HEAD", &url, &[V], None);
+    let len = file.len().to_string();
+    assert_eq!(r.header("upload-offset"), Some(len.as_str()), "{r:?}");
+}
+
 #[test]
 fn browsers_on_configured_origins_may_upload() {
     let gw = TestGateway::builder()

@@ -66,7 +66,12 @@ async fn setup(dir: &std::path::Path, identity: &Identity) -> Result<(Arc<Ingest
     )?;
     let mut config = gateway::config::Config::default();
     config.server.data_dir = dir.to_owned();
-    let catalog = catalog::open("", dir).await?;
+    // BENCH_SYNCHRONOUS=normal measures what `[catalog] synchronous = "full"` costs.
+    let synchronous = match std::env::var("BENCH_SYNCHRONOUS").as_deref() {
+        Ok("normal") => gateway::config::Synchronous::Normal,
+        _ => gateway::config::Synchronous::Full,
+    };
+    let catalog = catalog::open_with("", dir, synchronous).await?;
     let core = IngestCore::new(
         catalog,
         Registry::load(&tenants)?,

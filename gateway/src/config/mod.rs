@@ -223,6 +223,20 @@ impl Default for AdminConfig {
 pub struct CatalogConfig {
     /// Database URL; empty = embedded SQLite at `data_dir/catalog.db`.
     pub url: String,
+    /// When an embedded catalog's commits reach the disk.
+    pub synchronous: Synchronous,
+}
+
+/// SQLite's `synchronous` setting for the embedded catalog.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// Every commit is on disk before it returns: what a client was told survives
+    /// power loss.
+    #[default]
+    Full,
+    /// Commits survive a crash of the process, not of the machine.
+    Normal,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -96,6 +96,12 @@ fn write_secret(path: &Path, contents: &[u8]) -> Result<(), KeysError> {
     tmp.write_all(contents).map_err(io(path))?;
     tmp.as_file().sync_all().map_err(io(path))?;
     tmp.persist(path).map_err(|e| io(path)(e.error))?;
+    // The rename is only durable once the directory is: without this a power loss
+    // right after start-up could leave no key (a new identity on the next start, and
+    // every file already sealed to the old one unreadable).
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(path))?;
     Ok(())
 }
 

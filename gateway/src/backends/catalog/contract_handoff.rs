@@ -129,6 +129,20 @@ async fn review_downloads_and_retention(c: &dyn CatalogStore) {
             .await
             .unwrap()
     );
+    // An upload accepted with that content, not yet checked, may rely on the object as
+    // its only copy: retention must not delete it.
+    c.create_upload("u-same-content", H1, "again.pdf", "tus", None)
+        .await
+        .unwrap();
+    c.accept_upload("u-same-content", 10, 10, &sha(12))
+        .await
+        .unwrap();
+    assert!(
+        c.object_in_use(&format!("sha256/ab/cd/{}", sha(12)))
+            .await
+            .unwrap(),
+        "an accepted upload with the same content keeps it"
+    );
     assert_eq!(c.expired_unpurged(10).await.unwrap().len(), 2);
     c.mark_file_purged(&short).await.unwrap();
     assert_eq!(c.expired_unpurged(10).await.unwrap().len(), 1);

@@ -57,7 +57,18 @@ pub type Catalog = Arc<dyn CatalogStore>;
 /// Opens the catalog named by `url` (empty: the embedded SQLite file in `data_dir`)
 /// and brings its schema up to date.
 pub async fn open(url: &str, data_dir: &Path) -> Result<Catalog, CatalogError> {
-    Ok(Arc::new(sqlite::SqliteCatalog::open(url, data_dir).await?))
+    open_with(url, data_dir, crate::config::Synchronous::Full).await
+}
+
+/// [`open`] with an explicit commit durability for the embedded catalog.
+pub async fn open_with(
+    url: &str,
+    data_dir: &Path,
+    synchronous: crate::config::Synchronous,
+) -> Result<Catalog, CatalogError> {
+    Ok(Arc::new(
+        sqlite::SqliteCatalog::open_with(url, data_dir, synchronous).await?,
+    ))
 }
 
 /// Declares the [`CatalogStore`] trait and implements it for types whose inherent

@@ -223,10 +223,15 @@ fn gone_unless_receiving(row: &UploadRow) -> Result<(), Problem> {
 
 /// `HEAD`: where to continue.
 pub async fn head(State(s): State<Https>, caller: Caller, Path(id): Path<String>) -> Response {
-    let row = match row_of(&s, &caller, &id).await {
+    let mut row = match row_of(&s, &caller, &id).await {
         Ok(r) => r,
         Err(r) => return r,
     };
+    if row.state == UploadState::Receiving && row.declared_len == Some(row.durable_offset) {
+        if let Some(done) = complete_whole(&s, &caller, &id).await {
+            row = done;
+        }
+    }
     if row.state == UploadState::Expired {
         return StatusCode::GONE.into_response();
     }
@@ -254,6 +259,31 @@ pub async fn head(State(s): State<Https>, caller: Caller, Path(id): Path<String>
         expires(&mut r, &s, row.updated_at);
     }
     r
+}
+
+/// Every declared byte is durable but the request that brought the last ones ended
+/// badly (the client went away before the answer): the upload is complete, so it is
+/// finished now instead of waiting as a partial upload until it expires. `None` when
+/// another request holds it or it cannot be finished here (its result says why).
+async fn complete_whole(s: &Https, caller: &Caller, id: &str) -> Option<UploadRow> {
+    let mut slot = s.open.hold(id)?;
+    let up = match slot.take() {
+        Some(up) => up,
+        None => s.app.ingest.resume(&caller.who, id).await.ok()?,
+    };
+    if up.declared_len() != Some(up.offset()) {
+        *slot = Some(up);
+        return None;
+    }
+    s.open.forget(id);
+    if let Err(e) = up.finish().await {
+        tracing::info!(
+            upload = id,
+            code = e.code(),
+            "completing a whole upload on HEAD failed"
+        );
+    }
+    s.app.catalog.upload(id).await.ok().flatten()
 }
 
 /// `PATCH`: appends the body at `Upload-Offset`.
@@ -384,8 +414,10 @@ async fn append(
         s.open.forget(&id);
         return ingest_problem(e);
     }
+    // Complete even when the body then broke (the client went away after its last
+    // byte): every declared byte is here, so there is nothing left to resume.
     let complete = up.declared_len() == Some(up.offset());
-    if complete && result.is_ok() {
+    if complete && matches!(result, Ok(()) | Err(Cut::Client | Cut::Idle)) {
         s.open.forget(&id);
         let len = up.offset();
         return match up.finish().await {

@@ -67,6 +67,15 @@ impl SqliteCatalog {
     /// Opens the catalog named by `url`, or the embedded one in `data_dir` when empty,
     /// and brings its schema up to date.
     pub async fn open(url: &str, data_dir: &Path) -> Result<SqliteCatalog, CatalogError> {
+        Self::open_with(url, data_dir, crate::config::Synchronous::Full).await
+    }
+
+    /// [`SqliteCatalog::open`] with an explicit `synchronous` setting.
+    pub async fn open_with(
+        url: &str,
+        data_dir: &Path,
+        synchronous: crate::config::Synchronous,
+    ) -> Result<SqliteCatalog, CatalogError> {
         let options = if url.is_empty() {
             SqliteConnectOptions::new().filename(data_dir.join("catalog.db"))
         } else if url.starts_with("sqlite:") {
@@ -79,9 +88,18 @@ impl SqliteCatalog {
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // WAL + NORMAL is durable across process crashes; FULL only adds power-loss
-            // durability of the last transactions, which the spool's fsync covers.
-            .synchronous(SqliteSynchronous::Normal)
+            // An acknowledgement (SFTP close OK, tus 204, STOW 200) and a durable offset
+            // told to a resuming client are promises that must survive power loss, and
+            // they are catalog commits: with WAL + NORMAL the last commits before a power
+            // cut are lost (the spool's fsync keeps the bytes, not the row that says they
+            // were accepted). So FULL by default: each commit syncs the WAL. The
+            // alternative, reconciling spool files with the catalog at start-up, would
+            // have to re-verify whole files to tell an accepted one from a partial one.
+            // Cost measured in bench/RESULTS.md ("Durability"); `normal` stays available.
+            .synchronous(match synchronous {
+                crate::config::Synchronous::Full => SqliteSynchronous::Full,
+                crate::config::Synchronous::Normal => SqliteSynchronous::Normal,
+            })
             .busy_timeout(Duration::from_secs(5))
             // ANALYZE samples this many rows per index: milliseconds, not seconds.
             .pragma("analysis_limit", "1000")

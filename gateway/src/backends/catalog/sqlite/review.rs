@@ -284,10 +284,20 @@ impl SqliteCatalog {
     /// True while a file that is not expired still points at `object_key` (content is
     /// stored once per digest, so another tenant's file may share it).
     pub async fn object_in_use(&self, object_key: &str) -> Result<bool, CatalogError> {
+        // An object is content-addressed (`sha256/ab/cd/<sha>`): an upload accepted or
+        // being checked with that content may already rely on it as its only copy (the
+        // store stage drops a spool file whose content is stored), so it is in use too.
+        let sha = object_key
+            .strip_prefix("sha256/")
+            .and_then(|k| k.rsplit('/').next())
+            .unwrap_or("");
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM files WHERE object_key = ? AND expired_at IS NULL",
+            "SELECT (SELECT COUNT(*) FROM files WHERE object_key = ? AND expired_at IS NULL) \
+             + (SELECT COUNT(*) FROM uploads WHERE state IN ('accepted', 'checking') \
+                AND plaintext_sha256 = ?)",
         )
         .bind(object_key)
+        .bind(sha)
         .fetch_one(&self.pool)
         .await?;
         Ok(n > 0)
