@@ -227,10 +227,11 @@ pub async fn head(State(s): State<Https>, caller: Caller, Path(id): Path<String>
         Ok(r) => r,
         Err(r) => return r,
     };
-    if row.state == UploadState::Receiving && row.declared_len == Some(row.durable_offset) {
-        if let Some(done) = complete_whole(&s, &caller, &id).await {
-            row = done;
-        }
+    if row.state == UploadState::Receiving
+        && row.declared_len == Some(row.durable_offset)
+        && let Some(done) = complete_whole(&s, &caller, &id).await
+    {
+        row = done;
     }
     if row.state == UploadState::Expired {
         return StatusCode::GONE.into_response();
