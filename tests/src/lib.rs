@@ -174,6 +174,7 @@ pub struct TestGatewayBuilder {
     extra_config: String,
     sftp_config: String,
     https_config: String,
+    admin_config: String,
     grace_secs: u64,
 }
 
@@ -198,6 +199,13 @@ impl TestGatewayBuilder {
     pub fn https_config(mut self, toml: &str) -> Self {
         self.https_config.push_str(toml);
         self.https_config.push('\n');
+        self
+    }
+
+    /// Adds keys to the `[admin]` section (one `key = value` per line).
+    pub fn admin_config(mut self, toml: &str) -> Self {
+        self.admin_config.push_str(toml);
+        self.admin_config.push('\n');
         self
     }
 
@@ -227,9 +235,14 @@ impl TestGatewayBuilder {
         };
         let config = format!(
             "[server]\ndata_dir = {:?}\ntenants_file = {:?}\nshutdown_grace_secs = {grace}\n\n\
-             [sftp]\nlisten = \"127.0.0.1:0\"\n{}[https]\nlisten = \"127.0.0.1:0\"\n{}[admin]\nlisten = \"127.0.0.1:0\"\n\
+             [sftp]\nlisten = \"127.0.0.1:0\"\n{}[https]\nlisten = \"127.0.0.1:0\"\n{}[admin]\nlisten = \"127.0.0.1:0\"\n{}\
              [log]\nformat = \"json\"\nlevel = \"info\"\n{}",
-            data_dir, tenants_path, self.sftp_config, self.https_config, self.extra_config
+            data_dir,
+            tenants_path,
+            self.sftp_config,
+            self.https_config,
+            self.admin_config,
+            self.extra_config
         );
         std::fs::write(&config_path, config)?;
         let mut gw = TestGateway {

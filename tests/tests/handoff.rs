@@ -25,6 +25,8 @@ const SECRET: &str = "whsec-test-0123456789abcdef";
 #[derive(Clone, Copy, Debug)]
 enum Answer {
     Status(u16),
+    /// 307 to this port on loopback.
+    Redirect(u16),
     /// Say nothing for this long, then hang up.
     Hang(Duration),
 }
@@ -108,6 +110,7 @@ impl Receiver {
         // Recorded on arrival, in arrival order, with the answer it is about to get.
         let answered = match answer {
             Answer::Status(code) => Some(code),
+            Answer::Redirect(_) => Some(307),
             Answer::Hang(_) => None,
         };
         self.got.lock().unwrap().push(Got {
@@ -122,6 +125,14 @@ impl Receiver {
                 let _ = write!(
                     out,
                     "HTTP/1.1 {code} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+            }
+            Answer::Redirect(port) => {
+                let mut out = conn;
+                let _ = write!(
+                    out,
+                    "HTTP/1.1 307 X\r\nlocation: http://127.0.0.1:{port}/hook\r\n\
+                     content-length: 0\r\nconnection: close\r\n\r\n"
                 );
             }
             Answer::Hang(d) => std::thread::sleep(d),
@@ -161,6 +172,47 @@ fn upload(gw: &TestGateway, name: &str, seed: u8) {
     let sealed = seal_to_vec(&[recipient], &text_record(200, seed)).unwrap();
     let url = c.upload(name, &sealed);
     assert_eq!(c.wait_result(&url)["status"], "passed");
+}
+
+/// Webhooks go over https only (plain http needs an explicit opt-out) and never follow
+/// a redirect: a 307 is a failed delivery, and the host it points at hears nothing.
+#[test]
+fn webhooks_are_https_only_and_never_follow_redirects() {
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), SECRET).unwrap();
+    let hook = |port: u16, plain: bool| {
+        format!(
+            "[publish]\nbackoff_initial_ms = 20\nbackoff_max_secs = 1\n\
+             [[publish.webhooks]]\nname = \"r\"\nurl = \"http://127.0.0.1:{port}/hook\"\n\
+             secret_file = {:?}\ntimeout_secs = 1\nallow_plain_http = {plain}\n",
+            secret.path()
+        )
+    };
+    let refused = TestGateway::builder()
+        .tenant(TestTenant::new(A).token(TOKEN))
+        .config(&hook(free_port(), false))
+        .start();
+    let err = format!("{:#}", refused.err().expect("an http:// webhook is refused"));
+    assert!(err.contains("https only"), "{err}");
+
+    let (elsewhere_port, redirect_port) = (free_port(), free_port());
+    let elsewhere = Receiver::start(elsewhere_port, &[], Answer::Status(200));
+    let redirector = Receiver::start(redirect_port, &[], Answer::Redirect(elsewhere_port));
+    let gw = TestGateway::builder()
+        .tenant(TestTenant::new(A).token(TOKEN))
+        .config(&hook(redirect_port, true))
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    upload(&gw, "12A03123345.txt", 1);
+    wait_for("a redirected delivery", Duration::from_secs(20), || {
+        redirector.got.lock().unwrap().len() >= 2
+    });
+    assert!(
+        metric(&gw, "gateway_outbox_delivery_failures_total{sink=\"r\"}") >= 1.0,
+        "a 307 is a failure"
+    );
+    assert!(elsewhere.got.lock().unwrap().is_empty(), "never followed");
 }
 
 /// `t=<t>,v1=<hex>` must be HMAC-SHA-256(secret, "<t>.<body>").
@@ -209,7 +261,8 @@ fn webhooks_get_every_event_in_order_after_failures_and_dead_letters_can_be_retr
     let hook = |name: &str, port: u16, attempts: u32| {
         format!(
             "[[publish.webhooks]]\nname = \"{name}\"\nurl = \"http://127.0.0.1:{port}/hook\"\n\
-             secret_file = {:?}\ntimeout_secs = 1\nmax_attempts = {attempts}\n",
+             secret_file = {:?}\ntimeout_secs = 1\nmax_attempts = {attempts}\n\
+             allow_plain_http = true\n",
             secret.path()
         )
     };

@@ -210,3 +210,61 @@ fn the_example_production_config_is_valid() {
     let help = run_gateway(&["serve", "--help"], dir.path()).unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("--log-format"));
 }
+
+/// `/admin/*` takes a bearer token when one is configured (and one must be, off
+/// loopback); its POSTs refuse browser requests from other sites; metrics and health
+/// stay open for scrapers and load balancers.
+#[test]
+fn the_admin_listener_wants_its_token_and_no_cross_site_posts() {
+    let token = "adm-0123456789abcdef";
+    let digest = hex::encode(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()));
+    let gw = TestGateway::builder()
+        .tenant(TestTenant::new("3501200000"))
+        .admin_config(&format!("token_sha256 = \"{digest}\""))
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    let admin = |args: &[&str]| {
+        let mut all = vec!["-s", "-o", "/dev/null", "-w", "%{http_code}"];
+        all.extend_from_slice(args);
+        let out = Command::new("curl").args(&all).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let base = format!("http://{}", gw.admin);
+    let status = format!("{base}/admin/status");
+    let bearer = format!("Authorization: Bearer {token}");
+    assert_eq!(admin(&[&status]), "401");
+    assert_eq!(admin(&["-H", "Authorization: Bearer wrong", &status]), "401");
+    assert_eq!(admin(&["-H", &bearer, &status]), "200");
+    assert_eq!(admin(&[&format!("{base}/metrics")]), "200");
+    assert_eq!(admin(&[&format!("{base}/healthz")]), "200");
+    let retry = format!("{base}/admin/outbox/retry");
+    assert_eq!(admin(&["-X", "POST", "-H", &bearer, &retry]), "200");
+    // A page elsewhere making the operator's browser post here.
+    for header in ["Origin: https://evil.example", "Sec-Fetch-Site: cross-site"] {
+        assert_eq!(
+            admin(&["-X", "POST", "-H", &bearer, "-H", header, &retry]),
+            "403",
+            "{header}"
+        );
+    }
+    // `gateway status` sends the token it is given.
+    let out = Command::new(gateway_tests::gateway_bin())
+        .args(["status", "--admin", &base])
+        .env("GATEWAY_ADMIN_TOKEN", token)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Off loopback without a token, the gateway does not start.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("open.toml");
+    std::fs::write(&cfg, "[admin]\nlisten = \"0.0.0.0:9999\"\n").unwrap();
+    let out = run_gateway(
+        &["config", "check", "--config", &cfg.display().to_string()],
+        dir.path(),
+    )
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("admin.token_sha256"));
+}

@@ -14,7 +14,8 @@ pub struct StatusArgs {
     pub config: Option<std::path::PathBuf>,
     /// The admin listener, e.g. `http://10.0.0.5:9090`; default: the one the configured
     /// gateway on this host is listening on (data_dir/run/listeners.json), else
-    /// `admin.listen`.
+    /// `admin.listen`. The admin token, when one is configured, comes from
+    /// `GATEWAY_ADMIN_TOKEN`.
     #[arg(long)]
     pub admin: Option<String>,
     /// Print the status document as JSON.
@@ -105,10 +106,14 @@ pub fn status(args: StatusArgs) -> Result<()> {
         .enable_all()
         .build()?;
     let (code, doc) = rt.block_on(async {
-        let resp = reqwest::Client::builder()
+        let mut req = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()?
-            .get(&url)
+            .get(&url);
+        if let Ok(token) = std::env::var("GATEWAY_ADMIN_TOKEN") {
+            req = req.bearer_auth(token);
+        }
+        let resp = req
             .send()
             .await
             .with_context(|| format!("cannot reach {url}"))?;

@@ -80,6 +80,10 @@ pub struct WebhookConfig {
     /// This subscriber's own `[publish] max_attempts`.
     #[serde(default)]
     pub max_attempts: Option<u32>,
+    /// Allow an `http://` URL (tests, a subscriber on the same host); otherwise events,
+    /// which name patients' files, only travel over `https://`.
+    #[serde(default)]
+    pub allow_plain_http: bool,
 }
 
 fn default_webhook_timeout() -> u64 {

@@ -208,12 +208,16 @@ impl HttpsConfig {
 pub struct AdminConfig {
     /// Plain HTTP: /metrics, /healthz, /readyz. Keep it on a private interface.
     pub listen: SocketAddr,
+    /// Hex SHA-256 of the bearer token `/admin/*` requires; empty = none, allowed only
+    /// on a loopback address.
+    pub token_sha256: String,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            token_sha256: String::new(),
         }
     }
 }
@@ -407,6 +411,16 @@ impl Config {
         }
         if let Err(e) = self.pipeline.windows() {
             return bad("pipeline.maintenance_windows", &e);
+        }
+        let token = &self.admin.token_sha256;
+        if !token.is_empty() && (token.len() != 64 || hex::decode(token).is_err()) {
+            return bad("admin.token_sha256", "must be 64 hex digits (a SHA-256)");
+        }
+        if token.is_empty() && !self.admin.listen.ip().is_loopback() {
+            return bad(
+                "admin.token_sha256",
+                "an admin listener on a non-loopback address needs a token: set the SHA-256 of one here",
+            );
         }
         if self.ingest.fsync_interval_bytes == 0 {
             return bad("ingest.fsync_interval_bytes", "must be at least 1");

@@ -1,6 +1,12 @@
 //! The admin listener (plain HTTP, private network): `/metrics`, `/healthz`, `/readyz`,
 //! and the outbox's dead letters (`GET /admin/outbox/dead-letters`, `POST
 //! /admin/outbox/retry?sink=NAME` to deliver them again, all sinks without `sink`).
+//!
+//! `/admin/*` needs `Authorization: Bearer <token>` when `admin.token_sha256` is set
+//! (it must be, off loopback), and its `POST`s refuse browser requests from other
+//! sites (an `Origin` header or `Sec-Fetch-Site: cross-site`): a page a operator
+//! happens to open cannot make their browser retry or change anything here. Metrics and
+//! health stay open for scrapers and load balancers.
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -19,10 +25,62 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/outbox/dead-letters", get(dead_letters))
         .route("/admin/outbox/retry", post(retry))
         .route("/admin/status", get(status))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .layer(axum::middleware::from_fn(|req, next| {
             super::https::count_requests("admin", req, next)
         }))
         .with_state(state)
+}
+
+fn refusal(status: StatusCode, code: &str, detail: &str) -> axum::response::Response {
+    (
+        status,
+        axum::Json(serde_json::json!({ "code": code, "detail": detail })),
+    )
+        .into_response()
+}
+
+/// The token and cross-site rules of `/admin/*`.
+async fn guard(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if !req.uri().path().starts_with("/admin/") {
+        return next.run(req).await;
+    }
+    let headers = req.headers();
+    if req.method() != axum::http::Method::GET {
+        let cross_site = headers.contains_key(header::ORIGIN)
+            || headers
+                .get("sec-fetch-site")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v != "none" && v != "same-origin");
+        if cross_site {
+            return refusal(
+                StatusCode::FORBIDDEN,
+                "admin.cross_site",
+                "admin changes are not taken from web pages",
+            );
+        }
+    }
+    let want = &state.config.admin.token_sha256;
+    if !want.is_empty() {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| hex::encode(ring::digest::digest(&ring::digest::SHA256, t.as_bytes())));
+        // Digests, not tokens, are compared: the comparison's time tells nothing.
+        if !given.is_some_and(|g| g.eq_ignore_ascii_case(want)) {
+            return refusal(
+                StatusCode::UNAUTHORIZED,
+                "admin.unauthorized",
+                "send Authorization: Bearer <admin token>",
+            );
+        }
+    }
+    next.run(req).await
 }
 
 async fn metrics() -> impl IntoResponse {

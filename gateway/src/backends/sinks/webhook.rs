@@ -58,6 +58,19 @@ impl Webhook {
             name: name.clone(),
             message: e.to_string(),
         })?;
+        match url.scheme() {
+            "https" => {}
+            "http" if cfg.allow_plain_http => {}
+            other => {
+                return Err(WebhookSetupError::Url {
+                    name,
+                    message: format!(
+                        "`{other}://` is not accepted: webhooks are https only \
+                         (allow_plain_http = true for a subscriber on this host)"
+                    ),
+                });
+            }
+        }
         let secret =
             std::fs::read(&cfg.secret_file).map_err(|source| WebhookSetupError::Secret {
                 name: name.clone(),
@@ -74,6 +87,9 @@ impl Webhook {
         // reqwest is built without a bundled crypto provider; the gateway's is ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
+            // A redirect could send signed events (and their file names) to a host
+            // nobody configured: a 3xx is a failed delivery, never followed.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(cfg.timeout_secs.max(1)))
             .connect_timeout(Duration::from_secs(cfg.timeout_secs.clamp(1, 10)))
             .build()

@@ -1,9 +1,9 @@
 //! Who is calling: a bearer API token names the tenant (tokens are stored only as
 //! SHA-256 hashes and compared in constant time) — or a registered TLS client
 //! certificate does (see `tls.rs`); when both come they must name the same tenant —
-//! and the caller's address must be on that tenant's allow-list. A refusal says which of the two failed only as far as a
-//! stranger may know: an unknown token and a wrong address look alike from outside
-//! but are told apart in metrics and the audit log.
+//! and the caller's address must be on that tenant's allow-list. An unknown token and a
+//! known token from the wrong address get the same answer (no oracle for a stolen
+//! token); metrics and the log tell them apart.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -15,6 +15,12 @@ use axum::response::Response;
 use super::{Https, problem};
 use crate::session::Principal;
 use crate::telemetry::events::{AuthRefusal, HttpAuthRefused, InternalEvent};
+
+/// What a refused token hears, whether it is unknown or used from the wrong address.
+pub const TOKEN_REFUSED: &str = "the API token is not valid (from this address)";
+/// The same for a client certificate.
+const CERT_REFUSED: &str =
+    "the client certificate is not registered for any hospital (from this address)";
 
 /// An authenticated hospital.
 #[derive(Debug, Clone)]
@@ -82,7 +88,7 @@ impl FromRequestParts<Https> for Caller {
                         AuthRefusal::KeyNotAuthorized,
                         StatusCode::UNAUTHORIZED,
                         "auth.token_invalid",
-                        "the API token is not valid",
+                        TOKEN_REFUSED,
                     ));
                 };
                 if let Some(Some(other)) = by_cert
@@ -103,7 +109,7 @@ impl FromRequestParts<Https> for Caller {
                     AuthRefusal::KeyNotAuthorized,
                     StatusCode::UNAUTHORIZED,
                     "auth.cert_unknown",
-                    "the client certificate is not registered for any hospital",
+                    CERT_REFUSED,
                 ));
             }
             (None, None) => {
@@ -116,11 +122,18 @@ impl FromRequestParts<Https> for Caller {
             }
         };
         if !tenant.allows_ip(ip) {
+            // Answered exactly as an unknown credential: a stranger holding a stolen or
+            // guessed token learns nothing from where they try it (the metric and the
+            // log still say `ip_not_allowed`).
+            let (code, detail) = match bearer(parts) {
+                Some(_) => ("auth.token_invalid", TOKEN_REFUSED),
+                None => ("auth.cert_unknown", CERT_REFUSED),
+            };
             return Err(refuse(
                 AuthRefusal::IpNotAllowed,
-                StatusCode::FORBIDDEN,
-                "auth.ip_not_allowed",
-                "this address is not on the hospital's allow-list",
+                StatusCode::UNAUTHORIZED,
+                code,
+                detail,
             ));
         }
         let rate = tenant.quota.requests_per_second;

@@ -256,11 +256,20 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// A server-side failure's own words (I/O, database, storage errors) may name
+    /// files and directories of the gateway's machine: they go to the log, and the
+    /// caller gets the stable code with a neutral detail.
     pub fn new(status: StatusCode, code: &str, detail: &str) -> Problem {
+        let detail = if status.is_server_error() {
+            tracing::warn!(code, status = status.as_u16(), detail, "request failed on the gateway's side");
+            "the gateway could not complete this request; retry later (the error is logged under this code)".to_string()
+        } else {
+            detail.to_string()
+        };
         Problem {
             status,
             code: code.to_string(),
-            detail: detail.to_string(),
+            detail,
         }
     }
 }
@@ -289,6 +298,21 @@ async fn not_found() -> Response {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn server_failures_never_show_their_own_words() {
+        use axum::response::IntoResponse;
+        let detail = "cannot open /var/lib/gateway/spool/3501200000/u1.part: Permission denied";
+        let r = super::Problem::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "ingest.io",
+            detail,
+        );
+        assert_eq!(r.detail.contains("/var/lib"), false, "{r:?}");
+        assert_eq!(r.into_response().status(), 500);
+        let r = super::Problem::new(axum::http::StatusCode::BAD_REQUEST, "tus.bad", "as is");
+        assert_eq!(r.detail, "as is", "a client's mistake is explained in full");
+    }
+
     #[test]
     fn the_openapi_document_describes_every_route() {
         let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();

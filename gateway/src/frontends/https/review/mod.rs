@@ -67,15 +67,16 @@ impl FromRequestParts<Https> for Reviewer {
                 AuthRefusal::KeyNotAuthorized,
                 StatusCode::UNAUTHORIZED,
                 "auth.token_invalid",
-                "the API token is not a reviewer's",
+                auth::TOKEN_REFUSED,
             ));
         };
         if !p.allows_ip(ip) {
+            // The same answer as an unknown token (see `auth.rs`).
             return Err(refuse(
                 AuthRefusal::IpNotAllowed,
-                StatusCode::FORBIDDEN,
-                "auth.ip_not_allowed",
-                "this address is not on the reviewer's allow-list",
+                StatusCode::UNAUTHORIZED,
+                "auth.token_invalid",
+                auth::TOKEN_REFUSED,
             ));
         }
         Ok(Reviewer {
