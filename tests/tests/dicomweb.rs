@@ -45,3 +45,77 @@ fn dicomweb_client_stores_finds_and_retrieves_pydicoms_instances() {
     assert_eq!(summary["stored"], 7, "{summary}");
     assert!(!gw.log().contains("panicked"));
 }
+
+/// WADO-RS retrieval is a download: scoped to the caller's tenants, counted for a
+/// reviewer, refused to a reviewer whose files must reach it sealed; frame lists are
+/// deduplicated and capped.
+#[test]
+fn wado_retrieval_is_accounted_and_follows_the_sealed_policy() {
+    use gateway_tests::http::Client;
+    const SEALED_REVIEWER: &str = "rev-sealed-dddddddddddddddddddddddd";
+    let recipient = gateway::sealed::Identity::generate()
+        .unwrap()
+        .to_public()
+        .to_string();
+    let gw = TestGateway::builder()
+        .tenant(TestTenant::new(A).token(A_TOKEN))
+        .tenant(TestTenant::new(B).token(B_TOKEN))
+        .reviewer(TestReviewer::new("viewer", &[A], REVIEWER))
+        .reviewer(TestReviewer::new("sealed", &[A], SEALED_REVIEWER).age_recipient(&recipient))
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    let sop = "1.2.826.0.1.3680043.10.1.77";
+    let plain = gateway_tests::dicom::instance(sop);
+    let to = gw.age_recipient().unwrap();
+    let hospital = Client::new(gw.https, Some(A_TOKEN));
+    let up = hospital.upload(
+        "ct.dcm",
+        &gateway::sealed::seal_to_vec(&[to], &plain).unwrap(),
+    );
+    assert_eq!(hospital.wait_result(&up)["status"], "passed");
+    let path = format!(
+        "/dicomweb/studies/1.2.826.0.1.3680043.10.1.1/series/1.2.826.0.1.3680043.10.1.2/instances/{sop}"
+    );
+    let accept = ("Accept", "multipart/related; type=\"application/dicom\"");
+
+    let other = Client::new(gw.https, Some(B_TOKEN)).call("GET", &path, &[accept], None);
+    assert_eq!(
+        other.status, 404,
+        "another hospital's instance does not exist for B"
+    );
+    let sealed = Client::new(gw.https, Some(SEALED_REVIEWER)).call("GET", &path, &[accept], None);
+    assert_eq!(
+        (sealed.status, sealed.code().as_str()),
+        (403, "download.sealed_only")
+    );
+
+    let viewer = Client::new(gw.https, Some(REVIEWER));
+    let files = viewer
+        .call("GET", &format!("/v1/files?tenant={A}"), &[], None)
+        .json();
+    let id = files["files"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(files["files"][0]["status"], "ready");
+    let got = viewer.call("GET", &path, &[accept], None);
+    assert_eq!(got.status, 200, "{got:?}");
+    assert!(got.raw.windows(4).any(|w| w == b"DICM"));
+    let file = viewer
+        .call("GET", &format!("/v1/files/{id}"), &[], None)
+        .json();
+    assert_eq!(file["status"], "downloaded", "{file}");
+
+    let many: Vec<String> = (1..=2000).map(|n| n.to_string()).collect();
+    let frames = viewer.call(
+        "GET",
+        &format!("{path}/frames/{}", many.join(",")),
+        &[(
+            "Accept",
+            "multipart/related; type=\"application/octet-stream\"",
+        )],
+        None,
+    );
+    assert_eq!(
+        (frames.status, frames.code().as_str()),
+        (400, "dicomweb.too_many_frames")
+    );
+}

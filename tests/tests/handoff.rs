@@ -192,7 +192,10 @@ fn webhooks_are_https_only_and_never_follow_redirects() {
         .tenant(TestTenant::new(A).token(TOKEN))
         .config(&hook(free_port(), false))
         .start();
-    let err = format!("{:#}", refused.err().expect("an http:// webhook is refused"));
+    let err = format!(
+        "{:#}",
+        refused.err().expect("an http:// webhook is refused")
+    );
     assert!(err.contains("https only"), "{err}");
 
     let (elsewhere_port, redirect_port) = (free_port(), free_port());

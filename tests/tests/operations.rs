@@ -217,7 +217,10 @@ fn the_example_production_config_is_valid() {
 #[test]
 fn the_admin_listener_wants_its_token_and_no_cross_site_posts() {
     let token = "adm-0123456789abcdef";
-    let digest = hex::encode(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()));
+    let digest = hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        token.as_bytes(),
+    ));
     let gw = TestGateway::builder()
         .tenant(TestTenant::new("3501200000"))
         .admin_config(&format!("token_sha256 = \"{digest}\""))
@@ -234,7 +237,10 @@ fn the_admin_listener_wants_its_token_and_no_cross_site_posts() {
     let status = format!("{base}/admin/status");
     let bearer = format!("Authorization: Bearer {token}");
     assert_eq!(admin(&[&status]), "401");
-    assert_eq!(admin(&["-H", "Authorization: Bearer wrong", &status]), "401");
+    assert_eq!(
+        admin(&["-H", "Authorization: Bearer wrong", &status]),
+        "401"
+    );
     assert_eq!(admin(&["-H", &bearer, &status]), "200");
     assert_eq!(admin(&[&format!("{base}/metrics")]), "200");
     assert_eq!(admin(&[&format!("{base}/healthz")]), "200");
@@ -254,7 +260,11 @@ fn the_admin_listener_wants_its_token_and_no_cross_site_posts() {
         .env("GATEWAY_ADMIN_TOKEN", token)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Off loopback without a token, the gateway does not start.
     let dir = tempfile::tempdir().unwrap();

@@ -256,12 +256,21 @@ pub struct Problem {
 }
 
 impl Problem {
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
     /// A server-side failure's own words (I/O, database, storage errors) may name
     /// files and directories of the gateway's machine: they go to the log, and the
     /// caller gets the stable code with a neutral detail.
     pub fn new(status: StatusCode, code: &str, detail: &str) -> Problem {
         let detail = if status.is_server_error() {
-            tracing::warn!(code, status = status.as_u16(), detail, "request failed on the gateway's side");
+            tracing::warn!(
+                code,
+                status = status.as_u16(),
+                detail,
+                "request failed on the gateway's side"
+            );
             "the gateway could not complete this request; retry later (the error is logged under this code)".to_string()
         } else {
             detail.to_string()

@@ -75,6 +75,11 @@ pub fn routes() -> Router<Https> {
 pub struct Viewer {
     pub tenants: Option<Vec<String>>,
     pub ip: IpAddr,
+    /// A reviewer (not the hospital itself): retrievals count as downloads.
+    pub reviewer: Option<String>,
+    /// The reviewer receives files sealed to its recipient only, so WADO-RS (plain
+    /// DICOM for viewers) is not for it.
+    pub sealed_only: bool,
 }
 
 impl FromRequestParts<Https> for Viewer {
@@ -91,12 +96,16 @@ impl FromRequestParts<Https> for Viewer {
             return Ok(Viewer {
                 tenants: r.grant,
                 ip: r.ip,
+                sealed_only: r.recipient.is_some(),
+                reviewer: Some(r.name),
             });
         }
         let c = auth::Caller::from_request_parts(parts, state).await?;
         Ok(Viewer {
             tenants: Some(vec![c.who.tenant.clone()]),
             ip: c.ip,
+            reviewer: None,
+            sealed_only: false,
         })
     }
 }

@@ -3,6 +3,11 @@
 //! images as `application/octet-stream` parts (PS3.18 §10.4). Everything streams from
 //! storage, decrypting on the fly; an instance inside a ZIP batch is read out of the
 //! archive the same way. Compressed pixel data cannot be cut into frames here: 406.
+//!
+//! Retrieval is a download like `/v1/files/{id}/content`: scoped to the caller's
+//! tenants, counted for a reviewer (`file.downloaded`, audit), and refused to a
+//! reviewer whose files must reach it sealed (`age_recipient`): WADO-RS serves plain
+//! DICOM. A frame list is deduplicated and capped, and frames stream in pieces.
 
 use std::io::{self, Read, Seek, SeekFrom};
 
@@ -23,6 +28,8 @@ use crate::sealed::SealedReader;
 
 /// Bytes per body frame.
 const FRAME: usize = 1 << 20;
+/// Frames one request may ask for (after removing repeats).
+const MAX_FRAMES: usize = 1024;
 /// Largest header read for metadata and frame offsets.
 const MAX_HEADER: u64 = 64 << 20;
 
@@ -75,6 +82,31 @@ fn with_instance<T>(
     let mut archive = zip::ZipArchive::new(file).map_err(io::Error::other)?;
     let mut entry = archive.by_name(path).map_err(io::Error::other)?;
     f(&mut entry)
+}
+
+/// A reviewer that must receive files sealed gets no plain DICOM.
+fn sealed_only(viewer: &Viewer) -> Option<Response> {
+    viewer.sealed_only.then(|| {
+        problem(
+            StatusCode::FORBIDDEN,
+            "download.sealed_only",
+            "files reach this reviewer sealed to its recipient only: download them from /v1/files/{id}/content",
+        )
+    })
+}
+
+/// Records a reviewer's retrieval of each file once, as a content download does.
+async fn account(s: &Https, viewer: &Viewer, found: &[DicomLocation]) -> Option<Response> {
+    let who = viewer.reviewer.as_deref()?;
+    let mut files: Vec<&str> = found.iter().map(|l| l.file_id.as_str()).collect();
+    files.sort_unstable();
+    files.dedup();
+    for id in files {
+        if let Err(e) = s.app.catalog.record_download(id, who, false).await {
+            return Some(unavailable(&e));
+        }
+    }
+    None
 }
 
 fn accepts(headers: &HeaderMap, media: &str) -> bool {
@@ -165,11 +197,16 @@ async fn retrieve(s: &Https, viewer: &Viewer, headers: &HeaderMap, q: DicomQuery
             "instances are sent as multipart/related; type=\"application/dicom\" in their stored transfer syntax",
         );
     }
-    let _ = viewer;
+    if let Some(r) = sealed_only(viewer) {
+        return r;
+    }
     let found = match locate(s, &q).await {
         Ok(f) => f,
         Err(r) => return r,
     };
+    if let Some(r) = account(s, viewer, &found).await {
+        return r;
+    }
     let b = boundary();
     match instances_body(s, found, b.clone()) {
         Ok(body) => multipart_response(body, &b, "application/dicom"),
@@ -330,13 +367,23 @@ fn number(obj: &dicom_object::InMemDicomObject, tag: dicom_core::Tag) -> Option<
     obj.get(tag).and_then(|e| e.to_int::<u64>().ok())
 }
 
-/// The bytes of frames `wanted` (1-based) of an uncompressed instance.
-fn read_frames(
+/// An uncompressed instance opened at its pixel data: frame `n` (1-based) is `size`
+/// bytes at `start + (n - 1) * size`.
+struct NativeFrames {
+    reader: SealedReader<Box<dyn ReadSeek>>,
+    start: u64,
+    size: u64,
+}
+
+/// Opens the frames of `l` and checks that every `wanted` frame exists. Sizes come from
+/// the file's own header, so every product is checked: a header promising more than a
+/// u64 holds is refused, not wrapped.
+fn open_frames(
     src: Source,
     l: &DicomLocation,
     wanted: &[u64],
     rt: &Handle,
-) -> Result<Vec<Vec<u8>>, Problem> {
+) -> Result<NativeFrames, Problem> {
     use dicom_dictionary_std::tags;
     let internal = |e: io::Error| {
         Problem::new(
@@ -345,15 +392,18 @@ fn read_frames(
             &e.to_string(),
         )
     };
-    if !NATIVE.contains(&l.row.transfer_syntax.as_str()) || !l.path.is_empty() {
-        return Err(Problem::new(
+    let unsupported = |why: &str| {
+        Problem::new(
             StatusCode::NOT_ACCEPTABLE,
             "dicomweb.frames_unsupported",
-            &format!(
-                "frames are served for uncompressed little-endian instances stored on their own; this one is {}",
-                l.row.transfer_syntax
-            ),
-        ));
+            why,
+        )
+    };
+    if !NATIVE.contains(&l.row.transfer_syntax.as_str()) || !l.path.is_empty() {
+        return Err(unsupported(&format!(
+            "frames are served for uncompressed little-endian instances stored on their own; this one is {}",
+            l.row.transfer_syntax
+        )));
     }
     let mut r = src.open(rt).map_err(internal)?;
     let obj = read_header(&mut r, HeaderLimits::default()).map_err(|c| {
@@ -370,7 +420,14 @@ fn read_frames(
     let spp = number(&obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
     let bits = number(&obj, tags::BITS_ALLOCATED).unwrap_or(16);
     let frames = number(&obj, tags::NUMBER_OF_FRAMES).unwrap_or(1).max(1);
-    let size = rows * cols * spp * bits / 8;
+    let Some(size) = rows
+        .checked_mul(cols)
+        .and_then(|p| p.checked_mul(spp))
+        .and_then(|p| p.checked_mul(bits))
+        .map(|b| b / 8)
+    else {
+        return Err(unsupported("the image dimensions overflow"));
+    };
     if size == 0 {
         return Err(Problem::new(
             StatusCode::NOT_FOUND,
@@ -385,29 +442,87 @@ fn read_frames(
             &format!("frame {bad} of {frames}"),
         ));
     }
+    let total = size
+        .checked_mul(frames)
+        .ok_or_else(|| unsupported("the image dimensions overflow"))?;
     let mut head = Vec::new();
     r.seek(SeekFrom::Start(0)).map_err(internal)?;
     (&mut r)
         .take(MAX_HEADER)
         .read_to_end(&mut head)
         .map_err(internal)?;
-    let start = pixel_data(&head, size * frames).ok_or_else(|| {
+    let start = pixel_data(&head, total)
+        .ok_or_else(|| unsupported("the pixel data could not be located as native frames"))?;
+    Ok(NativeFrames {
+        reader: r,
+        start,
+        size,
+    })
+}
+
+/// Streams frames `wanted` as the parts of one multipart body, a piece at a time.
+fn frames_body(mut f: NativeFrames, wanted: Vec<u64>, boundary: String) -> Body {
+    let (mut tx, body) = Channel::<Bytes, io::Error>::new(2);
+    let rt = Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let sent = (|| -> io::Result<()> {
+            for n in wanted {
+                let head =
+                    format!("--{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n");
+                send(&rt, &mut tx, head.into_bytes())?;
+                // `n` was checked against the frame count, whose product with `size`
+                // was checked too.
+                f.reader.seek(SeekFrom::Start(f.start + (n - 1) * f.size))?;
+                let mut left = f.size;
+                while left > 0 {
+                    let mut buf =
+                        vec![0u8; usize::try_from(left.min(FRAME as u64)).unwrap_or(FRAME)];
+                    f.reader.read_exact(&mut buf)?;
+                    left -= buf.len() as u64;
+                    send(&rt, &mut tx, buf)?;
+                }
+                send(&rt, &mut tx, b"\r\n".to_vec())?;
+            }
+            send(&rt, &mut tx, format!("--{boundary}--\r\n").into_bytes())
+        })();
+        if let Err(e) = sent
+            && e.kind() != io::ErrorKind::BrokenPipe
+        {
+            tracing::warn!(error = %e, "WADO-RS frames stream failed");
+            tx.abort(e);
+        }
+    });
+    Body::new(body)
+}
+
+/// A frame list, `1,3,3,2`: numbers in the order asked, repeats dropped.
+fn frame_list(list: &str) -> Result<Vec<u64>, Problem> {
+    let bad = || {
         Problem::new(
-            StatusCode::NOT_ACCEPTABLE,
-            "dicomweb.frames_unsupported",
-            "the pixel data could not be located as native frames",
+            StatusCode::BAD_REQUEST,
+            "dicomweb.bad_frames",
+            "frames: a comma-separated list of frame numbers",
         )
-    })?;
-    wanted
-        .iter()
-        .map(|n| {
-            r.seek(SeekFrom::Start(start + (n - 1) * size))
-                .map_err(internal)?;
-            let mut f = vec![0u8; size as usize];
-            r.read_exact(&mut f).map_err(internal)?;
-            Ok(f)
-        })
-        .collect()
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for n in list.split(',') {
+        let n: u64 = n.trim().parse().map_err(|_| bad())?;
+        if seen.insert(n) {
+            out.push(n);
+        }
+        if out.len() > MAX_FRAMES {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "dicomweb.too_many_frames",
+                &format!("at most {MAX_FRAMES} frames per request"),
+            ));
+        }
+    }
+    if out.is_empty() {
+        return Err(bad());
+    }
+    Ok(out)
 }
 
 pub async fn frames(
@@ -423,14 +538,13 @@ pub async fn frames(
             "frames are sent as multipart/related; type=\"application/octet-stream\"",
         );
     }
-    let wanted: Option<Vec<u64>> = list.split(',').map(|n| n.trim().parse().ok()).collect();
-    let Some(wanted) = wanted.filter(|w| !w.is_empty()) else {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "dicomweb.bad_frames",
-            "frames: a comma-separated list of frame numbers",
-        );
+    let wanted = match frame_list(&list) {
+        Ok(w) => w,
+        Err(p) => return p.into_response(),
     };
+    if let Some(r) = sealed_only(&viewer) {
+        return r;
+    }
     let found = match locate(&s, &query(&viewer, study, Some(series), Some(sop))).await {
         Ok(mut f) => f.remove(0),
         Err(r) => return r,
@@ -440,8 +554,12 @@ pub async fn frames(
         Err(p) => return p.into_response(),
     };
     let rt = Handle::current();
-    let read = tokio::task::spawn_blocking(move || read_frames(src, &found, &wanted, &rt)).await;
-    let frames = match read {
+    let check = wanted.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        open_frames(src, &found, &check, &rt).map(|f| (f, found))
+    })
+    .await;
+    let (f, found) = match opened {
         Ok(Ok(f)) => f,
         Ok(Err(p)) => return p.into_response(),
         Err(e) => {
@@ -452,21 +570,35 @@ pub async fn frames(
             );
         }
     };
-    let b = boundary();
-    let mut body = Vec::new();
-    for f in frames {
-        body.extend_from_slice(
-            format!("--{b}\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
-        );
-        body.extend_from_slice(&f);
-        body.extend_from_slice(b"\r\n");
+    if let Some(r) = account(&s, &viewer, std::slice::from_ref(&found)).await {
+        return r;
     }
-    body.extend_from_slice(format!("--{b}--\r\n").as_bytes());
-    multipart_response(Body::from(body), &b, "application/octet-stream")
+    let b = boundary();
+    multipart_response(
+        frames_body(f, wanted, b.clone()),
+        &b,
+        "application/octet-stream",
+    )
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn frame_lists_are_deduplicated_and_capped() {
+        assert_eq!(super::frame_list("3, 1,3,2,1").unwrap(), [3, 1, 2]);
+        assert!(super::frame_list("").is_err());
+        assert!(super::frame_list("1,x").is_err());
+        let many: Vec<String> = (1..=2000).map(|n| n.to_string()).collect();
+        let err = super::frame_list(&many.join(",")).unwrap_err();
+        assert_eq!(err.code(), "dicomweb.too_many_frames");
+        let repeated = vec!["7"; 100_000].join(",");
+        assert_eq!(
+            super::frame_list(&repeated).unwrap(),
+            [7],
+            "repeats cost nothing"
+        );
+    }
+
     #[test]
     fn pixel_data_is_found_by_tag_and_length() {
         let mut f = vec![0u8; 10];
