@@ -316,7 +316,7 @@ mod tests {
             "ingest.io",
             detail,
         );
-        assert_eq!(r.detail.contains("/var/lib"), false, "{r:?}");
+        assert!(!r.detail.contains("/var/lib"), "{r:?}");
         assert_eq!(r.into_response().status(), 500);
         let r = super::Problem::new(axum::http::StatusCode::BAD_REQUEST, "tus.bad", "as is");
         assert_eq!(r.detail, "as is", "a client's mistake is explained in full");
