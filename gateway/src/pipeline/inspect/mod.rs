@@ -12,6 +12,7 @@ mod magic;
 pub mod naming;
 pub mod pdf;
 pub mod zip;
+mod zip_eocd;
 
 use std::io::{Read, Seek, SeekFrom};
 

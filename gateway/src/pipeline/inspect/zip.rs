@@ -56,6 +56,21 @@ pub fn inspect(
     allowed: &dyn Fn(MediaType) -> bool,
 ) -> io::Result<(ZipFacts, Vec<Check>)> {
     let mut facts = ZipFacts::default();
+    if let Some(d) = super::zip_eocd::declared(src)? {
+        // A directory entry is at least 46 bytes and at most 46 + three 64 KiB fields.
+        let most = limits.max_entries as u64 * (46 + 3 * 65_535);
+        if d.entries > limits.max_entries as u64 || d.directory_bytes > most {
+            let c = err(
+                "zip.bomb",
+                format!(
+                    "the archive declares {} entries in a {}-byte directory (at most {} entries)",
+                    d.entries, d.directory_bytes, limits.max_entries
+                ),
+                serde_json::json!({ "entries": d.entries, "directory_bytes": d.directory_bytes }),
+            );
+            return Ok((facts, vec![c]));
+        }
+    }
     let mut archive = match ::zip::ZipArchive::new(src) {
         Ok(a) => a,
         Err(::zip::result::ZipError::Io(e)) if e.kind() == io::ErrorKind::InvalidData => {
