@@ -163,6 +163,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         core: state.ingest.clone(),
         rules: frontends::sftp::defender::Rules::from_config(&cfg.sftp),
         temp_suffixes: cfg.sftp.temp_suffixes.clone().into(),
+        limits: frontends::sftp::ConnectionLimits::of(&cfg.sftp),
     };
     let sftp_task = tokio::spawn(frontends::sftp::run(sftp_l, sftp, stop_rx.clone()));
 

@@ -393,3 +393,36 @@ fn sigterm_lets_an_upload_in_flight_finish() {
         "{r}"
     );
 }
+
+/// The limits a connection lives under, probed with paramiko: open handles per session
+/// (the 1,024 `limits@openssh.com` advertises), session channels per connection, and
+/// the login deadline for a connection that never logs in.
+#[test]
+fn a_connection_holds_bounded_handles_channels_and_time() {
+    let s = setup_with("login_timeout_secs = 2\nmax_channels_per_connection = 3\n");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/sftp_limits.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .args(["127.0.0.1", &s.gw.sftp.port().to_string(), CODE])
+        .arg(&s.key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["handles"], 1024, "{r}");
+    assert!(
+        r["handle_refusal"]
+            .as_str()
+            .unwrap()
+            .contains("sftp.too_many_handles"),
+        "{r}"
+    );
+    assert_eq!(r["channels"], 3, "{r}");
+    let closed = r["login_closed_after"].as_f64().unwrap();
+    assert!((1.5..10.0).contains(&closed), "{r}");
+    assert!(s.gw.admin_get("/healthz").unwrap().0 == 200);
+}

@@ -133,6 +133,12 @@ pub struct SftpConfig {
     /// Name endings that mark a temporary upload name: such a file is accepted when it
     /// is renamed to its final name, not when it is closed.
     pub temp_suffixes: Vec<String>,
+    /// Seconds a connection has to log in before it is closed.
+    pub login_timeout_secs: u64,
+    /// Connections the listener holds at once, from everyone.
+    pub max_connections: usize,
+    /// Session channels one connection may hold open at once.
+    pub max_channels_per_connection: usize,
 }
 
 impl Default for SftpConfig {
@@ -149,6 +155,9 @@ impl Default for SftpConfig {
             temp_suffixes: [".filepart", ".partial", ".part", ".tmp"]
                 .map(String::from)
                 .to_vec(),
+            login_timeout_secs: 30,
+            max_connections: 1024,
+            max_channels_per_connection: 8,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod vfs;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use russh::keys::HashAlg;
 use russh::server::{Auth, Msg, Session};
@@ -92,6 +93,25 @@ pub struct Listener {
     pub rules: defender::Rules,
     /// `[sftp] temp_suffixes`.
     pub temp_suffixes: Arc<[String]>,
+    pub limits: ConnectionLimits,
+}
+
+/// `[sftp] login_timeout_secs`, `max_connections`, `max_channels_per_connection`.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub login_timeout_secs: u64,
+    pub max_connections: usize,
+    pub max_channels_per_connection: usize,
+}
+
+impl ConnectionLimits {
+    pub fn of(cfg: &crate::config::SftpConfig) -> ConnectionLimits {
+        ConnectionLimits {
+            login_timeout_secs: cfg.login_timeout_secs,
+            max_connections: cfg.max_connections,
+            max_channels_per_connection: cfg.max_channels_per_connection,
+        }
+    }
 }
 
 /// Accepts connections until `shutdown` turns true. Then each session ends as soon as
@@ -105,9 +125,11 @@ pub async fn run(listener: TcpListener, l: Listener, mut shutdown: watch::Receiv
         core,
         rules,
         temp_suffixes,
+        limits,
     } = l;
     let defender = Arc::new(defender::Defender::new(rules));
     let mut sessions = tokio::task::JoinSet::new();
+    let max_connections = limits.max_connections.max(1);
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -119,6 +141,11 @@ pub async fn run(listener: TcpListener, l: Listener, mut shutdown: watch::Receiv
                         continue;
                     }
                 };
+                if sessions.len() >= max_connections {
+                    SshConnectionRefused { ip: peer.ip(), reason: "listener_full" }.emit();
+                    drop(socket);
+                    continue;
+                }
                 if let Err(refusal) = defender.admit(peer.ip(), std::time::Instant::now()) {
                     let reason = match refusal {
                         defender::Refusal::Locked(_) => "locked",
@@ -138,13 +165,20 @@ pub async fn run(listener: TcpListener, l: Listener, mut shutdown: watch::Receiv
                     core: core.clone(),
                     tenant: None,
                     channels: HashMap::new(),
+                    serving: Arc::new(AtomicUsize::new(0)),
+                    max_channels: limits.max_channels_per_connection.max(1),
+                    logged_in: Arc::new(AtomicBool::new(false)),
                     temp_suffixes: temp_suffixes.clone(),
                     stop: shutdown.clone(),
                     in_flight: in_flight.clone(),
                 };
                 let config = config.clone();
                 let stop = shutdown.clone();
-                sessions.spawn(serve_connection(config, socket, handler, stop, in_flight));
+                let login = Login {
+                    done: handler.logged_in.clone(),
+                    within: std::time::Duration::from_secs(limits.login_timeout_secs.max(1)),
+                };
+                sessions.spawn(serve_connection(config, socket, handler, stop, in_flight, login));
             }
             Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
         }
@@ -153,27 +187,57 @@ pub async fn run(listener: TcpListener, l: Listener, mut shutdown: watch::Receiv
     while sessions.join_next().await.is_some() {}
 }
 
-/// Runs one SSH connection; at shutdown, ends it once its uploads are done.
+/// The login deadline of one connection.
+struct Login {
+    done: Arc<AtomicBool>,
+    within: std::time::Duration,
+}
+
+/// Runs one SSH connection; at shutdown, ends it once its uploads are done. A
+/// connection that has not logged in within the login deadline is closed.
 async fn serve_connection(
     config: Arc<russh::server::Config>,
     socket: tokio::net::TcpStream,
     handler: Connection,
     mut stop: watch::Receiver<bool>,
     in_flight: upload::InFlight,
+    login: Login,
 ) {
     let peer = handler.peer;
-    let session = match russh::server::run_stream(config, socket, handler).await {
-        Ok(s) => s,
-        Err(e) => {
+    let deadline = tokio::time::Instant::now() + login.within;
+    let started =
+        tokio::time::timeout_at(deadline, russh::server::run_stream(config, socket, handler)).await;
+    let session = match started {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
             tracing::debug!(peer = %peer, error = %e, "ssh handshake failed");
+            return;
+        }
+        Err(_) => {
+            SshConnectionRefused {
+                ip: peer.ip(),
+                reason: "login_timeout",
+            }
+            .emit();
             return;
         }
     };
     let handle = session.handle();
     tokio::pin!(session);
-    let ended = tokio::select! {
-        r = &mut session => Some(r),
-        _ = stop.changed() => None,
+    let late = tokio::time::sleep_until(deadline);
+    tokio::pin!(late);
+    let ended = loop {
+        tokio::select! {
+            r = &mut session => break Some(r),
+            _ = stop.changed() => break None,
+            _ = &mut late, if !login.done.load(Ordering::Relaxed) => {
+                SshConnectionRefused { ip: peer.ip(), reason: "login_timeout" }.emit();
+                let _ = handle
+                    .disconnect(russh::Disconnect::ByApplication, "login timed out".into(), "".into())
+                    .await;
+                break Some((&mut session).await);
+            }
+        }
     };
     let result = match ended {
         Some(r) => r,
@@ -205,6 +269,11 @@ struct Connection {
     tenant: Option<String>,
     /// Session channels opened but not yet given a subsystem.
     channels: HashMap<ChannelId, Channel<Msg>>,
+    /// SFTP subsystems running on this connection.
+    serving: Arc<AtomicUsize>,
+    max_channels: usize,
+    /// Set once a login succeeded (the login deadline no longer applies).
+    logged_in: Arc<AtomicBool>,
     temp_suffixes: Arc<[String]>,
     stop: watch::Receiver<bool>,
     in_flight: upload::InFlight,
@@ -322,6 +391,7 @@ impl russh::server::Handler for Connection {
         audit(&self.core, user, "ssh.login", detail);
         METRICS.sessions_active.with_label_values(&["sftp"]).inc();
         self.tenant = Some(user.to_string());
+        self.logged_in.store(true, Ordering::Relaxed);
         Ok(Auth::Accept)
     }
 
@@ -335,6 +405,12 @@ impl russh::server::Handler for Connection {
         reply: russh::server::ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if self.channels.len() + self.serving.load(Ordering::Relaxed) >= self.max_channels {
+            reply
+                .reject(russh::ChannelOpenFailure::ResourceShortage)
+                .await;
+            return Ok(());
+        }
         self.channels.insert(channel.id(), channel);
         reply.accept().await;
         Ok(())
@@ -361,7 +437,12 @@ impl russh::server::Handler for Connection {
                 stop: self.stop.clone(),
                 in_flight: self.in_flight.clone(),
             };
-            tokio::spawn(server::serve(ch.into_stream(), ctx));
+            let serving = self.serving.clone();
+            serving.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                server::serve(ch.into_stream(), ctx).await;
+                serving.fetch_sub(1, Ordering::Relaxed);
+            });
             return Ok(());
         }
         session.channel_success(channel)?;

@@ -14,6 +14,8 @@ pub const VERSION: u32 = 3;
 /// advertises, as OpenSSH's own server does).
 pub const MAX_PACKET: usize = 256 * 1024 + 1024;
 pub const MAX_WRITE: u64 = 255 * 1024;
+/// Open handles one session may hold (told to clients by `limits@openssh.com`).
+pub const MAX_HANDLES: usize = 1024;
 
 // Packet types.
 const INIT: u8 = 1;
@@ -476,7 +478,7 @@ pub fn extended_reply(id: u32, payload: &[u8]) -> Vec<u8> {
 /// `limits@openssh.com` reply: max packet, read, write lengths and open handles.
 pub fn limits(id: u32) -> Vec<u8> {
     let mut p = Vec::with_capacity(32);
-    for v in [MAX_PACKET as u64, MAX_WRITE, MAX_WRITE, 1024] {
+    for v in [MAX_PACKET as u64, MAX_WRITE, MAX_WRITE, MAX_HANDLES as u64] {
         p.extend_from_slice(&v.to_be_bytes());
     }
     extended_reply(id, &p)

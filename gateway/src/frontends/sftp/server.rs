@@ -208,6 +208,15 @@ impl Sftp {
                     Err((code, msg)) => self.status(id, code, &msg).await,
                 }
             }
+            Request::Open { id, .. } | Request::Opendir { id, .. }
+                if self.handles.len() >= p::MAX_HANDLES =>
+            {
+                let msg = format!(
+                    "sftp.too_many_handles: at most {} open handles per session; close some first",
+                    p::MAX_HANDLES
+                );
+                self.status(id, Code::Failure, &msg).await;
+            }
             Request::Open { id, path, flags } => self.open(id, &path, flags).await,
             Request::Write {
                 id,
