@@ -6,7 +6,8 @@ usage: sftp_limits.py HOST PORT USER KEY
 - handles: how many directory handles one session could open (the gateway advertises
   1,024 in limits@openssh.com) and the refusal after that;
 - channels: how many session channels one connection could open;
-- login: seconds until a connection that never says anything is closed.
+- login: seconds until a connection that never says anything is closed, while a
+  logged-in session outlives that deadline.
 """
 import json
 import socket
@@ -42,6 +43,10 @@ for _ in range(20):
         out["channel_refusal"] = type(e).__name__
         break
 out["channels"] = channels
+# A logged-in session outlives the login deadline (the test sets it to 2 s).
+time.sleep(3)
+s.stat("/inbox")
+out["alive_after_deadline"] = True
 t.close()
 
 silent = socket.create_connection((host, int(port)))

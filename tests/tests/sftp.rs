@@ -409,8 +409,9 @@ fn a_connection_holds_bounded_handles_channels_and_time() {
         .unwrap();
     assert!(
         out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        s.gw.log()
     );
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["handles"], 1024, "{r}");
@@ -422,6 +423,7 @@ fn a_connection_holds_bounded_handles_channels_and_time() {
         "{r}"
     );
     assert_eq!(r["channels"], 3, "{r}");
+    assert_eq!(r["alive_after_deadline"], true, "{r}");
     let closed = r["login_closed_after"].as_f64().unwrap();
     assert!((1.5..10.0).contains(&closed), "{r}");
     assert!(s.gw.admin_get("/healthz").unwrap().0 == 200);

@@ -226,11 +226,17 @@ async fn serve_connection(
     tokio::pin!(session);
     let late = tokio::time::sleep_until(deadline);
     tokio::pin!(late);
+    let mut deadline_passed = false;
     let ended = loop {
         tokio::select! {
             r = &mut session => break Some(r),
             _ = stop.changed() => break None,
-            _ = &mut late, if !login.done.load(Ordering::Relaxed) => {
+            _ = &mut late, if !deadline_passed => {
+                deadline_passed = true;
+                // Checked now, not when the wait began: the login may have come since.
+                if login.done.load(Ordering::Relaxed) {
+                    continue;
+                }
                 SshConnectionRefused { ip: peer.ip(), reason: "login_timeout" }.emit();
                 let _ = handle
                     .disconnect(russh::Disconnect::ByApplication, "login timed out".into(), "".into())
