@@ -176,6 +176,7 @@ pub struct TestGatewayBuilder {
     https_config: String,
     admin_config: String,
     grace_secs: u64,
+    data_dir: Option<PathBuf>,
 }
 
 impl TestGatewayBuilder {
@@ -202,6 +203,13 @@ impl TestGatewayBuilder {
         self
     }
 
+    /// Keeps the data directory here (a small file system, say) instead of in the
+    /// gateway's temporary directory.
+    pub fn data_dir(mut self, dir: &Path) -> Self {
+        self.data_dir = Some(dir.to_owned());
+        self
+    }
+
     /// Adds keys to the `[admin]` section (one `key = value` per line).
     pub fn admin_config(mut self, toml: &str) -> Self {
         self.admin_config.push_str(toml);
@@ -223,7 +231,10 @@ impl TestGatewayBuilder {
 
     pub fn start(self) -> Result<TestGateway> {
         let dir = tempfile::tempdir()?;
-        let data_dir = dir.path().join("data");
+        let data_dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| dir.path().join("data"));
         let tenants_path = dir.path().join("tenants.toml");
         let reviewers: String = self.reviewers.iter().map(TestReviewer::to_toml).collect();
         std::fs::write(&tenants_path, tenants_toml(&self.tenants) + &reviewers)?;

@@ -52,10 +52,27 @@ impl IngestError {
             IngestError::NotFound(_) => "ingest.not_found",
             IngestError::NotReceiving(_) => "ingest.not_receiving",
             IngestError::Busy(_) => "ingest.busy",
+            _ if self.is_disk_full() => "ingest.disk_full",
             IngestError::Sealed(e) => e.code(),
             IngestError::Io(_) => "ingest.io",
             IngestError::Catalog(e) => e.code(),
         }
+    }
+
+    /// The gateway's disk is full: nothing was lost (the upload stays receiving at its
+    /// durable offset); the client resumes once space is freed.
+    pub fn is_disk_full(&self) -> bool {
+        let io = match self {
+            IngestError::Io(e) => Some(e),
+            IngestError::Sealed(SealedError::Io(e)) => Some(e),
+            _ => None,
+        };
+        if let IngestError::Catalog(c) = self {
+            return c.is_disk_full();
+        }
+        io.is_some_and(|e| {
+            e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(libc::ENOSPC)
+        })
     }
 
     /// True when the client can fix this by resuming (the upload stays receiving).

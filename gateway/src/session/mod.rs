@@ -167,6 +167,10 @@ pub struct Upload {
     /// Accepted bytes the tenant held when this upload opened (quota arithmetic).
     tenant_bytes: u64,
     inner: Option<Box<Receiving>>,
+    /// A storage or catalog error interrupted a write: what the verifier has seen may be
+    /// ahead of what the spool holds, so this object takes no more bytes. The upload
+    /// itself is intact up to its durable offset; reopening it re-verifies from there.
+    broken: bool,
     /// When this process opened (or resumed) it, for `gateway_time_to_accepted_seconds`.
     opened: std::time::Instant,
     _live: live::Live,
@@ -307,6 +311,7 @@ impl IngestCore {
             tenant_bytes,
             inner: Some(Receiving::new(spool, self.opener())),
             _live: live,
+            broken: false,
             ticket: Some(ticket),
         })
     }
@@ -392,6 +397,7 @@ impl IngestCore {
             tenant_bytes,
             inner: Some(inner),
             _live: live,
+            broken: false,
             ticket: None,
         })
     }
@@ -555,9 +561,17 @@ impl Upload {
         self.sync().await
     }
 
+    /// A storage or catalog error interrupted it: drop it and reopen (resume) instead.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
     /// Makes every byte received so far durable and records it; returns that offset.
     pub async fn sync(&mut self) -> Result<u64> {
-        let durable = self.with_receiving(|r| Ok(r.spool.sync()?)).await?;
+        let durable = match self.with_receiving(|r| Ok(r.spool.sync()?)).await {
+            Ok(d) => d,
+            Err(e) => return Err(self.fail(e).await),
+        };
         self.core
             .catalog
             .set_durable_offset(&self.row.id, durable)
@@ -697,10 +711,15 @@ impl Upload {
         &mut self,
         f: impl FnOnce(&mut Receiving) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let mut r = self
-            .inner
-            .take()
-            .ok_or_else(|| IngestError::NotReceiving(self.row.id.clone()))?;
+        let mut r = self.inner.take().ok_or_else(|| {
+            if self.broken {
+                IngestError::Io(io::Error::other(
+                    "a storage error interrupted this upload; resume it from its offset",
+                ))
+            } else {
+                IngestError::NotReceiving(self.row.id.clone())
+            }
+        })?;
         // Straight onto the rayon pool, whose `join` splits the work across cores: going
         // through tokio's blocking pool first cost two more thread hand-offs per write,
         // which on 256 KiB writes was a fifth of the time (perf: futex waits, yields).
@@ -717,7 +736,13 @@ impl Upload {
     /// A failed write or finish: resumable errors leave the upload as it was; a failed
     /// verification rejects it (its bytes stay in the spool for inspection).
     async fn fail(&mut self, e: IngestError) -> IngestError {
-        if e.is_resumable() || matches!(e, IngestError::Io(_) | IngestError::Catalog(_)) {
+        if matches!(e, IngestError::Io(_) | IngestError::Catalog(_)) || e.is_disk_full() {
+            // The spool may hold less than the verifier consumed: stop here.
+            self.inner = None;
+            self.broken = true;
+            return e;
+        }
+        if e.is_resumable() {
             return e;
         }
         self.reject(e).await

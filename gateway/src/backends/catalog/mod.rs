@@ -47,6 +47,27 @@ impl CatalogError {
             CatalogError::Conflict(_) => "catalog.conflict",
         }
     }
+
+    /// The database could not write because its disk is full (SQLITE_FULL, or the
+    /// driver's own I/O failing with ENOSPC).
+    pub fn is_disk_full(&self) -> bool {
+        let CatalogError::Query(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Database(d) => {
+                // SQLITE_FULL is 13; extended codes keep it in the low byte.
+                d.code()
+                    .and_then(|c| c.parse::<i64>().ok())
+                    .is_some_and(|c| c & 0xff == 13)
+            }
+            sqlx::Error::Io(io) => {
+                io.kind() == std::io::ErrorKind::StorageFull
+                    || io.raw_os_error() == Some(libc::ENOSPC)
+            }
+            _ => false,
+        }
+    }
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

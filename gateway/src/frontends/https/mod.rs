@@ -186,6 +186,7 @@ async fn openapi() -> Response {
 /// The problem document for a refused session call.
 pub fn ingest_problem(e: &IngestError) -> Response {
     let status = match e {
+        _ if e.is_disk_full() => StatusCode::INSUFFICIENT_STORAGE,
         IngestError::OffsetMismatch { .. } => StatusCode::CONFLICT,
         IngestError::NameNotAllowed { .. } | IngestError::LengthShort { .. } => {
             StatusCode::BAD_REQUEST

@@ -430,8 +430,24 @@ async fn append(
             Err(e) => ingest_problem(&e),
         };
     }
+    if up.is_broken() {
+        // A storage or catalog error (a full disk, say): this open upload is dropped and
+        // the next request reopens it from its durable offset, re-verified.
+        s.open.forget(&id);
+        return match result {
+            Err(Cut::Ingest(e)) => ingest_problem(&e),
+            _ => ingest_problem(&IngestError::Io(std::io::Error::other("storage error"))),
+        };
+    }
     // Acknowledge only what is durable.
     let durable = up.sync().await;
+    if up.is_broken() {
+        s.open.forget(&id);
+        return match durable {
+            Err(e) => ingest_problem(&e),
+            Ok(_) => ingest_problem(&IngestError::Io(std::io::Error::other("storage error"))),
+        };
+    }
     let reply = match (durable, result) {
         (Err(e), _) => ingest_problem(&e),
         (Ok(_), Err(cut)) => cut.into_response(),
