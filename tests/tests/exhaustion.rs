@@ -16,8 +16,8 @@ const TOKEN: &str = "tok-3501200000-aaaaaaaaaaaaaaaaaaaaaaaa";
 const V: (&str, &str) = ("Tus-Resumable", "1.0.0");
 const BODY: (&str, &str) = ("Content-Type", "application/offset+octet-stream");
 
-/// A tmpfs of `mib` MiB, unmounted when dropped.
-struct SmallFs(PathBuf, tempfile::TempDir);
+/// A tmpfs of `mib` MiB, unmounted when dropped (before its mount point's directory).
+struct SmallFs(PathBuf, #[allow(dead_code)] tempfile::TempDir);
 
 impl SmallFs {
     fn mount(mib: u32) -> SmallFs {
