@@ -44,7 +44,7 @@ const META: Syntax = Syntax {
 struct Open {
     end: Option<u64>,
     sequence: bool,
-    /// The syntax inside (an `UN` sequence of undefined length is implicit VR LE).
+    /// The syntax inside (the surrounding one, as dicom-rs reads it).
     syntax: Syntax,
 }
 
@@ -156,31 +156,42 @@ impl Walker<'_> {
         if tag.0 == 0xFFFE || !s.explicit {
             return Ok((tag, None, self.u32(s.big)?));
         }
-        let vr = VR::from_binary(self.bytes::<2>()?);
-        let long = matches!(
+        // As dicom-rs reads it: an unknown VR is UN, and every VR but the short-form
+        // ones of PS3.5 table 7.1-2 has two reserved bytes and a 32-bit length. A walk
+        // that read lengths differently from the parser would vouch for lengths the
+        // parser then reads otherwise (found by fuzzing: 956 MB reserved for 3 KB).
+        let vr = VR::from_binary(self.bytes::<2>()?).unwrap_or(VR::UN);
+        let short = matches!(
             vr,
-            Some(
-                VR::OB
-                    | VR::OD
-                    | VR::OF
-                    | VR::OL
-                    | VR::OV
-                    | VR::OW
-                    | VR::SQ
-                    | VR::SV
-                    | VR::UC
-                    | VR::UN
-                    | VR::UR
-                    | VR::UT
-                    | VR::UV
-            )
+            VR::AE
+                | VR::AS
+                | VR::AT
+                | VR::CS
+                | VR::DA
+                | VR::DS
+                | VR::DT
+                | VR::FL
+                | VR::FD
+                | VR::IS
+                | VR::LO
+                | VR::LT
+                | VR::PN
+                | VR::SH
+                | VR::SL
+                | VR::SS
+                | VR::ST
+                | VR::TM
+                | VR::UI
+                | VR::UL
+                | VR::US
         );
-        let len = if long {
+        let len = if short {
+            u32::from(self.u16(s.big)?)
+        } else {
             self.bytes::<2>()?;
             self.u32(s.big)?
-        } else {
-            u32::from(self.u16(s.big)?)
         };
+        let vr = Some(vr);
         Ok((tag, vr, len))
     }
 }
@@ -346,18 +357,15 @@ fn walk_data_set(w: &mut Walker<'_>, top: Syntax, max_depth: u32) -> Step<Result
                     serde_json::json!({ "max_depth": max_depth, "offset": at }),
                 )));
             }
-            let inner = if vr == Some(VR::UN) {
-                Syntax {
-                    big: false,
-                    explicit: false,
-                }
-            } else {
-                syntax
-            };
+            // PS3.5 says an undefined-length UN holds implicit VR little endian, but
+            // dicom-rs 0.10 reads every undefined-length element as a sequence in the
+            // surrounding syntax; the walk must read what the parser will read, or it
+            // vouches for lengths the parser reads otherwise (found by fuzzing: 3.7 GB
+            // zero-filled for a 674-byte file).
             open.push(Open {
                 end,
                 sequence: true,
-                syntax: inner,
+                syntax,
             });
             continue;
         }
