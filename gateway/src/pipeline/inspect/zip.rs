@@ -56,7 +56,8 @@ pub fn inspect(
     allowed: &dyn Fn(MediaType) -> bool,
 ) -> io::Result<(ZipFacts, Vec<Check>)> {
     let mut facts = ZipFacts::default();
-    if let Some(d) = super::zip_eocd::declared(src)? {
+    let declared = super::zip_eocd::declared(src)?;
+    if let Some(d) = declared {
         // A directory entry is at least 46 bytes and at most 46 + three 64 KiB fields.
         let most = limits.max_entries as u64 * (46 + 3 * 65_535);
         if d.entries > limits.max_entries as u64 || d.directory_bytes > most {
@@ -87,6 +88,22 @@ pub fn inspect(
             ));
         }
     };
+    // The zip crate keeps one entry per name: an archive listing a name twice (which
+    // copy would be indexed?) shows fewer entries than its end record declares.
+    if let Some(d) = declared
+        && d.entries > archive.len() as u64
+    {
+        let c = err(
+            "zip.duplicate_name",
+            format!(
+                "the directory lists {} entries but only {} distinct names",
+                d.entries,
+                archive.len()
+            ),
+            serde_json::json!({ "declared": d.entries, "distinct": archive.len() }),
+        );
+        return Ok((facts, vec![c]));
+    }
     let checks = directory_checks(&mut archive, limits);
     if !checks.is_empty() {
         return Ok((facts, checks));
