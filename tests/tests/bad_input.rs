@@ -403,7 +403,7 @@ fn every_class_of_bad_input_gets_its_code_and_harms_nothing() {
     let original = std::fs::read(dir.join("record.txt")).unwrap();
     let up = generic.upload(
         "original.txt",
-        &seal_to_vec(&[recipient.clone()], &original).unwrap(),
+        &seal_to_vec(std::slice::from_ref(&recipient), &original).unwrap(),
     );
     assert_eq!(generic.wait_result(&up)["status"], "passed");
 
