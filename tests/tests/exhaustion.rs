@@ -146,3 +146,54 @@ fn fs2_free(p: &Path) -> u64 {
         .and_then(|l| l.trim().parse().ok())
         .unwrap()
 }
+
+/// A reader that takes nothing for `download_stall_secs` loses its download instead of
+/// holding a blocking thread and a decrypted window for ever.
+#[test]
+fn a_download_to_a_stalled_reader_ends() {
+    const REVIEWER: &str = "rev-stall-eeeeeeeeeeeeeeeeeeeeeeeeeeee";
+    let gw = TestGateway::builder()
+        .tenant(TestTenant::new(CODE).token(TOKEN))
+        .reviewer(gateway_tests::TestReviewer::new("slow", &[CODE], REVIEWER))
+        .config("[ingest]\nmax_file_bytes = 100000000\n")
+        .https_config("download_stall_secs = 1")
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    let c = Client::new(gw.https, Some(TOKEN));
+    let plain = gateway_tests::sftp::text_record(24 << 20, 3);
+    let up = c.upload(
+        "big.txt",
+        &seal_to_vec(&[gw.age_recipient().unwrap()], &plain).unwrap(),
+    );
+    assert_eq!(c.wait_result(&up)["status"], "passed");
+    let reviewer = Client::new(gw.https, Some(REVIEWER));
+    let files = reviewer
+        .call("GET", &format!("/v1/files?tenant={CODE}"), &[], None)
+        .json();
+    let id = files["files"][0]["id"].as_str().unwrap().to_string();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/stalled_reader.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .args(["127.0.0.1", &gw.https.port().to_string()])
+        .arg(format!("/v1/files/{id}/content"))
+        .args([REVIEWER, "6"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, metrics) = gw.admin_get("/metrics").unwrap();
+    assert!(
+        metrics.contains("gateway_downloads_total{kind=\"stalled\"} 1"),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("downloads_total"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert_eq!(gw.admin_get("/healthz").unwrap().0, 200);
+}

@@ -175,6 +175,8 @@ pub struct HttpsConfig {
     /// An upload body that sends nothing for this many seconds is cut (its bytes so far
     /// are kept and the upload resumes).
     pub body_idle_timeout_secs: u64,
+    /// Seconds a download waits for a client to take its next piece before it ends.
+    pub download_stall_secs: u64,
     /// A PATCH that carries `Upload-Checksum` is held in memory until its digest is
     /// checked, so it may be at most this large (clients that checksum send chunks).
     pub checksum_max_chunk_bytes: u64,
@@ -196,6 +198,7 @@ impl Default for HttpsConfig {
             key_file: PathBuf::new(),
             header_timeout_secs: 10,
             body_idle_timeout_secs: 30,
+            download_stall_secs: 60,
             checksum_max_chunk_bytes: 64 << 20,
             cors_origins: Vec::new(),
             client_certificates: false,

@@ -22,6 +22,36 @@ pub struct Source {
     key: ObjectKey,
     identity: Identity,
     policy: HeaderPolicy,
+    /// How long a body made from it waits for the client (`https.download_stall_secs`).
+    pub stall: std::time::Duration,
+}
+
+/// Hands the next frame of a streamed body to the client: an error when the client
+/// went away, or took nothing for `stall` (the blocking thread producing the body is
+/// then released instead of waiting for ever).
+pub fn send_frame(
+    rt: &Handle,
+    tx: &mut http_body_util::channel::Sender<axum::body::Bytes, io::Error>,
+    frame: axum::body::Bytes,
+    stall: std::time::Duration,
+) -> io::Result<()> {
+    match rt.block_on(tokio::time::timeout(stall, tx.send_data(frame))) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "client went away",
+        )),
+        Err(_) => {
+            crate::telemetry::metrics::METRICS
+                .downloads
+                .with_label_values(&["stalled"])
+                .inc();
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the client took nothing for {} s", stall.as_secs()),
+            ))
+        }
+    }
 }
 
 impl Source {
@@ -34,6 +64,7 @@ impl Source {
             key,
             identity: s.app.ingest.identity().clone(),
             policy: s.app.ingest.settings().header_policy.clone(),
+            stall: std::time::Duration::from_secs(s.app.config.https.download_stall_secs.max(1)),
         })
     }
 

@@ -135,9 +135,13 @@ fn multipart_response(body: Body, boundary: &str, part_type: &str) -> Response {
     resp
 }
 
-fn send(rt: &Handle, tx: &mut Sender<Bytes, io::Error>, data: Vec<u8>) -> io::Result<()> {
-    rt.block_on(tx.send_data(Bytes::from(data)))
-        .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "client went away"))
+fn send(
+    rt: &Handle,
+    tx: &mut Sender<Bytes, io::Error>,
+    data: Vec<u8>,
+    stall: std::time::Duration,
+) -> io::Result<()> {
+    crate::frontends::https::stored::send_frame(rt, tx, Bytes::from(data), stall)
 }
 
 /// Streams every instance as a part of one multipart body.
@@ -148,11 +152,15 @@ fn instances_body(s: &Https, found: Vec<DicomLocation>, boundary: String) -> Res
         .collect::<Result<Vec<_>, Problem>>()?;
     let (mut tx, body) = Channel::<Bytes, io::Error>::new(2);
     let rt = Handle::current();
+    let stall = sources
+        .first()
+        .map(|(s, _)| s.stall)
+        .unwrap_or(std::time::Duration::from_secs(60));
     tokio::task::spawn_blocking(move || {
         let sent = (|| -> io::Result<()> {
             for (src, path) in sources {
                 let head = format!("--{boundary}\r\nContent-Type: application/dicom\r\n\r\n");
-                send(&rt, &mut tx, head.into_bytes())?;
+                send(&rt, &mut tx, head.into_bytes(), stall)?;
                 with_instance(src, &path, &rt, |r| {
                     loop {
                         let mut buf = vec![0u8; FRAME];
@@ -161,12 +169,17 @@ fn instances_body(s: &Https, found: Vec<DicomLocation>, boundary: String) -> Res
                             return Ok(());
                         }
                         buf.truncate(n);
-                        send(&rt, &mut tx, buf)?;
+                        send(&rt, &mut tx, buf, stall)?;
                     }
                 })?;
-                send(&rt, &mut tx, b"\r\n".to_vec())?;
+                send(&rt, &mut tx, b"\r\n".to_vec(), stall)?;
             }
-            send(&rt, &mut tx, format!("--{boundary}--\r\n").into_bytes())
+            send(
+                &rt,
+                &mut tx,
+                format!("--{boundary}--\r\n").into_bytes(),
+                stall,
+            )
         })();
         if let Err(e) = sent
             && e.kind() != io::ErrorKind::BrokenPipe
@@ -373,6 +386,7 @@ struct NativeFrames {
     reader: SealedReader<Box<dyn ReadSeek>>,
     start: u64,
     size: u64,
+    stall: std::time::Duration,
 }
 
 /// Opens the frames of `l` and checks that every `wanted` frame exists. Sizes come from
@@ -405,6 +419,7 @@ fn open_frames(
             l.row.transfer_syntax
         )));
     }
+    let stall = src.stall;
     let mut r = src.open(rt).map_err(internal)?;
     let obj = read_header(&mut r, HeaderLimits::default()).map_err(|c| {
         Problem::new(
@@ -457,6 +472,7 @@ fn open_frames(
         reader: r,
         start,
         size,
+        stall,
     })
 }
 
@@ -469,7 +485,7 @@ fn frames_body(mut f: NativeFrames, wanted: Vec<u64>, boundary: String) -> Body 
             for n in wanted {
                 let head =
                     format!("--{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n");
-                send(&rt, &mut tx, head.into_bytes())?;
+                send(&rt, &mut tx, head.into_bytes(), f.stall)?;
                 // `n` was checked against the frame count, whose product with `size`
                 // was checked too.
                 f.reader.seek(SeekFrom::Start(f.start + (n - 1) * f.size))?;
@@ -479,11 +495,16 @@ fn frames_body(mut f: NativeFrames, wanted: Vec<u64>, boundary: String) -> Body 
                         vec![0u8; usize::try_from(left.min(FRAME as u64)).unwrap_or(FRAME)];
                     f.reader.read_exact(&mut buf)?;
                     left -= buf.len() as u64;
-                    send(&rt, &mut tx, buf)?;
+                    send(&rt, &mut tx, buf, f.stall)?;
                 }
-                send(&rt, &mut tx, b"\r\n".to_vec())?;
+                send(&rt, &mut tx, b"\r\n".to_vec(), f.stall)?;
             }
-            send(&rt, &mut tx, format!("--{boundary}--\r\n").into_bytes())
+            send(
+                &rt,
+                &mut tx,
+                format!("--{boundary}--\r\n").into_bytes(),
+                f.stall,
+            )
         })();
         if let Err(e) = sent
             && e.kind() != io::ErrorKind::BrokenPipe

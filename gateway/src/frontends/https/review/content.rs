@@ -20,7 +20,7 @@ use tokio::runtime::Handle;
 
 use super::{Reviewer, not_found, unavailable};
 use crate::backends::catalog::FileRow;
-use crate::frontends::https::stored::Source;
+use crate::frontends::https::stored::{Source, send_frame};
 use crate::frontends::https::{Https, Problem, problem};
 use crate::sealed::{CHUNK, Recipient, Sealer};
 
@@ -132,6 +132,7 @@ const WINDOW_CHUNKS: u64 = 32;
 fn plain_body(src: Source, start: u64, len: u64) -> Body {
     let (mut tx, body) = Channel::<Bytes, io::Error>::new(2);
     let rt = Handle::current();
+    let stall = src.stall;
     tokio::task::spawn_blocking(move || {
         let sent = (|| -> io::Result<()> {
             let mut r = src.open(&rt)?;
@@ -151,8 +152,10 @@ fn plain_body(src: Source, start: u64, len: u64) -> Body {
                 let frame = Bytes::from(buf).slice(skip..skip + take);
                 skip = 0;
                 left -= take as u64;
-                if rt.block_on(tx.send_data(frame)).is_err() {
-                    return Ok(()); // the client went away
+                match send_frame(&rt, &mut tx, frame, stall) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+                    Err(e) => return Err(e),
                 }
             }
             Ok(())
@@ -170,6 +173,7 @@ struct ChannelWriter<'a> {
     tx: &'a mut Sender<Bytes, io::Error>,
     rt: &'a Handle,
     buf: Vec<u8>,
+    stall: std::time::Duration,
 }
 
 impl ChannelWriter<'_> {
@@ -178,9 +182,7 @@ impl ChannelWriter<'_> {
             return Ok(());
         }
         let frame = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(FRAME)));
-        self.rt
-            .block_on(self.tx.send_data(frame))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "client went away"))
+        send_frame(self.rt, self.tx, frame, self.stall)
     }
 }
 
@@ -202,6 +204,7 @@ impl Write for ChannelWriter<'_> {
 fn sealed_body(src: Source, size: u64, to: Recipient) -> Body {
     let (mut tx, body) = Channel::<Bytes, io::Error>::new(4);
     let rt = Handle::current();
+    let stall = src.stall;
     tokio::task::spawn_blocking(move || {
         let sent = (|| -> io::Result<()> {
             let r = src.open(&rt)?;
@@ -209,6 +212,7 @@ fn sealed_body(src: Source, size: u64, to: Recipient) -> Body {
                 tx: &mut tx,
                 rt: &rt,
                 buf: Vec::with_capacity(FRAME),
+                stall,
             };
             let mut sealer =
                 Sealer::new(std::slice::from_ref(&to), out).map_err(io::Error::other)?;
