@@ -182,6 +182,14 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         .http_builder()
         .http1()
         .header_read_timeout(header_timeout);
+    // HTTP/2: a connection that stops answering pings is closed, and one connection
+    // cannot open streams without bound (each holds a request's state).
+    https_server
+        .http_builder()
+        .http2()
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .max_concurrent_streams(100);
     let https_app = frontends::https::router(state.clone());
     let https_task = tokio::spawn(
         https_server

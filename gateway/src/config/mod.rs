@@ -177,6 +177,9 @@ pub struct HttpsConfig {
     pub body_idle_timeout_secs: u64,
     /// Seconds a download waits for a client to take its next piece before it ends.
     pub download_stall_secs: u64,
+    /// Seconds a tus upload may sit between requests before its open state is dropped
+    /// (it stays resumable; the next request reopens it).
+    pub idle_upload_secs: u64,
     /// A PATCH that carries `Upload-Checksum` is held in memory until its digest is
     /// checked, so it may be at most this large (clients that checksum send chunks).
     pub checksum_max_chunk_bytes: u64,
@@ -199,6 +202,7 @@ impl Default for HttpsConfig {
             header_timeout_secs: 10,
             body_idle_timeout_secs: 30,
             download_stall_secs: 60,
+            idle_upload_secs: 300,
             checksum_max_chunk_bytes: 64 << 20,
             cors_origins: Vec::new(),
             client_certificates: false,

@@ -41,8 +41,10 @@ pub const OPENAPI: &str = include_str!("../../../../docs/openapi.json");
 pub fn router(state: AppState) -> Router {
     let cors = cors(&state.config.https.cors_origins);
     let https = Https {
-        app: state,
-        open: Arc::default(),
+        app: state.clone(),
+        open: Arc::new(open_uploads::OpenUploads::new(
+            std::time::Duration::from_secs(state.config.https.idle_upload_secs.max(1)),
+        )),
         rate: Arc::default(),
     };
     let tus = Router::new()
