@@ -139,6 +139,8 @@ pub struct SftpConfig {
     pub max_connections: usize,
     /// Session channels one connection may hold open at once.
     pub max_channels_per_connection: usize,
+    /// Received data waiting for the disk, all sessions together, MiB.
+    pub write_buffer_mib: u64,
 }
 
 impl Default for SftpConfig {
@@ -158,6 +160,7 @@ impl Default for SftpConfig {
             login_timeout_secs: 30,
             max_connections: 1024,
             max_channels_per_connection: 8,
+            write_buffer_mib: 32,
         }
     }
 }

@@ -28,8 +28,10 @@ pub const EXTENSIONS: &str =
     "creation,creation-with-upload,creation-defer-length,checksum,expiration,termination";
 pub const CHECKSUMS: &str = "sha256,sha1";
 const OFFSET_STREAM: &str = "application/offset+octet-stream";
-/// Bytes handed to the session per write while a body streams in.
-const BLOCK: usize = 4 << 20;
+/// Bytes handed to the session per write while a body streams in (1 MiB: an upload
+/// holds about a block being filled, one being written and its plaintext, so the size
+/// is what memory grows by per concurrent upload).
+const BLOCK: usize = 1 << 20;
 
 fn h(name: &'static str) -> HeaderName {
     HeaderName::from_static(name)

@@ -40,6 +40,8 @@ pub struct ChannelContext {
     /// Turns true at shutdown: no new uploads start.
     pub stop: watch::Receiver<bool>,
     pub in_flight: InFlight,
+    /// The listener's pool of write buffers (KiB permits), shared by every session.
+    pub pool: Arc<tokio::sync::Semaphore>,
 }
 
 enum Handle {
@@ -227,11 +229,21 @@ impl Sftp {
             } => match self.handles.get(&Self::handle_id(&handle)) {
                 Some(Handle::Upload(q, _)) => {
                     let q = q.clone();
+                    // Queued data is held against the listener's pool: with many
+                    // sessions at once, a session waits here (and TCP pushes back on its
+                    // client) instead of every session holding its own full queue.
+                    let kib = u32::try_from((packet.len() - start) / 1024 + 1).unwrap_or(u32::MAX);
+                    let Ok(held) = self.ctx.pool.clone().acquire_many_owned(kib).await else {
+                        self.status(id, Code::Failure, "the gateway is stopping")
+                            .await;
+                        return;
+                    };
                     let cmd = UploadCmd::Write {
                         id,
                         offset,
                         packet,
                         start,
+                        held,
                     };
                     if q.send(cmd).await.is_err() {
                         self.status(id, Code::Failure, "the upload has ended").await;
