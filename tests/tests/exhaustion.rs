@@ -47,6 +47,26 @@ impl Drop for SmallFs {
     }
 }
 
+/// PATCHes the piece of `file` at `offset` (at most `piece` bytes); the answer and
+/// where the piece ends.
+fn patch_piece(
+    c: &Client,
+    url: &str,
+    file: &[u8],
+    offset: usize,
+    piece: usize,
+) -> (gateway_tests::http::Reply, usize) {
+    let end = (offset + piece).min(file.len());
+    let off = offset.to_string();
+    let r = c.call(
+        "PATCH",
+        url,
+        &[V, BODY, ("Upload-Offset", &off)],
+        Some(&file[offset..end]),
+    );
+    (r, end)
+}
+
 fn head_offset(c: &Client, url: &str) -> usize {
     let r = c.call("HEAD", url, &[V], None);
     r.header("upload-offset").unwrap().parse().unwrap()
@@ -86,14 +106,7 @@ fn a_full_disk_refuses_cleanly_and_the_upload_resumes_once_space_is_freed() {
     let mut offset = 0;
     let refused = loop {
         assert!(offset < file.len(), "the disk never filled up");
-        let end = (offset + piece).min(file.len());
-        let off = offset.to_string();
-        let r = c.call(
-            "PATCH",
-            &url,
-            &[V, BODY, ("Upload-Offset", &off)],
-            Some(&file[offset..end]),
-        );
+        let (r, end) = patch_piece(&c, &url, &file, offset, piece);
         if r.status != 204 {
             break r;
         }
@@ -115,14 +128,7 @@ fn a_full_disk_refuses_cleanly_and_the_upload_resumes_once_space_is_freed() {
     std::fs::remove_file(&filler).unwrap();
     let mut offset = head_offset(&c, &url);
     while offset < file.len() {
-        let end = (offset + piece).min(file.len());
-        let off = offset.to_string();
-        let r = c.call(
-            "PATCH",
-            &url,
-            &[V, BODY, ("Upload-Offset", &off)],
-            Some(&file[offset..end]),
-        );
+        let (r, end) = patch_piece(&c, &url, &file, offset, piece);
         assert_eq!(r.status, 204, "{r:?}");
         offset = end;
     }

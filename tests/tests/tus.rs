@@ -430,8 +430,12 @@ fn refusals_have_their_codes() {
     assert_eq!(r.header("retry-after"), Some("1"));
 }
 
-#[test]
-fn a_stalled_body_is_cut_and_what_arrived_is_kept() {
+/// A gateway whose bodies idle out after 1 s, and an upload of `len` bytes created for
+/// a hand-driven client: (gateway, client, sealed file, its local copy, upload path).
+fn slow_client_setup(
+    name: &str,
+    len: usize,
+) -> (TestGateway, Client, Vec<u8>, std::path::PathBuf, String) {
     let gw = TestGateway::builder()
         .tenant(TestTenant::new(CODE).token(TOKEN))
         .https_config("body_idle_timeout_secs = 1")
@@ -440,10 +444,16 @@ fn a_stalled_body_is_cut_and_what_arrived_is_kept() {
     gw.wait_ready().unwrap();
     let recipient = gw.age_recipient().unwrap();
     let c = Client::new(gw.https, Some(TOKEN));
-    let file = seal_to_vec(&[recipient], &record(500_000)).unwrap();
-    let local = gw.dir().join("slow.age");
+    let file = seal_to_vec(&[recipient], &record(len)).unwrap();
+    let local = gw.dir().join(format!("{name}.age"));
     std::fs::write(&local, &file).unwrap();
-    let url = create(&c, "slow.txt", file.len());
+    let url = create(&c, &format!("{name}.txt"), file.len());
+    (gw, c, file, local, url)
+}
+
+#[test]
+fn a_stalled_body_is_cut_and_what_arrived_is_kept() {
+    let (gw, c, file, local, url) = slow_client_setup("slow", 500_000);
 
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/slow_patch.py");
     let mut slow = std::process::Command::new("python3")
@@ -481,18 +491,7 @@ fn a_stalled_body_is_cut_and_what_arrived_is_kept() {
 /// there and then instead of waiting as a partial upload until it expires.
 #[test]
 fn a_body_that_breaks_after_its_last_byte_still_completes() {
-    let gw = TestGateway::builder()
-        .tenant(TestTenant::new(CODE).token(TOKEN))
-        .https_config("body_idle_timeout_secs = 1")
-        .start()
-        .unwrap();
-    gw.wait_ready().unwrap();
-    let recipient = gw.age_recipient().unwrap();
-    let c = Client::new(gw.https, Some(TOKEN));
-    let file = seal_to_vec(&[recipient], &record(300_000)).unwrap();
-    let local = gw.dir().join("whole.age");
-    std::fs::write(&local, &file).unwrap();
-    let url = create(&c, "whole.txt", file.len());
+    let (gw, c, file, local, url) = slow_client_setup("whole", 300_000);
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/slow_patch.py");
     let out = std::process::Command::new("python3")
         .arg(script)
