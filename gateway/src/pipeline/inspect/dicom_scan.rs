@@ -244,6 +244,17 @@ pub fn read(
     }
 }
 
+/// The stream ended inside a value whose length was declared: the parser would size a
+/// buffer by that length and then find the bytes missing (found by fuzzing: gigabytes
+/// zero-filled for a DICOMDIR of 859 bytes), so it is refused here, whatever the file's
+/// length was known to be.
+fn value_cut(stop: Stop, at: u64) -> Step<Result<(), Check>> {
+    match stop {
+        Stop::End => Ok(Err(bad_length(at, "beyond the end of the file"))),
+        other => Err(other),
+    }
+}
+
 fn walk(w: &mut Walker<'_>, max_depth: u32) -> Step<Result<(), Check>> {
     w.take(132)?;
     if &w.buf[128..132] != b"DICM" {
@@ -264,7 +275,9 @@ fn walk(w: &mut Walker<'_>, max_depth: u32) -> Step<Result<(), Check>> {
         if w.pos().saturating_add(u64::from(vlen)) > w.len {
             return Ok(Err(bad_length(at as u64, "beyond the end of the file")));
         }
-        w.take(u64::from(vlen))?;
+        if let Err(stop) = w.take(u64::from(vlen)) {
+            return value_cut(stop, at as u64);
+        }
         if tag == Tag(0x0002, 0x0010) {
             let v = &w.buf[w.cursor - vlen as usize..w.cursor];
             ts = String::from_utf8_lossy(v)
@@ -370,7 +383,11 @@ fn walk_data_set(w: &mut Walker<'_>, top: Syntax, max_depth: u32) -> Step<Result
             continue;
         }
         match end {
-            Some(e) => w.take(e.saturating_sub(w.pos()))?,
+            Some(e) => {
+                if let Err(stop) = w.take(e.saturating_sub(w.pos())) {
+                    return value_cut(stop, at);
+                }
+            }
             // Undefined length on what is not a sequence: encapsulated pixel data inside
             // an item, or a malformed file; its items are walked like a sequence's.
             None => open.push(Open {

@@ -81,7 +81,7 @@ pub fn validate(
     limits: dicom::HeaderLimits,
 ) -> (SetFacts, Vec<Check>) {
     let mut facts = SetFacts::default();
-    let obj = match dicom::read_header(&mut &dicomdir[..], limits) {
+    let obj = match dicom::read_header_sized(&mut &dicomdir[..], dicomdir.len() as u64, limits) {
         Ok(o) => o,
         Err(c) => {
             return (
