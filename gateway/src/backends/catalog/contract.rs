@@ -244,6 +244,19 @@ async fn indexing_versions_and_duplicates(c: &dyn CatalogStore) {
         result.checks, checks,
         "findings keep their order and detail"
     );
+    let listed: Vec<Check> = c
+        .checks_under(T, "")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(id, _)| id == "u1")
+        .map(|(_, check)| check)
+        .collect();
+    assert_eq!(listed, checks, "a listing's findings match the result's");
+    assert!(
+        c.checks_under(T, "elsewhere/").await.unwrap().is_empty(),
+        "only names under the prefix"
+    );
     assert_eq!(c.outbox_count("file.indexed").await.unwrap(), 1);
     assert_eq!(
         c.indexed_files("u1").await.unwrap(),

@@ -18,7 +18,7 @@ use std::sync::Arc;
 pub use types::{
     CurrentFile, DeadLetter, DicomGroup, DicomLevel, DicomLocation, DicomQuery, DicomRow,
     ExpiredFile, FileQuery, FileRow, NewFile, OutboxEvent, Rejection, SameContent, TenantUsage,
-    UploadRow, UploadState,
+    UploadRow, UploadState, result_of,
 };
 
 use crate::checks::{Check, CheckResult};
@@ -172,6 +172,9 @@ catalog_api! {
     fn outbox_count(kind: &'a str) -> i64;
     /// (file id, sha256, object key) of the files an upload yielded.
     fn indexed_files(upload_id: &'a str) -> Vec<(String, String, String)>;
+    /// The findings of every upload of `tenant` under `prefix`, as (upload id, check),
+    /// in upload then check order (one query for a whole `/results` listing).
+    fn checks_under(tenant: &'a str, prefix: &'a str) -> Vec<(String, Check)>;
     /// The hospital-facing result of one upload.
     fn check_result(id: &'a str) -> Option<CheckResult>;
 

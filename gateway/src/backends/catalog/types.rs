@@ -1,5 +1,7 @@
 //! The catalog's records, independent of the database behind it.
 
+use crate::checks::{Check, CheckResult, Status};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UploadState {
     Receiving,
@@ -319,4 +321,24 @@ pub struct Rejection {
     pub name: String,
     pub at: i64,
     pub code: String,
+}
+
+/// The hospital-facing result of `up` with its findings.
+pub fn result_of(up: UploadRow, checks: Vec<Check>) -> CheckResult {
+    let status = match up.state {
+        UploadState::Receiving => Status::Receiving,
+        UploadState::Accepted | UploadState::Checking => Status::Checking,
+        UploadState::Indexed => Status::Passed,
+        UploadState::Rejected => Status::Failed,
+        UploadState::Expired => Status::Expired,
+    };
+    CheckResult {
+        upload_id: up.id,
+        tenant: up.tenant,
+        name: up.name,
+        status,
+        received_bytes: up.durable_offset,
+        sha256: up.plaintext_sha256,
+        checks,
+    }
 }

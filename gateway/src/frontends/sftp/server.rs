@@ -497,10 +497,26 @@ impl Sftp {
         for d in dirs {
             out.push(vfs::dir_entry(&d, t));
         }
+        // Every result's findings in one query, not one per file.
+        let mut findings: HashMap<String, Vec<crate::checks::Check>> = HashMap::new();
+        if results {
+            let all = self
+                .ctx
+                .core
+                .catalog()
+                .checks_under(&self.ctx.who.tenant, &prefix)
+                .await
+                .map_err(db)?;
+            for (id, check) in all {
+                findings.entry(id).or_default().push(check);
+            }
+        }
         for (file, full) in files {
             let Some(u) = by_name.get(full) else { continue };
             if results {
-                if let Ok(Some(r)) = self.ctx.core.catalog().check_result(&u.id).await {
+                let checks = findings.remove(&u.id).unwrap_or_default();
+                let r = crate::backends::catalog::result_of((*u).clone(), checks);
+                {
                     out.push(Entry {
                         name: format!("{file}.json"),
                         attrs: Attrs::file(vfs::result_json(&r).len() as u64, t),
