@@ -128,9 +128,10 @@ fn a_worker_at_its_memory_limit_fails_that_upload_only() {
 
 #[test]
 fn a_worker_past_its_deadline_is_killed() {
-    // One millisecond: no inspection answers in time.
+    // One millisecond for a 32 MB PDF: reading and decrypting it alone takes longer.
     let (gw, c, r) = gateway("[inspect]\nworker_timeout_ms = 1\n");
-    let upload = send(&c, &r, "slow.pdf", &pdf::sample("slow", false, false));
+    let big = pdf::sample(&"x".repeat(32 << 20), false, false);
+    let upload = send(&c, &r, "slow.pdf", &big);
     let result = c.wait_result(&upload);
     assert_eq!(error_codes(&result), ["inspect.timeout"], "{result}");
     assert!(
