@@ -102,16 +102,15 @@ impl SqliteCatalog {
         // `substr` rather than LIKE: names may contain `_`, a LIKE wildcard. The range
         // (prefix ≤ name < prefix + U+10FFFF) is the same condition in a form an index
         // can seek; without it every file of the tenant was read.
-        let rows = sqlx::query(
-            "SELECT id, name, size, sha256 FROM files \
+        let rows = super::bind_tenant_prefix(
+            sqlx::query(
+                "SELECT id, name, size, sha256 FROM files \
              WHERE tenant = ? AND superseded_by IS NULL AND substr(name, 1, ?) = ? \
              AND name >= ? AND name < ? || char(1114111) ORDER BY name",
+            ),
+            tenant,
+            prefix,
         )
-        .bind(tenant)
-        .bind(prefix.len() as i64)
-        .bind(prefix)
-        .bind(prefix)
-        .bind(prefix)
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
@@ -135,19 +134,18 @@ impl SqliteCatalog {
         prefix: &str,
         limit: i64,
     ) -> Result<Vec<UploadRow>, CatalogError> {
-        let rows = sqlx::query(concat!(
+        let rows = super::bind_tenant_prefix(
+            sqlx::query(concat!(
             "SELECT ",
             upload_columns!(),
             " FROM uploads u WHERE tenant = ? AND substr(name, 1, ?) = ? \
              AND name >= ? AND name < ? || char(1114111) \
              AND created_at = (SELECT MAX(created_at) FROM uploads v WHERE v.tenant = u.tenant AND v.name = u.name) \
              ORDER BY name, id DESC LIMIT ?"
-        ))
-        .bind(tenant)
-        .bind(prefix.len() as i64)
-        .bind(prefix)
-        .bind(prefix)
-        .bind(prefix)
+        )),
+            tenant,
+            prefix,
+        )
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;

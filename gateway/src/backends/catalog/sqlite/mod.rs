@@ -57,6 +57,21 @@ impl std::ops::DerefMut for WriteTx {
     }
 }
 
+/// Binds `tenant` and `prefix` to a query whose next parameters are `tenant = ?` and the
+/// name-prefix predicate `substr(name, 1, ?) = ? AND name >= ? AND name < ? ||
+/// char(1114111)` (the range lets SQLite seek the `(tenant, name)` index).
+pub(super) fn bind_tenant_prefix<'q>(
+    q: sqlx::query::Query<'q, sqlx::Sqlite, <sqlx::Sqlite as sqlx::Database>::Arguments>,
+    tenant: &'q str,
+    prefix: &'q str,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, <sqlx::Sqlite as sqlx::Database>::Arguments> {
+    q.bind(tenant)
+        .bind(prefix.len() as i64)
+        .bind(prefix)
+        .bind(prefix)
+        .bind(prefix)
+}
+
 impl WriteTx {
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
         self.tx.commit().await

@@ -465,17 +465,16 @@ impl SqliteCatalog {
         tenant: &str,
         prefix: &str,
     ) -> Result<Vec<(String, Check)>, CatalogError> {
-        let rows = sqlx::query(
-            "SELECT c.upload_id, c.code, c.severity, c.message, c.detail FROM checks c \
+        let rows = super::bind_tenant_prefix(
+            sqlx::query(
+                "SELECT c.upload_id, c.code, c.severity, c.message, c.detail FROM checks c \
              JOIN uploads u ON u.id = c.upload_id \
              WHERE u.tenant = ? AND substr(u.name, 1, ?) = ? \
              AND u.name >= ? AND u.name < ? || char(1114111) ORDER BY c.upload_id, c.seq",
+            ),
+            tenant,
+            prefix,
         )
-        .bind(tenant)
-        .bind(prefix.len() as i64)
-        .bind(prefix)
-        .bind(prefix)
-        .bind(prefix)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
