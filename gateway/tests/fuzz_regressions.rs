@@ -61,6 +61,21 @@ fn an_unknown_vr_is_read_with_a_long_length_as_the_parser_reads_it() {
     assert_eq!(err.code, "dicom.bad_length", "{err:?}");
 }
 
+#[test]
+fn a_binary_value_of_a_partial_length_is_refused_before_the_parser_misreads_it() {
+    let (_, data) = inputs("dicom_header")
+        .into_iter()
+        .find(|(n, _)| n == "oom-partial-value-sv-length")
+        .unwrap();
+    let limits = HeaderLimits {
+        max_bytes: 1 << 20,
+        max_depth: 32,
+    };
+    let err = dicom::read_header_sized(&mut &data[..], data.len() as u64, limits).unwrap_err();
+    assert_eq!(err.code, "dicom.bad_length", "{err:?}");
+    assert!(err.message.contains("whole number"), "{err:?}");
+}
+
 /// The fuzz target's set: the DICOMDIR itself under every name it offers.
 struct Echo<'a>(&'a [u8]);
 
