@@ -36,6 +36,28 @@ pub fn write(
     Ok(len)
 }
 
+/// The SHA-256 of a file's plaintext, hex: what the gateway's `file.indexed` event
+/// must report for it.
+pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        ctx.update(&buf[..n]);
+    }
+    Ok(ctx
+        .finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
 fn write_all(f: &mut impl std::io::Write, bytes: &[u8]) -> std::io::Result<u64> {
     f.write_all(bytes)?;
     Ok(bytes.len() as u64)

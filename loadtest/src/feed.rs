@@ -20,9 +20,11 @@ pub async fn follow(
     loop {
         let done = s.lock().map(|g| {
             g.sent
-                && g.records
-                    .iter()
-                    .all(|r| r.outcome != "accepted" || g.seen.contains_key(&r.name))
+                && g.records.iter().all(|r| {
+                    r.outcome != "accepted"
+                        || g.seen.contains_key(&r.name)
+                        || (r.protocol == "stow" && g.indexed_sha.contains_key(&r.sha256))
+                })
         });
         if done.unwrap_or(true) {
             return;
@@ -46,10 +48,14 @@ pub async fn follow(
         let at = t0.elapsed().as_secs_f64();
         let mut g = s.lock().expect("state");
         for e in doc["events"].as_array().into_iter().flatten() {
+            let sha = e["sha256"].as_str().unwrap_or_default().to_string();
+            if e["kind"] == "file.indexed" {
+                g.indexed_sha.entry(sha.clone()).or_insert(at);
+            }
             if let (Some(kind), Some(name)) = (e["kind"].as_str(), e["name"].as_str())
                 && let Some(outcome) = outcome(kind, e)
             {
-                g.seen.entry(name.to_string()).or_insert((at, outcome));
+                g.seen.entry(name.to_string()).or_insert((at, outcome, sha));
             }
         }
     }

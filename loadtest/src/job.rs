@@ -8,9 +8,10 @@ use gateway::push::TusClient;
 use gateway::sealed::SealedSource;
 
 use crate::report::Record;
+use crate::retry::Patience;
 use crate::run::Ctx;
 use crate::scenario::{Class, Kind, Rng};
-use crate::{content, dicomdir, sftp, tus};
+use crate::{content, dicomdir, sftp, stow, tus};
 
 /// What one job sends.
 pub struct Job {
@@ -83,6 +84,9 @@ impl Job {
                 },
                 conn: None,
             },
+            ("stow", _) if self.class.kind == Kind::Dicom => Link::Stow {
+                token: ctx.s.token(self.hospital),
+            },
             _ => Link::Tus(&ctx.tus[h]),
         };
         let (class, tag, rng) = (&self.class, &self.tag, self.rng);
@@ -101,6 +105,9 @@ enum Link<'a> {
         login: sftp::Login,
         conn: Option<Box<sftp::Conn>>,
     },
+    Stow {
+        token: String,
+    },
 }
 
 impl Link<'_> {
@@ -108,19 +115,40 @@ impl Link<'_> {
         match self {
             Link::Tus(_) => "tus",
             Link::Sftp { .. } => "sftp",
+            Link::Stow { .. } => "stow",
         }
     }
 
-    async fn folder(&mut self, name: &str) -> Result<()> {
-        if let Link::Sftp { login, conn } = self {
-            if conn.is_none() {
-                *conn = Some(Box::new(login.connect().await?));
+    /// Makes the set's folder (SFTP); with `retry_seconds`, again after a lost
+    /// connection, when it is not there yet.
+    async fn folder(&mut self, name: &str, retry_seconds: u64) -> Result<()> {
+        let Link::Sftp { login, conn } = self else {
+            return Ok(());
+        };
+        let path = format!("/inbox/{name}");
+        let mut patience = Patience::new(retry_seconds);
+        let mut again = false;
+        loop {
+            let tried = async {
+                if conn.is_none() {
+                    *conn = Some(Box::new(login.connect().await?));
+                }
+                match conn {
+                    Some(c) if again && c.exists(&path).await => Ok(()),
+                    Some(c) => c.mkdir(&path).await,
+                    None => Ok(()),
+                }
             }
-            if let Some(c) = conn {
-                c.mkdir(&format!("/inbox/{name}")).await?;
+            .await;
+            match tried {
+                Ok(()) => return Ok(()),
+                Err(_) if patience.again().await => {
+                    *conn = None;
+                    again = true;
+                }
+                Err(e) => return Err(e),
             }
         }
-        Ok(())
     }
 
     async fn send(
@@ -138,14 +166,20 @@ impl Link<'_> {
             .fold(rec.bytes, |h, b| h.rotate_left(5) ^ u64::from(b));
         Rng::new(rec.started_s.to_bits() ^ salt).fill(&mut seed);
         let recipients = std::slice::from_ref(&ctx.recipient);
+        rec.sha256 = tokio::task::block_in_place(|| content::sha256_file(plain))?;
         let mut src = SealedSource::open(plain, recipients, &seed)?;
+        let retry = ctx.s.retry_seconds;
         match self {
             Link::Tus(c) => {
-                tus::upload(c, &rec.name.clone(), &mut src, cut, link_mb_per_s, rec).await
+                let name = rec.name.clone();
+                tus::upload(c, &name, &mut src, cut, link_mb_per_s, rec, retry).await
             }
             Link::Sftp { login, conn } => {
                 let path = format!("/inbox/{}", rec.name);
-                sftp::upload(login, conn, &path, &mut src, cut, link_mb_per_s, rec).await
+                sftp::upload(login, conn, &path, &mut src, cut, link_mb_per_s, rec, retry).await
+            }
+            Link::Stow { token } => {
+                stow::store(&ctx.http, &ctx.url, token, &mut src, rec, retry).await
             }
         }
     }
@@ -229,7 +263,7 @@ async fn send_set(
         Ok(f) => f,
         Err(e) => return ctx.push(failed(format!("generate:{e}"))),
     };
-    if let Err(e) = link.folder(tag).await {
+    if let Err(e) = link.folder(tag, ctx.s.retry_seconds).await {
         let _ = std::fs::remove_dir_all(&dir);
         return ctx.push(failed(e.to_string()));
     }

@@ -6,6 +6,8 @@
 //!   [--sftp 127.0.0.1:PORT] [--pid PID] [--out DIR]` — runs until a bound, prints a
 //!   Markdown summary, writes `report.json`, `report.md` and plots (`throughput.svg`,
 //!   `latency.svg`, `gateway.svg`) to DIR;
+//!   SIGINT or SIGTERM ends the run early: no new uploads, those under way finish and
+//!   the report is written as usual;
 //! - `loadtest compare A.json B.json` — B's figures as ratios of A's.
 
 mod content;
@@ -14,9 +16,11 @@ mod feed;
 mod job;
 mod plot;
 mod report;
+mod retry;
 mod run;
 mod scenario;
 mod sftp;
+mod stow;
 mod tus;
 
 use std::path::PathBuf;

@@ -26,6 +26,9 @@ pub struct Record {
     pub outcome: String,
     pub resumed: bool,
     pub retransmitted: u64,
+    /// SHA-256 of the plaintext sent; the feed's `file.indexed` must report the same.
+    #[serde(default)]
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

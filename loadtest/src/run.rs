@@ -44,8 +44,11 @@ pub struct Shared {
     /// Every worker has finished and pushed its records.
     pub sent: bool,
     pub records: Vec<Record>,
-    /// file name → (seconds since start, outcome) from the event feed.
-    pub seen: HashMap<String, (f64, String)>,
+    /// file name → (seconds since start, outcome, SHA-256) from the event feed.
+    pub seen: HashMap<String, (f64, String, String)>,
+    /// SHA-256 of every file indexed → seconds since start (STOW parts are named by
+    /// the gateway, so they are found by content).
+    pub indexed_sha: HashMap<String, f64>,
     pub peak_rss_kib: u64,
     pub samples: Vec<Sample>,
     /// Open loop: arrivals that found every slot busy and waited.
@@ -76,6 +79,9 @@ fn http_client(t: &Target) -> Result<reqwest::Client> {
 /// What every worker shares.
 pub struct Ctx {
     pub s: Scenario,
+    /// For STOW-RS (the tus clients keep their own).
+    pub http: reqwest::Client,
+    pub url: String,
     pub tus: Vec<TusClient>,
     pub keys: Vec<Arc<PrivateKey>>,
     pub sftp: Option<SocketAddr>,
@@ -138,6 +144,8 @@ async fn setup(s: &Scenario, target: &Target) -> Result<Ctx> {
     };
     Ok(Ctx {
         s: s.clone(),
+        http: http_client(target)?,
+        url: target.url.trim_end_matches('/').to_string(),
         tus,
         keys,
         sftp: target.sftp,
@@ -146,6 +154,52 @@ async fn setup(s: &Scenario, target: &Target) -> Result<Ctx> {
         dir: PathBuf::new(),
         t0: Instant::now(),
     })
+}
+
+/// SIGINT or SIGTERM: no new jobs; those under way finish and are reported.
+async fn stop_on_signal(shared: Arc<Mutex<Shared>>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    if let Ok(mut g) = shared.lock() {
+        g.stop = true;
+    }
+}
+
+/// A record's outcome from the feed: by name, or for STOW (named by the gateway) by
+/// content. An indexed file whose digest is not the one sent is `wrong-digest`.
+fn settle(
+    r: &mut Record,
+    seen: &HashMap<String, (f64, String, String)>,
+    indexed: &HashMap<String, f64>,
+) {
+    if r.protocol == "stow" {
+        if let Some(at) = indexed.get(&r.sha256) {
+            r.done_s = Some(*at);
+            if r.outcome == "accepted" {
+                r.outcome = "indexed".into();
+            }
+        }
+        return;
+    }
+    if let Some((at, outcome, sha)) = seen.get(&r.name) {
+        if r.outcome == "accepted" {
+            r.outcome = if outcome == "indexed" && !r.sha256.is_empty() && sha != &r.sha256 {
+                "wrong-digest".into()
+            } else {
+                outcome.clone()
+            };
+        }
+        r.done_s = Some(*at);
+    }
 }
 
 /// A closed-loop worker: one job after another from `pool` until the budget is spent.
@@ -253,6 +307,7 @@ pub async fn run(s: &Scenario, target: &Target, progress: bool) -> Result<Report
         b
     });
     let workers = spawn_workers(&ctx);
+    tokio::spawn(stop_on_signal(shared.clone()));
     while !workers.iter().all(|w| w.is_finished()) {
         if let Some(b) = &bar {
             let g = shared.lock().expect("state");
@@ -299,13 +354,9 @@ pub async fn run(s: &Scenario, target: &Target, progress: bool) -> Result<Report
     }
     let mut g = shared.lock().expect("state");
     let seen = std::mem::take(&mut g.seen);
+    let indexed = std::mem::take(&mut g.indexed_sha);
     for r in g.records.iter_mut() {
-        if let Some((at, outcome)) = seen.get(&r.name) {
-            if r.outcome == "accepted" {
-                r.outcome = outcome.clone();
-            }
-            r.done_s = Some(*at);
-        }
+        settle(r, &seen, &indexed);
     }
     let records = std::mem::take(&mut g.records);
     let samples = std::mem::take(&mut g.samples);

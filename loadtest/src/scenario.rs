@@ -30,9 +30,16 @@ pub struct Scenario {
     /// Probability that an upload is cut half-way and resumed (tus HEAD + PATCH).
     #[serde(default)]
     pub interrupt_probability: f64,
-    /// Protocol mix: weights of `tus` and `sftp` (default: tus only).
+    /// Protocol mix: weights of `tus`, `sftp` and `stow` (default: tus only). STOW-RS
+    /// sends `dicom` instances (one per request); other kinds drawn for it go by tus.
     #[serde(default = "default_protocols")]
     pub protocols: BTreeMap<String, u32>,
+    /// Ride out gateway restarts: a transfer whose connection failed (or that the
+    /// gateway refused while starting: 423, 429, 502–504) waits and resumes from where
+    /// the gateway says it is — tus `HEAD`, SFTP `stat` and `reput`, STOW sent again —
+    /// for up to this many seconds without progress (0: fail at once).
+    #[serde(default)]
+    pub retry_seconds: u64,
     /// Size classes and their weights.
     pub classes: Vec<Class>,
 }
@@ -140,7 +147,10 @@ impl Scenario {
             "the common pool needs a class with a weight (or every class its own workers)"
         );
         for p in s.protocols.keys() {
-            anyhow::ensure!(p == "tus" || p == "sftp", "protocol {p}: tus or sftp");
+            anyhow::ensure!(
+                ["tus", "sftp", "stow"].contains(&p.as_str()),
+                "protocol {p}: tus, sftp or stow"
+            );
         }
         anyhow::ensure!(
             s.protocols.values().sum::<u32>() > 0,
@@ -272,7 +282,7 @@ mod tests {
         bad("arrival_per_s = 0.0", "arrival_per_s");
         bad("interrupt_probability = 1.5", "interrupt_probability");
         let e = Scenario::parse(&format!("{SMALL}\n[protocols]\nftp = 1\n")).unwrap_err();
-        assert!(e.to_string().contains("tus or sftp"), "{e}");
+        assert!(e.to_string().contains("tus, sftp or stow"), "{e}");
         let e = Scenario::parse(&SMALL.replace("hospitals = 2", "hospitals = 2\nfoo = 1"));
         assert!(e.is_err(), "unknown keys are refused");
     }

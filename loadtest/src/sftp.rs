@@ -15,6 +15,7 @@ use russh_sftp::protocol::OpenFlags;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use crate::report::Record;
+use crate::retry::Patience;
 use crate::run::{CHUNK, pace};
 
 /// One hospital's SFTP login.
@@ -89,6 +90,10 @@ impl Conn {
         self.sftp.create_dir(path).await.map_err(code)
     }
 
+    pub async fn exists(&self, path: &str) -> bool {
+        self.sftp.metadata(path).await.is_ok()
+    }
+
     async fn drop_connection(self) {
         let _ = self
             .handle
@@ -97,80 +102,178 @@ impl Conn {
     }
 }
 
-/// Sends `src` to `path` (under `/inbox`), cut once half-way and resumed when `cut`.
-/// `conn` is the session to use and is replaced after a cut.
+/// Why an attempt ended: refused by the gateway (final), or the connection was lost
+/// (resumable with `retry_seconds`).
+enum Stop {
+    Refused(anyhow::Error),
+    Lost(anyhow::Error),
+}
+
+impl Stop {
+    /// A failure of the session or its connection: final when the gateway's own code
+    /// says so (other than a restart), resumable otherwise.
+    fn of(e: anyhow::Error) -> Stop {
+        let text = e.to_string();
+        let code = text
+            .split([':', ' '])
+            .find(|w| gateway_code(w).is_some() && !w.starts_with("sftp."));
+        match code {
+            Some(c) if c != "gateway.shutting_down" => Stop::Refused(e),
+            _ => Stop::Lost(e),
+        }
+    }
+}
+
+/// Where one transfer is.
+struct Transfer<'a> {
+    path: &'a str,
+    len: u64,
+    offset: u64,
+    /// The connection was cut (on purpose or not) after sending this much: the next
+    /// attempt resumes from what the gateway holds.
+    resume: Option<u64>,
+    cut: bool,
+    link_mb_per_s: f64,
+    started: Instant,
+}
+
+/// Sends `src` to `path` (under `/inbox`), cut once half-way and resumed when `cut`;
+/// with `retry_seconds`, a lost connection is resumed the same way. `conn` is the
+/// session to use and is replaced after a cut.
+#[allow(clippy::too_many_arguments)]
 pub async fn upload(
     login: &Login,
     conn: &mut Option<Box<Conn>>,
     path: &str,
     src: &mut SealedSource,
-    mut cut: bool,
+    cut: bool,
     link_mb_per_s: f64,
     rec: &mut Record,
+    retry_seconds: u64,
 ) -> Result<()> {
-    let len = src.len();
-    rec.sealed_bytes = len;
-    let started = Instant::now();
-    let mut offset = 0u64;
-    // Bytes sent before the cut, while the resume is pending.
-    let mut cut_at: Option<u64> = None;
+    let mut t = Transfer {
+        path,
+        len: src.len(),
+        offset: 0,
+        resume: None,
+        cut,
+        link_mb_per_s,
+        started: Instant::now(),
+    };
+    rec.sealed_bytes = t.len;
+    let mut patience = Patience::new(retry_seconds);
     loop {
-        if conn.is_none() {
-            *conn = Some(Box::new(login.connect().await?));
-        }
-        let Some(c) = conn.as_ref() else { continue };
-        let mut file = open(c, path, cut_at.is_some()).await?;
-        if let Some(sent) = cut_at.take() {
-            offset = held(c, path).await?;
-            rec.retransmitted += sent.saturating_sub(offset);
-            file.seek(SeekFrom::Start(offset)).await?;
-        }
-        while offset < len {
-            let piece = tokio::task::block_in_place(|| src.read_at(offset, CHUNK))?;
-            let n = piece.len() as u64;
-            if cut && offset + n >= len / 2 {
-                cut = false;
-                let half = piece.len() / 2;
-                file.write_all(&piece[..half]).await?;
-                cut_at = Some(offset + half as u64);
+        match attempt(login, conn, &mut t, src, rec).await {
+            Ok(true) => return Ok(()),
+            Ok(false) => patience.progress(),
+            Err(Stop::Lost(e)) => {
+                if !patience.again().await {
+                    return Err(e);
+                }
                 if let Some(c) = conn.take() {
                     c.drop_connection().await;
                 }
                 rec.resumed = true;
-                break;
+                t.resume = Some(t.offset);
             }
-            file.write_all(&piece).await?;
-            offset += n;
-            pace(started, offset, link_mb_per_s).await;
+            Err(Stop::Refused(e)) => return Err(e),
         }
-        if cut_at.is_some() {
-            continue;
-        }
-        // The close is the commit: its answer comes once the upload is accepted.
-        return file.shutdown().await.map_err(|e| {
-            let msg = e.to_string();
-            // The I/O error wraps the status: its text may start with a prefix.
-            let code = msg.split([':', ' ']).find(|w| gateway_code(w).is_some());
-            anyhow::anyhow!("{}", code.unwrap_or("sftp.close_failed"))
-        });
     }
 }
 
-/// How many bytes the gateway holds of `path` (`ls -l /inbox`).
-async fn held(conn: &Conn, path: &str) -> Result<u64> {
-    Ok(conn
-        .sftp
-        .metadata(path)
-        .await
-        .map_err(code)?
-        .size
-        .unwrap_or(0))
+/// One session's go at the transfer: `Ok(true)` once the close (the commit) is
+/// answered, `Ok(false)` after a deliberate cut.
+async fn attempt(
+    login: &Login,
+    conn: &mut Option<Box<Conn>>,
+    t: &mut Transfer<'_>,
+    src: &mut SealedSource,
+    rec: &mut Record,
+) -> Result<bool, Stop> {
+    if conn.is_none() {
+        *conn = Some(Box::new(login.connect().await.map_err(Stop::Lost)?));
+    }
+    let Some(c) = conn.as_ref() else {
+        return Ok(false);
+    };
+    let resume = match t.resume.take() {
+        Some(sent) => held(c, t.path).await?.map(|h| (sent, h)),
+        None => None,
+    };
+    let mut file = if let Some((sent, held)) = resume {
+        let Some(mut file) = open(c, t.path, true, held == t.len).await? else {
+            // Accepted before the close's answer was lost: nothing left to send.
+            return Ok(true);
+        };
+        rec.retransmitted += sent.saturating_sub(held);
+        t.offset = held;
+        file.seek(SeekFrom::Start(held))
+            .await
+            .map_err(|e| Stop::Lost(e.into()))?;
+        file
+    } else {
+        t.offset = 0;
+        open(c, t.path, false, false)
+            .await?
+            .ok_or_else(|| Stop::Refused(anyhow::anyhow!("sftp.PermissionDenied")))?
+    };
+    while t.offset < t.len {
+        let piece = tokio::task::block_in_place(|| src.read_at(t.offset, CHUNK))
+            .map_err(|e| Stop::Refused(e.into()))?;
+        let n = piece.len() as u64;
+        if t.cut && t.offset + n >= t.len / 2 {
+            t.cut = false;
+            let half = piece.len() / 2;
+            file.write_all(&piece[..half])
+                .await
+                .map_err(|e| Stop::of(e.into()))?;
+            t.resume = Some(t.offset + half as u64);
+            if let Some(c) = conn.take() {
+                c.drop_connection().await;
+            }
+            rec.resumed = true;
+            return Ok(false);
+        }
+        file.write_all(&piece)
+            .await
+            .map_err(|e| Stop::of(e.into()))?;
+        t.offset += n;
+        pace(t.started, t.offset, t.link_mb_per_s).await;
+    }
+    // The close is the commit: its answer comes once the upload is accepted.
+    file.shutdown().await.map_err(|e| {
+        let msg = e.to_string();
+        // The I/O error wraps the status: its text may start with a prefix.
+        let code = msg.split([':', ' ']).find(|w| gateway_code(w).is_some());
+        Stop::of(anyhow::anyhow!("{}", code.unwrap_or("sftp.close_failed")))
+    })?;
+    Ok(true)
+}
+
+/// How many bytes the gateway holds of `path` (`ls -l /inbox`); `None` when it has
+/// no such upload (the connection was lost before it was opened).
+async fn held(conn: &Conn, path: &str) -> Result<Option<u64>, Stop> {
+    match conn.sftp.metadata(path).await {
+        Ok(m) => Ok(Some(m.size.unwrap_or(0))),
+        Err(russh_sftp::client::error::Error::Status(s))
+            if s.status_code == russh_sftp::protocol::StatusCode::NoSuchFile =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(Stop::of(code(e))),
+    }
 }
 
 /// Opens `path` for writing: fresh (create, truncate) or to resume. Right after a cut
 /// the gateway may still be closing the cut session's upload; the open is retried
-/// (bounded) as a client's `reput` would be by its user.
-async fn open(conn: &Conn, path: &str, resume: bool) -> Result<russh_sftp::client::fs::File> {
+/// (bounded) as a client's `reput` would be by its user. `None`: refused as an accepted
+/// file while the gateway holds all of it (`complete`), i.e. committed already.
+async fn open(
+    conn: &Conn,
+    path: &str,
+    resume: bool,
+    complete: bool,
+) -> Result<Option<russh_sftp::client::fs::File>, Stop> {
     let flags = if resume {
         OpenFlags::WRITE
     } else {
@@ -179,12 +282,21 @@ async fn open(conn: &Conn, path: &str, resume: bool) -> Result<russh_sftp::clien
     let mut tries = 0;
     loop {
         match conn.sftp.open_with_flags(path, flags).await {
-            Ok(f) => return Ok(f),
+            Ok(f) => return Ok(Some(f)),
+            Err(russh_sftp::client::error::Error::Status(s))
+                if s.status_code == russh_sftp::protocol::StatusCode::PermissionDenied =>
+            {
+                return if complete {
+                    Ok(None)
+                } else {
+                    Err(Stop::Refused(anyhow::anyhow!("sftp.PermissionDenied")))
+                };
+            }
             Err(_) if resume && tries < 40 => {
                 tries += 1;
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            Err(e) => return Err(code(e)),
+            Err(e) => return Err(Stop::of(code(e))),
         }
     }
 }

@@ -56,7 +56,7 @@ impl PushError {
     }
 
     /// Worth trying again (the network, or a gateway restarting).
-    fn transient(&self) -> bool {
+    pub fn transient(&self) -> bool {
         match self {
             PushError::Transport(_) => true,
             PushError::Refused { status, .. } => matches!(status, 423 | 429 | 502..=504),
