@@ -203,3 +203,129 @@ fn a_download_to_a_stalled_reader_ends() {
     );
     assert_eq!(gw.admin_get("/healthz").unwrap().0, 200);
 }
+
+/// Holds the catalog's write lock from another process (what a backup tool or an
+/// operator's `sqlite3` session does) until dropped.
+struct CatalogLock(std::process::Child);
+
+impl CatalogLock {
+    fn take(db: &Path) -> CatalogLock {
+        use std::io::BufRead;
+        let script = "import sqlite3, sys\n\
+            c = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)\n\
+            c.execute('BEGIN EXCLUSIVE')\n\
+            print('locked', flush=True)\n\
+            sys.stdin.read()\n";
+        let mut child = Command::new("python3")
+            .args(["-c", script])
+            .arg(db)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "locked");
+        CatalogLock(child)
+    }
+}
+
+impl Drop for CatalogLock {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
+    }
+}
+
+/// The catalog locked by another process past the busy timeout: uploads are refused
+/// with `503 catalog.unavailable` (tus) or a failure (OpenSSH `sftp`), the gateway
+/// keeps answering, and once the lock is gone everything goes on without a restart —
+/// the interrupted upload resumes from its durable offset.
+#[test]
+fn a_catalog_locked_elsewhere_refuses_and_recovers_without_a_restart() {
+    let keys = tempfile::tempdir().unwrap();
+    let (key, public) = gateway_tests::ssh_keygen(keys.path(), "k").unwrap();
+    let gw = TestGateway::builder()
+        .tenant(TestTenant::new(CODE).token(TOKEN).ssh_key(&public))
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    let c = Client::new(gw.https, Some(TOKEN));
+    let recipient = gw.age_recipient().unwrap();
+    let seal = |plain: &[u8]| seal_to_vec(std::slice::from_ref(&recipient), plain).unwrap();
+    let sha = |plain: &[u8]| hex::encode(ring::digest::digest(&ring::digest::SHA256, plain));
+    let before = gateway_tests::sftp::text_record(100_000, 1);
+    let up_before = c.upload("before.txt", &seal(&before));
+    assert_eq!(c.wait_result(&up_before)["status"], "passed");
+
+    // An upload half sent when the lock is taken.
+    let plain = gateway_tests::sftp::text_record(3 << 20, 2);
+    let file = seal(&plain);
+    let meta = format!(
+        "filename {}",
+        base64::engine::general_purpose::STANDARD.encode("during.txt")
+    );
+    let len = file.len().to_string();
+    let r = c.call(
+        "POST",
+        "/v1/uploads",
+        &[V, ("Upload-Length", &len), ("Upload-Metadata", &meta)],
+        None,
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let url = r.header("location").unwrap().to_string();
+    let (r, half) = patch_piece(&c, &url, &file, 0, file.len() / 2);
+    assert_eq!(r.status, 204, "{r:?}");
+
+    let lock = CatalogLock::take(&gw.data_dir.join("catalog.db"));
+    let (r, _) = patch_piece(&c, &url, &file, half, file.len());
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (503, "catalog.unavailable"),
+        "{r:?}"
+    );
+    let r = c.call(
+        "POST",
+        "/v1/uploads",
+        &[V, ("Upload-Length", "100"), ("Upload-Metadata", &meta)],
+        None,
+    );
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (503, "catalog.unavailable"),
+        "{r:?}"
+    );
+    let local = keys.path().join("sftp.txt");
+    let sftp_plain = gateway_tests::sftp::text_record(50_000, 3);
+    std::fs::write(&local, seal(&sftp_plain)).unwrap();
+    let put = format!("put {} /inbox/sftp.txt\n", local.display());
+    let (code, out) = gateway_tests::sftp_batch(gw.sftp, CODE, &key, &put).unwrap();
+    assert_ne!(code, 0, "refused while the catalog is locked: {out}");
+    assert_eq!(gw.admin_get("/healthz").unwrap().0, 200, "still answering");
+    // What was accepted before stays readable.
+    assert_eq!(c.wait_result(&up_before)["status"], "passed");
+    drop(lock);
+
+    // No restart: the interrupted upload resumes, new ones are taken.
+    let mut offset = head_offset(&c, &url);
+    assert!(offset >= half, "acknowledged bytes kept: {offset} < {half}");
+    while offset < file.len() {
+        let (r, end) = patch_piece(&c, &url, &file, offset, 1 << 20);
+        assert_eq!(r.status, 204, "{r:?}");
+        offset = end;
+    }
+    let result = c.wait_result(&url);
+    assert_eq!(
+        (result["status"].as_str(), result["sha256"].as_str()),
+        (Some("passed"), Some(sha(&plain).as_str())),
+        "{result}"
+    );
+    let (code, out) = gateway_tests::sftp_batch(gw.sftp, CODE, &key, &put).unwrap();
+    assert_eq!(code, 0, "{out}");
+    let after = gateway_tests::sftp::text_record(100_000, 4);
+    let up_after = c.upload("after.txt", &seal(&after));
+    assert_eq!(c.wait_result(&up_after)["status"], "passed");
+    assert!(!gw.log().contains("panicked"));
+}

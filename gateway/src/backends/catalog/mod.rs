@@ -35,6 +35,8 @@ pub enum CatalogError {
     Unsupported(String),
     #[error("catalog conflict: {0}")]
     Conflict(String),
+    #[error("the catalog cannot be written for now: {0}")]
+    Unavailable(String),
 }
 
 impl CatalogError {
@@ -42,9 +44,31 @@ impl CatalogError {
         match self {
             CatalogError::Open(_) => "catalog.open",
             CatalogError::Migrate(_) => "catalog.migrate",
+            CatalogError::Query(_) if self.is_unavailable() => "catalog.unavailable",
             CatalogError::Query(_) => "catalog.query",
             CatalogError::Unsupported(_) => "catalog.unsupported",
             CatalogError::Conflict(_) => "catalog.conflict",
+            CatalogError::Unavailable(_) => "catalog.unavailable",
+        }
+    }
+
+    /// The database cannot be used for now, through no fault of the request: locked by
+    /// another process past the busy timeout (SQLITE_BUSY, SQLITE_LOCKED), not writable
+    /// (SQLITE_READONLY) or failing I/O (SQLITE_IOERR, SQLITE_CANTOPEN). Clients are
+    /// told to try again (503 `catalog.unavailable`); nothing is lost.
+    pub fn is_unavailable(&self) -> bool {
+        let e = match self {
+            CatalogError::Query(e) => e,
+            CatalogError::Unavailable(_) => return true,
+            _ => return false,
+        };
+        match e {
+            sqlx::Error::Database(d) => d
+                .code()
+                .and_then(|c| c.parse::<i64>().ok())
+                .is_some_and(|c| matches!(c & 0xff, 5 | 6 | 8 | 10 | 14)),
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+            _ => false,
         }
     }
 

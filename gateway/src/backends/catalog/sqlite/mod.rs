@@ -18,6 +18,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use super::CatalogError;
 
+/// How long a write waits for SQLite's lock (and for its turn among our own writers)
+/// before it is refused as `catalog.unavailable`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Clone)]
@@ -115,7 +119,7 @@ impl SqliteCatalog {
                 crate::config::Synchronous::Full => SqliteSynchronous::Full,
                 crate::config::Synchronous::Normal => SqliteSynchronous::Normal,
             })
-            .busy_timeout(Duration::from_secs(5))
+            .busy_timeout(BUSY_TIMEOUT)
             // ANALYZE samples this many rows per index: milliseconds, not seconds.
             .pragma("analysis_limit", "1000")
             // A 16 MiB page cache per connection: with the default 2 MiB a catalog of
@@ -148,8 +152,15 @@ impl SqliteCatalog {
     /// A write transaction. `BEGIN IMMEDIATE` takes SQLite's write lock up front (waiting
     /// out `busy_timeout`); a deferred one that reads first fails with "database is
     /// locked" when another connection wrote in between.
+    ///
+    /// The wait for our own turn is bounded as well: while another process holds the
+    /// lock every writer here spends `busy_timeout` in turn, and a request queued behind
+    /// the pipeline's and the outbox's writers would otherwise wait minutes (a tus
+    /// `PATCH` hung past its client's timeout) instead of hearing `catalog.unavailable`.
     pub(crate) async fn write_tx(&self) -> Result<WriteTx, CatalogError> {
-        let slot = self.writer.clone().lock_owned().await;
+        let slot = tokio::time::timeout(BUSY_TIMEOUT, self.writer.clone().lock_owned())
+            .await
+            .map_err(|_| CatalogError::Unavailable("the catalog's writers are queued up".into()))?;
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         Ok(WriteTx { tx, _slot: slot })
     }
