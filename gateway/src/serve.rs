@@ -173,11 +173,20 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
             &state.keys.tls_key_pem,
             &cfg.https,
         )?);
-    let https_handle = axum_server::Handle::new();
-    let https_std = https_l.into_std().map_err(ServeError::Tls)?;
-    let mut https_server = axum_server::from_tcp_rustls(https_std, tls).map_err(ServeError::Tls)?;
     // Slow-drip defence: headers must come in time (bodies have their own idle timeout).
     let header_timeout = Duration::from_secs(cfg.https.header_timeout_secs.max(1));
+    let https_handle = axum_server::Handle::new();
+    let https_std = https_l.into_std().map_err(ServeError::Tls)?;
+    // TLS over a capped acceptor: beyond `https.max_connections` a connection is
+    // closed before its handshake.
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+        .handshake_timeout(header_timeout)
+        .acceptor(frontends::https::limit::Capped::new(
+            cfg.https.max_connections,
+        ));
+    let mut https_server = axum_server::from_tcp(https_std)
+        .map_err(ServeError::Tls)?
+        .acceptor(acceptor);
     https_server
         .http_builder()
         .http1()

@@ -398,3 +398,43 @@ fn wait_for_metric(gw: &TestGateway, name: &str, at_least: f64) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The HTTPS listener holds at most `https.max_connections`: idle connections that
+/// never start TLS fill it, the next client is turned away (and counted), and once
+/// they are gone the listener serves again.
+#[test]
+fn the_https_listener_holds_a_bounded_number_of_connections() {
+    let gw = TestGateway::builder()
+        .https_config("max_connections = 4")
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    assert_eq!(gw.https_get("/").unwrap().0, 200);
+    let idle: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| std::net::TcpStream::connect(gw.https).unwrap())
+        .collect();
+    wait_for_metric(&gw, "gateway_https_connections", 4.0);
+    let (status, _) = gw.https_get("/").unwrap();
+    assert_eq!(status, 0, "a fifth connection is closed at accept");
+    let (_, m) = gw.admin_get("/metrics").unwrap();
+    assert!(
+        metric(
+            &m,
+            "gateway_https_refused_connections_total{reason=\"listener_full\"}"
+        )
+        .unwrap_or(0.0)
+            >= 1.0,
+        "{m}"
+    );
+    drop(idle);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while metric(
+        &gw.admin_get("/metrics").unwrap().1,
+        "gateway_https_connections",
+    ) != Some(0.0)
+    {
+        assert!(std::time::Instant::now() < deadline, "slots not released");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(gw.https_get("/").unwrap().0, 200);
+}

@@ -173,8 +173,12 @@ pub struct HttpsConfig {
     pub cert_file: PathBuf,
     /// PEM private key matching `cert_file`.
     pub key_file: PathBuf,
-    /// A client must send a request's headers within this many seconds.
+    /// A client must send a request's headers (and finish its TLS handshake) within
+    /// this many seconds.
     pub header_timeout_secs: u64,
+    /// Connections the listener holds open at most; beyond, new ones are closed at
+    /// accept (`gateway_https_refused_connections_total{reason="listener_full"}`).
+    pub max_connections: usize,
     /// An upload body that sends nothing for this many seconds is cut (its bytes so far
     /// are kept and the upload resumes).
     pub body_idle_timeout_secs: u64,
@@ -203,6 +207,7 @@ impl Default for HttpsConfig {
             cert_file: PathBuf::new(),
             key_file: PathBuf::new(),
             header_timeout_secs: 10,
+            max_connections: 1024,
             body_idle_timeout_secs: 30,
             download_stall_secs: 60,
             idle_upload_secs: 300,

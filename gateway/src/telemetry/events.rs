@@ -146,6 +146,22 @@ impl InternalEvent for SshConnectionRefused {
     }
 }
 
+/// An HTTPS connection dropped at accept because the listener holds
+/// `https.max_connections` already.
+pub struct HttpsConnectionRefused {
+    pub reason: &'static str,
+}
+
+impl InternalEvent for HttpsConnectionRefused {
+    fn emit(self) {
+        METRICS
+            .https_refused_connections
+            .with_label_values(&[self.reason])
+            .inc();
+        tracing::warn!(reason = self.reason, "https connection refused");
+    }
+}
+
 pub struct SshLockout {
     pub ip: IpAddr,
     pub seconds: u64,

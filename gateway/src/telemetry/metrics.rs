@@ -21,6 +21,8 @@ pub struct Metrics {
     pub ssh_auth_failures: IntCounterVec,
     pub http_auth_failures: IntCounterVec,
     pub ssh_refused_connections: IntCounterVec,
+    pub https_refused_connections: IntCounterVec,
+    pub https_connections: IntGauge,
     pub ssh_lockouts: IntCounter,
     pub ssh_logins: IntCounter,
     pub sessions_active: IntGaugeVec,
@@ -169,6 +171,17 @@ impl Metrics {
                 "gateway_ssh_refused_connections_total",
                 "SSH connections turned away before the handshake, by reason (locked, too_many_sessions).",
                 &["reason"],
+            ),
+            https_refused_connections: counter_vec(
+                &registry,
+                "gateway_https_refused_connections_total",
+                "HTTPS connections turned away before the TLS handshake, by reason (listener_full).",
+                &["reason"],
+            ),
+            https_connections: gauge(
+                &registry,
+                "gateway_https_connections",
+                "HTTPS connections open now (at most https.max_connections).",
             ),
             ssh_lockouts: counter(
                 &registry,

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod dicomweb;
+pub mod limit;
 mod open_uploads;
 mod rate;
 mod results;
