@@ -1,8 +1,10 @@
 //! Naming rules of the `nhi-review` profile (DOMAIN rules 7 and 8).
 //!
-//! - Review records: `LL C KK NNNNNN[-n|_n].ext` — level-1 code, category A–D, case
-//!   classification, case serial, optional split suffix. The parsed parts are indexed so
-//!   the review system can query by case.
+//! - Review records: `LL C K… NNNNNN[-n|_n].ext` — level-1 code, category A–D, case
+//!   classification (one character for the inpatient codes 21 and 22, two for every
+//!   other; letters or digits), case serial, optional split suffix: `12A03123345.pdf`
+//!   (11 characters), `22A1123456.pdf` (10). The parsed parts are indexed the same way
+//!   for both forms so the review system can query by case.
 //! - Batch archives: `<hospital code>_<ROC date yyyMMdd>_<seq>.zip`, where the code must
 //!   be the uploader's own and the ROC date (year − 1911) a real date.
 //!
@@ -59,15 +61,21 @@ pub fn parse_case_name(name: &str) -> Result<CaseName, String> {
         Some(i) => (&stem[..i], Some(&stem[i + 1..])),
         None => (stem, None),
     };
-    let expected = "LL C KK NNNNNN[-n].ext, e.g. 12A03123345.pdf";
-    if core.len() != 11 || !core.is_ascii() {
+    let expected = "LL C KK NNNNNN[-n].ext (inpatient 21/22: LL C K NNNNNN), \
+        e.g. 12A03123345.pdf or 22A1123456.pdf";
+    if !core.is_ascii() || core.len() < 3 {
         return Err(format!("`{base}` is not {expected}"));
     }
-    let (l1, cat, kk, serial) = (
-        &core[..2],
+    let l1 = &core[..2];
+    // Table 1 of the review rules: the inpatient rows give the case class one character.
+    let class_len = if matches!(l1, "21" | "22") { 1 } else { 2 };
+    if core.len() != 3 + class_len + 6 {
+        return Err(format!("`{base}` is not {expected}"));
+    }
+    let (cat, kk, serial) = (
         core.as_bytes()[2] as char,
-        &core[3..5],
-        &core[5..],
+        &core[3..3 + class_len],
+        &core[3 + class_len..],
     );
     let meaning = LEVEL1
         .iter()
@@ -79,7 +87,7 @@ pub fn parse_case_name(name: &str) -> Result<CaseName, String> {
     if !matches!(cat, 'A'..='D') {
         return Err(format!("category `{cat}` is not A, B, C or D"));
     }
-    if !digits(kk) || !digits(serial) {
+    if !kk.bytes().all(|b| b.is_ascii_alphanumeric()) || !digits(serial) {
         return Err(format!("`{base}` is not {expected}"));
     }
     let part = match part {
@@ -217,14 +225,37 @@ mod tests {
         );
         assert_eq!(parse_case_name("13B19012345_1.pdf").unwrap().part, Some(1));
         assert_eq!(parse_case_name("11B09001352-2.jpg").unwrap().part, Some(2));
+        let inpatient = parse_case_name("22A1123456.pdf").unwrap();
+        assert_eq!(
+            (
+                inpatient.level1.as_str(),
+                inpatient.category,
+                inpatient.case_class.as_str(),
+                inpatient.serial.as_str()
+            ),
+            ("22", 'A', "1", "123456")
+        );
+        let split = parse_case_name("21C3000123-2.pdf").unwrap();
+        assert_eq!((split.case_class.as_str(), split.part), ("3", Some(2)));
+        assert_eq!(
+            parse_case_name("12BA1123456.pdf").unwrap().case_class,
+            "A1",
+            "a case class is characters, not only digits"
+        );
+        assert_eq!(parse_case_name("22DE123456.pdf").unwrap().case_class, "E");
         for bad in [
+            "22A11123456.pdf",
+            "12A1123456.pdf",
+            "29A1123456.pdf",
+            "22A#123456.pdf",
             "16A03123345.pdf",
             "12E03123345.pdf",
             "12A0312334.pdf",
             "12A03123345",
             "12A03123345-0.pdf",
             "12A03123345-x.pdf",
-            "12AX3123345.pdf",
+            "12A.3123345.pdf",
+            "12A0312334X.pdf",
         ] {
             assert!(parse_case_name(bad).is_err(), "{bad}");
         }

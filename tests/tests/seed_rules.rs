@@ -1,0 +1,136 @@
+//! The seeds' rules as written (`../shared/DOMAIN.md`), through real clients against the
+//! real binary: OpenSSH `sftp` and tus (the gateway's HTTP API as curl drives it).
+
+use gateway::sealed::seal_to_vec;
+use gateway_tests::http::Client;
+use gateway_tests::{TestGateway, TestReviewer, TestTenant, sftp_batch, ssh_keygen};
+
+const CODE: &str = "3501200000";
+const TOKEN: &str = "tok-3501200000-seed-rules-aaaaaaaaaaaaaa";
+const REVIEWER: &str = "rev-seed-rules-bbbbbbbbbbbbbbbbbbbbbbbbb";
+
+struct Hospital {
+    gw: TestGateway,
+    key: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    http: Client,
+    review: Client,
+}
+
+fn nhi_review() -> Hospital {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = ssh_keygen(dir.path(), "k").unwrap();
+    let gw = TestGateway::builder()
+        .tenant(
+            TestTenant::new(CODE)
+                .profile("nhi-review")
+                .token(TOKEN)
+                .ssh_key(&public),
+        )
+        .reviewer(TestReviewer::new("review", &[CODE], REVIEWER))
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    let http = Client::new(gw.https, Some(TOKEN));
+    let review = Client::new(gw.https, Some(REVIEWER));
+    Hospital {
+        gw,
+        key,
+        dir,
+        http,
+        review,
+    }
+}
+
+impl Hospital {
+    fn seal(&self, plain: &[u8]) -> Vec<u8> {
+        seal_to_vec(&[self.gw.age_recipient().unwrap()], plain).unwrap()
+    }
+
+    /// `put`s each (local name, sealed bytes) under `/inbox` with OpenSSH `sftp`.
+    fn sftp_put(&self, files: &[(&str, Vec<u8>)]) {
+        let mut script = String::from("cd /inbox\n");
+        for (name, bytes) in files {
+            let local = self.dir.path().join(name.replace('/', "_"));
+            std::fs::write(&local, bytes).unwrap();
+            script += &format!("put {} {name}\n", local.display());
+        }
+        let (code, out) = sftp_batch(self.gw.sftp, CODE, &self.key, &script).unwrap();
+        assert_eq!(code, 0, "{out}");
+    }
+
+    /// The result of `name` read back over SFTP (`/results/<name>.json`) once final.
+    fn result_of(&self, name: &str) -> serde_json::Value {
+        let local = self.dir.path().join("result.json");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let _ = std::fs::remove_file(&local);
+            let get = format!("get /results/{name}.json {}\n", local.display());
+            let (code, out) = sftp_batch(self.gw.sftp, CODE, &self.key, &get).unwrap();
+            if code == 0 {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(&local).unwrap()).unwrap();
+                if v["status"] == "passed" || v["status"] == "failed" {
+                    return v;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no result for {name}: {out}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+/// Rule 7: inpatient names (level-1 21 and 22) have a one-character case class, every
+/// other code two; the case class is a character, not only a digit. The names are the
+/// seeds' own examples, sent over SFTP and tus, and indexed part by part.
+#[test]
+fn inpatient_and_outpatient_case_names_from_the_seeds_pass_and_are_indexed_alike() {
+    let h = nhi_review();
+    let pdf = |n: u32| gateway::pipeline::inspect::pdf::sample(&format!("case {n}"), true, false);
+    h.sftp_put(&[
+        ("22A1123456.pdf", h.seal(&pdf(1))),
+        ("21C3000123-2.pdf", h.seal(&pdf(2))),
+        ("12A03123345.pdf", h.seal(&pdf(3))),
+    ]);
+    h.http.upload("11B09001352.pdf", &h.seal(&pdf(4)));
+    h.http.upload("13B19012345_1.pdf", &h.seal(&pdf(5)));
+    h.http.upload("22BA1123457.pdf", &h.seal(&pdf(6)));
+    let mut seen = 0;
+    for (name, l1, class, serial) in [
+        ("22A1123456.pdf", "22", "1", "123456"),
+        ("21C3000123-2.pdf", "21", "3", "000123"),
+        ("12A03123345.pdf", "12", "03", "123345"),
+        ("11B09001352.pdf", "11", "09", "001352"),
+        ("13B19012345_1.pdf", "13", "19", "012345"),
+    ] {
+        let r = h.result_of(name);
+        assert_eq!(r["status"], "passed", "{name}: {r}");
+        // The review side finds it by its parts, whatever the form.
+        let q = format!("/v1/files?tenant={CODE}&case_class={class}&serial={serial}");
+        let files = h.review.call("GET", &q, &[], None).json();
+        let found = files["files"].as_array().unwrap();
+        assert_eq!(found.len(), 1, "{name}: {files}");
+        let case = &found[0]["metadata"]["case"];
+        assert_eq!(
+            (case["level1"].as_str(), found[0]["name"].as_str()),
+            (Some(l1), Some(name)),
+            "{files}"
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, 5);
+    // 11 characters for an inpatient code is one too many.
+    let r = h.result_of("22BA1123457.pdf");
+    assert_eq!(r["status"], "failed", "{r}");
+    let codes: Vec<&str> = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["severity"] == "error")
+        .filter_map(|c| c["code"].as_str())
+        .collect();
+    assert_eq!(codes, ["naming.case_invalid"], "{r}");
+}
