@@ -226,7 +226,8 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
             exe,
         ))
         .with_retention(cfg.retention.clone())
-        .with_max_check_attempts(cfg.pipeline.max_check_attempts);
+        .with_max_check_attempts(cfg.pipeline.max_check_attempts)
+        .with_set_quiet_secs(cfg.pipeline.set_quiet_secs);
     let lane = (
         cfg.pipeline.small_file_workers,
         cfg.pipeline.small_file_bytes,

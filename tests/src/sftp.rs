@@ -26,12 +26,18 @@ pub fn setup() -> Setup {
 
 /// A gateway with two tenants; `sftp` adds keys to its `[sftp]` section.
 pub fn setup_with(sftp: &str) -> Setup {
+    setup_config(sftp, "", "generic")
+}
+
+/// [`setup_with`], `config` appended as raw TOML sections, the first tenant on `profile`.
+pub fn setup_config(sftp: &str, config: &str, profile: &str) -> Setup {
     let files = tempfile::tempdir().unwrap();
     let (key, public) = ssh_keygen(files.path(), "k").unwrap();
     let (other_key, other_public) = ssh_keygen(files.path(), "o").unwrap();
     let gw = TestGateway::builder()
         .sftp_config(sftp)
-        .tenant(TestTenant::new(CODE).ssh_key(&public))
+        .config(config)
+        .tenant(TestTenant::new(CODE).profile(profile).ssh_key(&public))
         .tenant(TestTenant::new(OTHER).ssh_key(&other_public))
         .start()
         .unwrap();
@@ -66,7 +72,8 @@ impl Setup {
         sftp_batch(self.gw.sftp, CODE, &self.key, script).unwrap()
     }
 
-    /// Waits until `/results/<name>.json` can be fetched; returns it parsed.
+    /// Waits until `/results/<name>.json` can be fetched with a final status (passed or
+    /// failed); returns it parsed.
     pub fn result(&self, name: &str) -> serde_json::Value {
         let local = self
             .files
@@ -79,7 +86,9 @@ impl Setup {
             if code == 0 {
                 let v: serde_json::Value =
                     serde_json::from_slice(&std::fs::read(&local).unwrap()).unwrap();
-                return v;
+                if v["status"] != "checking" {
+                    return v;
+                }
             }
             assert!(Instant::now() < deadline, "no result for {name}: {out}");
             std::thread::sleep(Duration::from_millis(200));

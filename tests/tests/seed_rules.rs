@@ -134,3 +134,130 @@ fn inpatient_and_outpatient_case_names_from_the_seeds_pass_and_are_indexed_alike
         .collect();
     assert_eq!(codes, ["naming.case_invalid"], "{r}");
 }
+
+/// An `nhi-review` hospital whose folders go quiet after `quiet` seconds.
+fn nhi_review_quiet(quiet: u64) -> Hospital {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = ssh_keygen(dir.path(), "k").unwrap();
+    let gw = TestGateway::builder()
+        .tenant(
+            TestTenant::new(CODE)
+                .profile("nhi-review")
+                .token(TOKEN)
+                .ssh_key(&public),
+        )
+        .reviewer(TestReviewer::new("review", &[CODE], REVIEWER))
+        .config(&format!("[pipeline]\nset_quiet_secs = {quiet}\n"))
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    let http = Client::new(gw.https, Some(TOKEN));
+    let review = Client::new(gw.https, Some(REVIEWER));
+    Hospital {
+        gw,
+        key,
+        dir,
+        http,
+        review,
+    }
+}
+
+fn error_codes(r: &serde_json::Value) -> Vec<String> {
+    r["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["severity"] == "error")
+        .filter_map(|c| c["code"].as_str().map(String::from))
+        .collect()
+}
+
+/// Rules 6 and 16: DICOM reaches the review channel only as a DICOMDIR set. A loose
+/// DICOM file (SFTP or tus) fails with `dicom.not_in_set` once its folder is quiet; a
+/// STOW-RS instance fails at once; the same instances sent as a folder set with its
+/// DICOMDIR pass.
+#[test]
+fn loose_dicom_is_refused_for_review_and_a_folder_set_passes() {
+    let h = nhi_review_quiet(3);
+    let plain = gateway_tests::dicom::instance("1.2.826.0.1.3680043.10.1.901");
+    h.sftp_put(&[("loose.dcm", h.seal(&plain))]);
+    let tus = h.http.upload(
+        "case-1/IM0001",
+        &h.seal(&gateway_tests::dicom::instance(
+            "1.2.826.0.1.3680043.10.1.902",
+        )),
+    );
+    let r = h.result_of("loose.dcm");
+    assert_eq!(error_codes(&r), ["dicom.not_in_set"], "{r}");
+    let r = h.http.wait_result(&tus);
+    assert_eq!(error_codes(&r), ["dicom.not_in_set"], "{r}");
+
+    // STOW-RS: a single instance is no set; refused without waiting.
+    let boundary = "b0undary";
+    let mut body = format!("--{boundary}\r\nContent-Type: application/dicom\r\n\r\n").into_bytes();
+    body.extend(gateway_tests::dicom::instance(
+        "1.2.826.0.1.3680043.10.1.903",
+    ));
+    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let ct = format!("multipart/related; type=\"application/dicom\"; boundary={boundary}");
+    let started = std::time::Instant::now();
+    let r = h.http.call(
+        "POST",
+        "/dicomweb/studies",
+        &[("Content-Type", &ct), ("Accept", "application/dicom+json")],
+        Some(&body),
+    );
+    assert_eq!(r.status, 409, "{r:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "refused at once"
+    );
+    let failed = &r.json()["00081198"]["Value"];
+    assert_eq!(failed.as_array().map(Vec::len), Some(1), "{r:?}");
+
+    // The same kind of files as a folder set (pydicom's FileSet), DICOMDIR last.
+    let set = h.dir.path().join("set");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/make_set.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&set)
+        .args(["3", "0"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let facts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut files: Vec<(String, Vec<u8>)> = facts["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let m = m.as_str().unwrap();
+            (
+                format!("ct/{m}"),
+                h.seal(&std::fs::read(set.join(m)).unwrap()),
+            )
+        })
+        .collect();
+    files.push((
+        "ct/DICOMDIR".into(),
+        h.seal(&std::fs::read(set.join("DICOMDIR")).unwrap()),
+    ));
+    let mut script = String::from(
+        "mkdir /inbox/ct\nmkdir /inbox/ct/PT000000\nmkdir /inbox/ct/PT000000/ST000000\nmkdir /inbox/ct/PT000000/ST000000/SE000000\n",
+    );
+    for (name, bytes) in &files {
+        let local = h.dir.path().join(name.replace('/', "_"));
+        std::fs::write(&local, bytes).unwrap();
+        script += &format!("put {} /inbox/{name}\n", local.display());
+    }
+    let (code, out) = sftp_batch(h.gw.sftp, CODE, &h.key, &script).unwrap();
+    assert_eq!(code, 0, "{out}");
+    for (name, _) in &files {
+        let r = h.result_of(name);
+        assert_eq!(r["status"], "passed", "{name}: {r}");
+    }
+}

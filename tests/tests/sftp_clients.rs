@@ -80,7 +80,10 @@ fn rclone_result(s: &Setup, name: &str) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (ok, json, out) = rclone_out(s, &["cat", &format!(":sftp:/results/{name}.json")]);
-        if ok && let Ok(v) = serde_json::from_str::<serde_json::Value>(&json) {
+        if ok
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&json)
+            && v["status"] != "checking"
+        {
             return v;
         }
         assert!(Instant::now() < deadline, "no result for {name}: {out}");
@@ -174,7 +177,8 @@ fn rclone_copies_pdfs_and_a_dicomdir_set_and_reads_the_results() {
 
 #[test]
 fn a_folder_set_missing_a_file_is_named_in_the_result() {
-    let s = setup();
+    // What is missing fails once the folder has been quiet this long.
+    let s = setup_config("", "[pipeline]\nset_quiet_secs = 3\n", "generic");
     let plain = s.files.path().join("plain");
     let facts = dicomdir_tree(&plain);
     let missing = facts["members"][3].as_str().unwrap();
@@ -201,6 +205,158 @@ fn a_folder_set_missing_a_file_is_named_in_the_result() {
         .find(|c| c["code"] == "dicomdir.missing_file")
         .unwrap_or_else(|| panic!("{r}"));
     assert!(check.to_string().contains(missing), "{check}");
+}
+
+/// A DICOMDIR set made by pydicom's FileSet (see interop/make_set.py): `count` small
+/// instances and one of about `big` bytes; returns the members and their sizes.
+fn make_set(dir: &Path, count: u32, big: u64) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/make_set.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(dir)
+        .args([count.to_string(), big.to_string()])
+        .output()
+        .expect("python3 runs (scripts/test-setup.sh installs pydicom)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The status of `/results/<name>.json` now: `None` while its checks go on (a result
+/// file appears when they are over).
+fn status_now(s: &Setup, name: &str) -> Option<String> {
+    let local = s.files.path().join("now.json");
+    let _ = std::fs::remove_file(&local);
+    let (code, _) = s.sftp(&format!("get /results/{name}.json {}\n", local.display()));
+    if code != 0 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&local).ok()?).ok()?;
+    v["status"].as_str().map(String::from)
+}
+
+/// Real clients send a set's DICOMDIR whenever they like. OpenSSH `sftp` sends it
+/// first, then some images; a large image is cut mid-transfer (the client killed) and
+/// `reput` resumes it with the rest: the DICOMDIR waits (`checking`) while files it
+/// references are missing and passes once the last one is accepted.
+#[test]
+fn a_folder_set_sent_dicomdir_first_and_resumed_completes_by_its_references() {
+    let s = setup_config("", "[pipeline]\nset_quiet_secs = 60\n", "generic");
+    let plain = s.files.path().join("plain");
+    let set = make_set(&plain, 4, 24_000_000);
+    let tree = s.files.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    seal_tree(&s, &plain, &tree);
+    let members: Vec<&str> = set["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m.as_str())
+        .collect();
+    let big = *members
+        .iter()
+        .max_by_key(|m| set["sizes"][**m].as_u64().unwrap())
+        .unwrap();
+    let small: Vec<&str> = members.iter().copied().filter(|m| *m != big).collect();
+    let mkdirs: String = [
+        "PT000000",
+        "PT000000/ST000000",
+        "PT000000/ST000000/SE000000",
+    ]
+    .iter()
+    .map(|d| format!("mkdir /inbox/set/{d}\n"))
+    .collect();
+    let put = |m: &str| format!("put {} /inbox/set/{m}\n", tree.join(m).display());
+
+    // The DICOMDIR first, then two images.
+    let (code, out) = s.sftp(&format!(
+        "mkdir /inbox/set\n{mkdirs}put {} /inbox/set/DICOMDIR\n{}{}",
+        tree.join("DICOMDIR").display(),
+        put(small[0]),
+        put(small[1])
+    ));
+    assert_eq!(code, 0, "{out}");
+    let r = s.result(&format!("set/{}", small[1]));
+    assert_eq!(
+        r["status"], "passed",
+        "each member is checked on its own: {r}"
+    );
+    assert_eq!(
+        status_now(&s, "set/DICOMDIR"),
+        None,
+        "the DICOMDIR waits for the files it references"
+    );
+
+    // The big image, cut mid-transfer; then `reput` and the rest.
+    let remote = format!("/inbox/set/{big}");
+    let mut child = put_in_background(&s, &tree.join(big), &remote);
+    wait_for_bytes(&s, &remote, 4 << 20);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status_now(&s, "set/DICOMDIR"), None, "still waiting");
+    let (code, out) = s.sftp(&format!(
+        "reput {} {remote}\n{}{}",
+        tree.join(big).display(),
+        put(small[2]),
+        put(small[3])
+    ));
+    assert_eq!(code, 0, "{out}");
+    let r = s.result("set/DICOMDIR");
+    assert_eq!(r["status"], "passed", "{r}");
+    assert!(
+        r.to_string().contains("5 instance(s)"),
+        "every member counted: {r}"
+    );
+}
+
+/// rclone, told to send the DICOMDIR first, then interrupted by its own transfer limit
+/// (`--max-transfer`, a hard cut-off), and run again — its resume sends what is missing.
+#[test]
+fn rclone_sends_the_dicomdir_first_and_its_rerun_completes_the_set() {
+    let s = setup_config("", "[pipeline]\nset_quiet_secs = 60\n", "generic");
+    let plain = s.files.path().join("plain");
+    let facts = dicomdir_tree(&plain.join("ct-set"));
+    let tree = s.files.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    seal_tree(&s, &plain, &tree);
+    let local = tree.display().to_string();
+    let (ok, out) = rclone(
+        &s,
+        &[
+            "copy",
+            &local,
+            ":sftp:/inbox/rc",
+            "--include",
+            "/ct-set/DICOMDIR",
+        ],
+    );
+    assert!(ok, "rclone copy of the DICOMDIR: {out}");
+    // Interrupted part-way through the images.
+    let (ok, out) = rclone(
+        &s,
+        &[
+            "copy",
+            &local,
+            ":sftp:/inbox/rc",
+            "--max-transfer",
+            "60K",
+            "--cutoff-mode",
+            "hard",
+            "--transfers",
+            "4",
+        ],
+    );
+    assert!(!ok, "the transfer limit interrupts the copy: {out}");
+    assert_eq!(status_now(&s, "rc/ct-set/DICOMDIR"), None, "still waiting");
+    let (ok, out) = rclone(&s, &["copy", &local, ":sftp:/inbox/rc", "--transfers", "4"]);
+    assert!(ok, "rclone's rerun: {out}");
+    let r = rclone_result(&s, "rc/ct-set/DICOMDIR");
+    assert_eq!(r["status"], "passed", "{r}");
+    let counts = format!("{} instance(s)", facts["instances"]);
+    assert!(r.to_string().contains(&counts), "{counts}: {r}");
 }
 
 fn audit_actions(s: &Setup) -> Vec<String> {

@@ -368,6 +368,10 @@ pub struct PipelineConfig {
     pub small_file_bytes: u64,
     /// Checks of one upload started before it is given up (`check.interrupted`).
     pub max_check_attempts: u32,
+    /// A DICOMDIR set sent as a folder tree may arrive in any order: what it still
+    /// misses (files for its DICOMDIR, a DICOMDIR for a loose DICOM file of
+    /// `nhi-review`) fails only once nothing has arrived in the folder for this long.
+    pub set_quiet_secs: u64,
 }
 
 impl Default for PipelineConfig {
@@ -379,6 +383,7 @@ impl Default for PipelineConfig {
             small_file_workers: 16,
             small_file_bytes: 8 << 20,
             max_check_attempts: 3,
+            set_quiet_secs: 600,
         }
     }
 }

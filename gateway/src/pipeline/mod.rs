@@ -15,6 +15,7 @@ pub mod inspect;
 pub mod isolation;
 pub mod manifest;
 pub mod publish;
+pub mod set_wait;
 pub mod spool;
 pub mod store;
 pub mod window;
@@ -50,6 +51,7 @@ pub struct Pipeline {
     inspector: Arc<isolation::Inspector>,
     retention: crate::config::RetentionConfig,
     max_attempts: u32,
+    set_quiet_secs: u64,
 }
 
 /// What happened to one upload.
@@ -62,6 +64,10 @@ pub enum Outcome {
     Rejected {
         upload_id: String,
         codes: Vec<String>,
+    },
+    /// Back in the queue: part of a set whose other files are still to come.
+    Deferred {
+        upload_id: String,
     },
 }
 
@@ -91,7 +97,14 @@ impl Pipeline {
             inspector: Arc::new(isolation::Inspector::InProcess),
             retention: crate::config::RetentionConfig::default(),
             max_attempts: crate::config::PipelineConfig::default().max_check_attempts,
+            set_quiet_secs: crate::config::PipelineConfig::default().set_quiet_secs,
         }
+    }
+
+    /// How long a folder set's folder must be quiet before what is missing fails.
+    pub fn with_set_quiet_secs(mut self, secs: u64) -> Pipeline {
+        self.set_quiet_secs = secs;
+        self
     }
 
     /// Inspector limits and profile rules other than the defaults.
@@ -145,6 +158,15 @@ impl Pipeline {
         let Some(upload) = claimed else {
             return Ok(None);
         };
+        if let Some(waits) = upload.waits_for.as_deref().and_then(set_wait::Waits::parse) {
+            let now = crate::util::unix_now();
+            let catalog = self.core.catalog();
+            match set_wait::still_waiting(catalog, &upload, waits, now, self.set_quiet_secs).await {
+                Ok(true) => return self.defer(&upload, waits).await.map(Some),
+                Ok(false) => {}
+                Err(e) => return self.retry_later(&upload, e.into()).await.map(Some),
+            }
+        }
         let outcome = if upload.check_attempts > self.max_attempts {
             self.give_up(&upload, "its checks were interrupted").await
         } else {
@@ -153,12 +175,15 @@ impl Pipeline {
                 done => done,
             }
         };
+        if matches!(outcome, Ok(Outcome::Deferred { .. })) {
+            return outcome.map(Some);
+        }
         if outcome.is_ok() {
             self.core.admission().checked();
         }
         if let Ok(o) = &outcome {
             let failed = match o {
-                Outcome::Indexed { .. } => None,
+                Outcome::Indexed { .. } | Outcome::Deferred { .. } => None,
                 Outcome::Rejected { codes, .. } => {
                     Some(codes.first().map(String::as_str).unwrap_or("unknown"))
                 }
@@ -234,13 +259,28 @@ impl Pipeline {
         };
         if inspection.directory {
             let (meta, set_checks) = match self.folder_set(upload, &sealed).await? {
-                Ok(r) => r,
-                Err(check) => return self.reject(upload, vec![check]).await,
+                SetStep::Done(meta, checks) => (meta, checks),
+                SetStep::Failed(check) => return self.reject(upload, vec![check]).await,
+                SetStep::Wait(waits) => return self.defer(upload, waits).await,
             };
             inspection.metadata["dicomdir"] = meta;
             inspection.checks.extend(set_checks);
             if !inspection.passed() {
                 return self.reject(upload, inspection.checks).await;
+            }
+        }
+        if profile == Profile::NhiReview
+            && inspection.media_type == inspect::MediaType::Dicom
+            && !inspection.directory
+        {
+            match self.member_of_a_set(upload).await? {
+                Some(true) => {}
+                Some(false) => {
+                    let stow = upload.name.starts_with("dicomweb/");
+                    let check = set_wait::not_in_set(&upload.name, stow);
+                    return self.reject(upload, vec![check]).await;
+                }
+                None => return self.defer(upload, set_wait::Waits::Dicomdir).await,
             }
         }
         let mut checks = inspection.checks.clone();
@@ -333,15 +373,70 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Whether a loose DICOM file of an `nhi-review` hospital belongs to a set: `Some(true)`
+    /// when a DICOMDIR is arriving or uploaded around it, `Some(false)` when none can
+    /// come (STOW-RS) or its folder went quiet without one, `None` to wait (see
+    /// [`set_wait`]).
+    async fn member_of_a_set(&self, upload: &UploadRow) -> Result<Option<bool>, PipelineError> {
+        if upload.name.starts_with("dicomweb/") {
+            return Ok(Some(false));
+        }
+        let catalog = self.core.catalog();
+        let folders = set_wait::set_folders(&upload.name);
+        if catalog.dicomdir_in(&upload.tenant, &folders).await? {
+            return Ok(Some(true));
+        }
+        let activity = catalog
+            .folder_activity(
+                &upload.tenant,
+                &set_wait::folder_of(&upload.name),
+                &upload.id,
+            )
+            .await?;
+        let now = crate::util::unix_now();
+        Ok(set_wait::quiet(&activity, upload, now, self.set_quiet_secs).then_some(false))
+    }
+
+    /// Puts a check that waits for the rest of its set back in the queue.
+    async fn defer(
+        &self,
+        upload: &UploadRow,
+        waits: set_wait::Waits,
+    ) -> Result<Outcome, PipelineError> {
+        let after = crate::util::unix_now().saturating_add(set_wait::RECHECK_SECS);
+        self.core
+            .catalog()
+            .defer_check(&upload.id, after, waits.as_str())
+            .await?;
+        Ok(Outcome::Deferred {
+            upload_id: upload.id.clone(),
+        })
+    }
+
     /// Validates the folder-tree set of a DICOMDIR uploaded on its own (see
-    /// [`folder_set`]) once the files before it in its folder are checked.
+    /// [`folder_set`]) once its folder holds the files it references, checked — or waits
+    /// for them while they may still come ([`set_wait`]).
     async fn folder_set(
         &self,
         upload: &UploadRow,
         sealed: &std::path::Path,
-    ) -> Result<Result<(serde_json::Value, Vec<Check>), Check>, PipelineError> {
+    ) -> Result<SetStep, PipelineError> {
         let prefix = folder_set::prefix(&upload.name);
-        self.wait_for_earlier(upload, Some(&prefix), None).await?;
+        let activity = self
+            .core
+            .catalog()
+            .folder_activity(&upload.tenant, &prefix, &upload.id)
+            .await?;
+        let quiet = set_wait::quiet(
+            &activity,
+            upload,
+            crate::util::unix_now(),
+            self.set_quiet_secs,
+        );
+        // Files whose own checks are still to run are never counted missing.
+        if activity.pending > 0 {
+            return Ok(SetStep::Wait(set_wait::Waits::Checks));
+        }
         let current = self
             .core
             .catalog()
@@ -366,7 +461,7 @@ impl Pipeline {
             (Ok(m), Ok(d)) => (m, d),
             (Err(e), _) | (_, Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
                 let why = format!("a file of the set no longer opens: {e}");
-                return Ok(Err(job::integrity_check(why)));
+                return Ok(SetStep::Failed(job::integrity_check(why)));
             }
             (Err(e), _) | (_, Err(e)) => return Err(e.into()),
         };
@@ -378,9 +473,18 @@ impl Pipeline {
         let reply = self.isolated(upload, job).await;
         let _ = tokio::fs::remove_dir_all(&scratch).await;
         Ok(match reply? {
-            Ok(isolation::Reply::FolderSet { meta, checks }) => Ok((meta, checks)),
+            Ok(isolation::Reply::FolderSet { meta, checks }) => {
+                let missing = checks
+                    .iter()
+                    .any(|c| c.code == "dicomdir.missing_file" && c.severity == Severity::Error);
+                if missing && !quiet {
+                    SetStep::Wait(set_wait::Waits::Members)
+                } else {
+                    SetStep::Done(meta, checks)
+                }
+            }
             Ok(other) => return Err(unexpected(&other)),
-            Err(check) => Err(check),
+            Err(check) => SetStep::Failed(check),
         })
     }
 
@@ -562,6 +666,14 @@ impl Pipeline {
             }
         }
     }
+}
+
+/// Where a folder set's validation stands.
+enum SetStep {
+    Done(serde_json::Value, Vec<Check>),
+    Failed(Check),
+    /// Files it references may still come, or are still being checked.
+    Wait(set_wait::Waits),
 }
 
 /// A reply of the wrong kind: a bug between gateway and worker, retried as I/O.

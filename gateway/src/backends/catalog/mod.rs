@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 pub use types::{
     CurrentFile, DeadLetter, DicomGroup, DicomLevel, DicomLocation, DicomQuery, DicomRow,
-    ExpiredFile, FileQuery, FileRow, NewFile, OutboxEvent, Rejection, SameContent, TenantUsage,
-    UploadRow, UploadState, result_of,
+    ExpiredFile, FileQuery, FileRow, FolderActivity, NewFile, OutboxEvent, Rejection, SameContent,
+    TenantUsage, UploadRow, UploadState, result_of,
 };
 
 use crate::checks::{Check, CheckResult};
@@ -177,6 +177,13 @@ catalog_api! {
     fn requeue_checking() -> u64;
     /// A check that ended in an error goes back to the queue, not before `after`.
     fn requeue_upload(id: &'a str, after: i64) -> bool;
+    /// A check that waits for the rest of its set goes back to the queue until `after`,
+    /// its attempt given back.
+    fn defer_check(id: &'a str, after: i64, waits_for: &'a str) -> bool;
+    /// Uploads under a folder waiting for checks, and their last arrival.
+    fn folder_activity(tenant: &'a str, prefix: &'a str, except: &'a str) -> FolderActivity;
+    /// Whether a DICOMDIR is uploaded or on its way in one of `folders`.
+    fn dicomdir_in(tenant: &'a str, folders: &'a [String]) -> bool;
     /// Takes the oldest accepted upload (`accepted` → `checking`) whose backoff is
     /// over, counting the attempt; never the same twice.
     fn claim_next_accepted() -> Option<UploadRow>;

@@ -55,6 +55,9 @@ pub struct UploadRow {
     pub updated_at: i64,
     /// Checks started so far, this one included once it is claimed.
     pub check_attempts: u32,
+    /// What a deferred check waits for (`members`: a DICOMDIR for the files it
+    /// references; `dicomdir`: a loose DICOM file for a set to belong to).
+    pub waits_for: Option<String>,
 }
 
 /// What a tenant holds and has in flight, for quota checks.
@@ -107,6 +110,14 @@ pub struct DicomRow {
     pub series_description: String,
     pub series_number: String,
     pub instance_number: String,
+}
+
+/// A folder's uploads seen from one of them: how many wait for a check, and when the
+/// last arrived or received bytes (unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FolderActivity {
+    pub pending: u64,
+    pub last_arrival: Option<i64>,
 }
 
 /// An earlier indexed file with the same content.

@@ -6,6 +6,7 @@ mod handoff;
 mod housekeeping;
 mod results;
 mod review;
+mod sets;
 mod uploads;
 
 use std::path::Path;

@@ -32,6 +32,7 @@ impl TryFrom<SqliteRow> for UploadRow {
             accepted_at: r.try_get("accepted_at")?,
             updated_at: r.try_get("updated_at")?,
             check_attempts: u32::try_from(r.try_get::<i64, _>("check_attempts")?).unwrap_or(0),
+            waits_for: r.try_get("waits_for")?,
         })
     }
 }
@@ -40,7 +41,7 @@ impl TryFrom<SqliteRow> for UploadRow {
 macro_rules! upload_columns_def {
     () => {
         "id, tenant, name, protocol, state, declared_len, durable_offset, plaintext_len, \
-         plaintext_sha256, accept_seq, accepted_at, updated_at, check_attempts"
+         plaintext_sha256, accept_seq, accepted_at, updated_at, check_attempts, waits_for"
     };
 }
 pub(super) use upload_columns_def as upload_columns;
@@ -89,6 +90,7 @@ impl SqliteCatalog {
             accepted_at: None,
             updated_at: now,
             check_attempts: 0,
+            waits_for: None,
         })
     }
 
