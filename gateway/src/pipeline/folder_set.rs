@@ -1,9 +1,9 @@
 //! DICOMDIR sets uploaded as a folder tree (OpenSSH `put -r`, rclone, WinSCP), one file
 //! per upload. The rule, documented for hospitals in docs/sftp.md: **a set is the folder
-//! its DICOMDIR is uploaded into, and the DICOMDIR is uploaded last.** When the DICOMDIR
-//! is checked, the files accepted before it in that folder and below are the set: their
-//! own checks are awaited first, then the same walk as for a ZIP batch runs over the
-//! stored objects, decrypting only the headers it reads.
+//! its DICOMDIR is uploaded into**, sent in any order ([`super::set_wait`] decides when
+//! the DICOMDIR's check can run). Its members are the current files in that folder and
+//! below; the same walk as for a ZIP batch runs over the stored objects, decrypting only
+//! the headers it reads.
 //!
 //! Each member file was indexed when it arrived, so the set adds its checks and counts
 //! but indexes no instance a second time.
