@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
-all=(header stream_open inspect dicom_header dicomdir pdf zip multipart sftp_packet tus_headers manifest names)
+all=(header stream_open inspect dicom_header dicomdir pdf zip cab multipart sftp_packet tus_headers manifest names)
 targets=("${@:-${all[@]}}")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
@@ -46,6 +46,10 @@ done
 python3 tests/interop/make_inspect_data.py "$tmp/inspect" >/dev/null
 for f in "$tmp"/inspect/*.pdf; do cp "$f" "$corpus/pdf/"; cp "$f" "$corpus/inspect/"; done
 for f in "$tmp"/inspect/*.zip; do cp "$f" "$corpus/zip/"; cp "$f" "$corpus/inspect/"; done
+# CABs packed by gcab: a small DICOMDIR set, MSZIP and stored.
+python3 tests/interop/make_set.py "$tmp/cabset" 3 0 >/dev/null
+(cd "$tmp/cabset" && gcab -c -z "$OLDPWD/$corpus/cab/set-mszip.cab" DICOMDIR $(find PT* -type f | sort) \
+  && gcab -c "$OLDPWD/$corpus/cab/set-stored.cab" DICOMDIR $(find PT* -type f | sort))
 # STOW bodies (first byte: the piece size the body is fed in).
 printf '\x07preamble\r\n--b0undary\r\nContent-Type: application/dicom\r\n\r\nDICM..\r\n--b0undary\r\n\r\nsecond\r\n--b0undary--\r\nepilogue' > "$corpus/multipart/two-parts"
 printf '\x01--b0undary  \r\nX: y\r\n\r\n\r\n--b0undary--' > "$corpus/multipart/padding"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite talks to, once: the OpenSSH client, curl, the age CLI
 # (interop), promtool (metrics format), qpdf (PDF test files), rclone (an SFTP client),
+# gcab and cabextract (CAB archives),
 # nats-server (JetStream, for event hand-off),
 # pyrage (interop) and
 # pydicom (DICOM test files and the reference for DICOM metadata). A second run only checks.
@@ -13,6 +14,9 @@ command -v age >/dev/null || need_apt+=(age)
 command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v qpdf >/dev/null || need_apt+=(qpdf)
 command -v rclone >/dev/null || need_apt+=(rclone)
+# CAB archives (the review channel's DICOM packaging): made with gcab, checked with cabextract.
+command -v gcab >/dev/null || need_apt+=(gcab)
+command -v cabextract >/dev/null || need_apt+=(cabextract)
 # Hand-off: a real NATS server with JetStream (started by the tests themselves).
 command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || need_apt+=(nats-server)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -7,6 +7,8 @@ pub enum MediaType {
     Pdf,
     Dicom,
     Zip,
+    /// Microsoft Cabinet: the review channel's packaging for DICOMDIR sets.
+    Cab,
     Jpeg,
     Png,
     Gif,
@@ -31,6 +33,7 @@ impl MediaType {
             MediaType::Pdf => "application/pdf",
             MediaType::Dicom => "application/dicom",
             MediaType::Zip => "application/zip",
+            MediaType::Cab => "application/vnd.ms-cab-compressed",
             MediaType::Jpeg => "image/jpeg",
             MediaType::Png => "image/png",
             MediaType::Gif => "image/gif",
@@ -54,6 +57,7 @@ impl MediaType {
             MediaType::Pdf => "a PDF document",
             MediaType::Dicom => "a DICOM Part-10 file",
             MediaType::Zip => "a ZIP archive",
+            MediaType::Cab => "a Microsoft Cabinet (CAB) archive",
             MediaType::Jpeg => "a JPEG image",
             MediaType::Png => "a PNG image",
             MediaType::Gif => "a GIF image",
@@ -100,6 +104,9 @@ pub fn sniff(head: &[u8]) -> MediaType {
     }
     if at(0, b"PK\x03\x04") || at(0, b"PK\x05\x06") {
         return Zip;
+    }
+    if at(0, b"MSCF\0\0\0\0") {
+        return Cab;
     }
     if at(0, b"\xff\xd8\xff") {
         return Jpeg;

@@ -4,6 +4,8 @@
 //! inspector runs ([`pdf`], [`dicom`], [`zip`] with [`dicomdir`] sets) and, for the
 //! `nhi-review` profile, the naming rules ([`naming`]).
 
+pub mod cab;
+mod cab_dir;
 pub mod dicom;
 mod dicom_scan;
 pub mod dicomdir;
@@ -72,6 +74,7 @@ pub fn allowed(profile: Profile, t: MediaType) -> bool {
                 | Mp4
                 | Xml
                 | Zip
+                | Cab
         ),
         Profile::EmrDownload => t == Pdf,
         Profile::Generic => !matches!(t, Executable | Unknown),
@@ -168,11 +171,31 @@ pub fn inspect(
                 max_ratio: cfg.zip_max_ratio,
             };
             let profile = subject.profile;
-            let ok = move |t: MediaType| t != MediaType::Zip && allowed(profile, t);
+            let ok = move |t: MediaType| !is_archive(t) && allowed(profile, t);
             let (facts, checks) =
                 zip::inspect(plaintext, limits, dicom::HeaderLimits::of(cfg), &ok)?;
             out.checks.extend(checks);
             out.metadata["zip"] = serde_json::json!({ "entries": facts.entries });
+            if let Some(set) = facts.set {
+                out.metadata["dicomdir"] = serde_json::json!({
+                    "patients": set.patients, "studies": set.studies,
+                    "series": set.series, "instances": set.instances.len(),
+                });
+                out.instances = set.instances;
+            }
+        }
+        MediaType::Cab => {
+            let limits = zip::ZipLimits {
+                max_entries: cfg.zip_max_entries,
+                max_total_bytes: cfg.zip_max_total_bytes,
+                max_ratio: cfg.zip_max_ratio,
+            };
+            let profile = subject.profile;
+            let ok = move |t: MediaType| !is_archive(t) && allowed(profile, t);
+            let (facts, checks) =
+                cab::inspect(plaintext, len, limits, dicom::HeaderLimits::of(cfg), &ok)?;
+            out.checks.extend(checks);
+            out.metadata["cab"] = serde_json::json!({ "entries": facts.entries });
             if let Some(set) = facts.set {
                 out.metadata["dicomdir"] = serde_json::json!({
                     "patients": set.patients, "studies": set.studies,
@@ -186,6 +209,11 @@ pub fn inspect(
     Ok(out)
 }
 
+/// Archives are not accepted inside archives (no nesting to unpack).
+fn is_archive(t: MediaType) -> bool {
+    matches!(t, MediaType::Zip | MediaType::Cab)
+}
+
 /// The `nhi-review` naming rules: batch archives by rule 8, review records by rule 7
 /// (DICOM files and DICOMDIRs need no naming, rule 6). Returns the parsed case name.
 fn naming_checks(
@@ -193,7 +221,8 @@ fn naming_checks(
     subject: Subject<'_>,
     t: MediaType,
 ) -> Option<naming::CaseName> {
-    if subject.profile != Profile::NhiReview || t == MediaType::Dicom {
+    // The review rules name no pattern for CAB archives (rule 16), nor DICOM (rule 6).
+    if subject.profile != Profile::NhiReview || matches!(t, MediaType::Dicom | MediaType::Cab) {
         return None;
     }
     if t == MediaType::Zip {
