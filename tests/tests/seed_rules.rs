@@ -261,3 +261,56 @@ fn loose_dicom_is_refused_for_review_and_a_folder_set_passes() {
         assert_eq!(r["status"], "passed", "{name}: {r}");
     }
 }
+
+/// Rule 16: the review channel's packaging for DICOM, a CAB archive of a DICOMDIR set,
+/// packed by gcab (checked with cabextract), sent over OpenSSH `sftp` and tus: both
+/// pass with the set validated; a CAB missing a referenced image fails naming it.
+#[test]
+fn a_dicomdir_set_in_a_cab_passes_over_sftp_and_tus() {
+    let h = nhi_review_quiet(600);
+    let set = h.dir.path().join("set");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/make_set.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&set)
+        .args(["6", "0"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let facts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let members: Vec<String> = facts["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap().to_string())
+        .collect();
+    let pack = |name: &str, files: &[String]| -> Vec<u8> {
+        let cab = h.dir.path().join(name);
+        let ok = std::process::Command::new("gcab")
+            .current_dir(&set)
+            .arg("-cz")
+            .arg(&cab)
+            .arg("DICOMDIR")
+            .args(files)
+            .status()
+            .expect("gcab (scripts/test-setup.sh)");
+        assert!(ok.success());
+        let t = std::process::Command::new("cabextract").arg("-t").arg(&cab).output().unwrap();
+        assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stdout));
+        h.seal(&std::fs::read(&cab).unwrap())
+    };
+    h.sftp_put(&[("ct-sftp.cab", pack("a.cab", &members))]);
+    let up = h.http.upload("ct-tus.cab", &pack("b.cab", &members));
+    h.http.upload("ct-missing.cab", &pack("c.cab", &members[..members.len() - 1]));
+    for name in ["ct-sftp.cab", "ct-tus.cab"] {
+        let r = h.result_of(name);
+        assert_eq!(r["status"], "passed", "{name}: {r}");
+        let text = r.to_string();
+        assert!(text.contains("dicomdir.valid") && text.contains("cab.valid"), "{r}");
+        assert!(text.contains("6 instance(s)"), "{r}");
+    }
+    assert_eq!(h.http.wait_result(&up)["status"], "passed");
+    let r = h.result_of("ct-missing.cab");
+    assert_eq!(error_codes(&r), ["dicomdir.missing_file"], "{r}");
+    assert!(r.to_string().contains(members.last().unwrap().as_str()), "{r}");
+}
