@@ -48,7 +48,11 @@ fn gcab(dir: &Path, files: &[&str], compress: bool) -> Vec<u8> {
         .status()
         .expect("gcab is installed (scripts/test-setup.sh)");
     assert!(status.success());
-    let tested = Command::new("cabextract").arg("-t").arg(&out).output().unwrap();
+    let tested = Command::new("cabextract")
+        .arg("-t")
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(
         tested.status.success(),
         "cabextract: {}",
@@ -67,7 +71,11 @@ fn make_set(dir: &Path, count: u32, big: u64) -> Vec<String> {
         .args([count.to_string(), big.to_string()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let facts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut files = vec!["DICOMDIR".to_string()];
     files.extend(
@@ -103,7 +111,10 @@ fn a_dicomdir_set_packed_by_gcab_is_validated_like_a_zip_batch() {
         let i = inspect_bytes(&cab, Profile::NhiReview, &InspectConfig::default());
         assert!(i.passed(), "{:?}", i.checks);
         let codes: Vec<&str> = i.checks.iter().map(|c| c.code.as_str()).collect();
-        assert!(codes.contains(&"cab.valid") && codes.contains(&"dicomdir.valid"), "{codes:?}");
+        assert!(
+            codes.contains(&"cab.valid") && codes.contains(&"dicomdir.valid"),
+            "{codes:?}"
+        );
         assert_eq!(i.instances.len(), 201);
         assert_eq!(i.metadata["dicomdir"]["instances"], 201);
         assert_eq!(i.metadata["cab"]["entries"].as_array().unwrap().len(), 202);
@@ -121,12 +132,32 @@ fn a_set_missing_a_file_or_carrying_a_program_fails_with_its_code() {
     std::fs::write(dir.path().join("setup.exe"), b"MZ\x90\x00\x03\x00\x00\x00").unwrap();
     let mut with_exe = refs(&files);
     with_exe.push("setup.exe");
-    let i = inspect_bytes(&gcab(dir.path(), &with_exe, true), Profile::NhiReview, &InspectConfig::default());
-    assert!(errors(&i).contains(&"cab.entry_not_allowed"), "{:?}", i.checks);
+    let i = inspect_bytes(
+        &gcab(dir.path(), &with_exe, true),
+        Profile::NhiReview,
+        &InspectConfig::default(),
+    );
+    assert!(
+        errors(&i).contains(&"cab.entry_not_allowed"),
+        "{:?}",
+        i.checks
+    );
 
-    std::fs::write(dir.path().join("inner.zip"), b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0").unwrap();
-    let i = inspect_bytes(&gcab(dir.path(), &["inner.zip"], true), Profile::Generic, &InspectConfig::default());
-    assert_eq!(errors(&i), ["cab.entry_not_allowed"], "no archive in an archive");
+    std::fs::write(
+        dir.path().join("inner.zip"),
+        b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+    )
+    .unwrap();
+    let i = inspect_bytes(
+        &gcab(dir.path(), &["inner.zip"], true),
+        Profile::Generic,
+        &InspectConfig::default(),
+    );
+    assert_eq!(
+        errors(&i),
+        ["cab.entry_not_allowed"],
+        "no archive in an archive"
+    );
 }
 
 #[test]
@@ -141,20 +172,32 @@ fn hostile_cabinets_are_refused_from_their_directory() {
 
     let mut slip = good.clone();
     patch(&mut slip, b"AAAA\0", b"..\\A\0");
-    assert_eq!(errors(&inspect_bytes(&slip, Profile::Generic, &cfg)), ["cab.unsafe_path"]);
+    assert_eq!(
+        errors(&inspect_bytes(&slip, Profile::Generic, &cfg)),
+        ["cab.unsafe_path"]
+    );
 
     let mut dup = good.clone();
     patch(&mut dup, b"BBBB\0", b"AAAA\0");
-    assert_eq!(errors(&inspect_bytes(&dup, Profile::Generic, &cfg)), ["cab.duplicate_name"]);
+    assert_eq!(
+        errors(&inspect_bytes(&dup, Profile::Generic, &cfg)),
+        ["cab.duplicate_name"]
+    );
 
     let mut case = good.clone();
     patch(&mut case, b"BBBB\0", b"aaaa\0");
-    assert_eq!(errors(&inspect_bytes(&case, Profile::Generic, &cfg)), ["cab.case_collision"]);
+    assert_eq!(
+        errors(&inspect_bytes(&case, Profile::Generic, &cfg)),
+        ["cab.case_collision"]
+    );
 
     // Spanned: the header's "next cabinet" flag (offset 30).
     let mut spanned = good.clone();
     spanned[30] |= 0x2;
-    assert_eq!(errors(&inspect_bytes(&spanned, Profile::Generic, &cfg)), ["cab.spanned"]);
+    assert_eq!(
+        errors(&inspect_bytes(&spanned, Profile::Generic, &cfg)),
+        ["cab.spanned"]
+    );
 
     // Quantum compression (type 2 in the folder entry, right after the 36-byte header).
     let mut quantum = good.clone();
@@ -170,11 +213,20 @@ fn hostile_cabinets_are_refused_from_their_directory() {
     let mut lying = good.clone();
     let second = lying.windows(5).position(|w| w == b"AAAA\0").unwrap() + 5;
     lying[second + 4..second + 8].copy_from_slice(&0u32.to_le_bytes());
-    assert_eq!(errors(&inspect_bytes(&lying, Profile::Generic, &cfg)), ["cab.invalid"]);
+    assert_eq!(
+        errors(&inspect_bytes(&lying, Profile::Generic, &cfg)),
+        ["cab.invalid"]
+    );
 
     let cut = &good[..good.len() - 10];
-    assert_eq!(errors(&inspect_bytes(cut, Profile::Generic, &cfg)), ["cab.invalid"]);
-    assert_eq!(errors(&inspect_bytes(&good[..20], Profile::Generic, &cfg)), ["cab.invalid"]);
+    assert_eq!(
+        errors(&inspect_bytes(cut, Profile::Generic, &cfg)),
+        ["cab.invalid"]
+    );
+    assert_eq!(
+        errors(&inspect_bytes(&good[..20], Profile::Generic, &cfg)),
+        ["cab.invalid"]
+    );
 
     // A bomb: 4 MiB of zeros in a few KiB, against a ratio of 20.
     let bomb = gcab(dir.path(), &["zeros"], true);
@@ -182,11 +234,17 @@ fn hostile_cabinets_are_refused_from_their_directory() {
         zip_max_ratio: 20,
         ..InspectConfig::default()
     };
-    assert_eq!(errors(&inspect_bytes(&bomb, Profile::Generic, &tight)), ["cab.bomb"]);
+    assert_eq!(
+        errors(&inspect_bytes(&bomb, Profile::Generic, &tight)),
+        ["cab.bomb"]
+    );
     let few = InspectConfig {
         zip_max_entries: 1,
         ..InspectConfig::default()
     };
-    assert_eq!(errors(&inspect_bytes(&good, Profile::Generic, &few)), ["cab.bomb"]);
+    assert_eq!(
+        errors(&inspect_bytes(&good, Profile::Generic, &few)),
+        ["cab.bomb"]
+    );
     let _: PathBuf = dir.path().to_owned();
 }

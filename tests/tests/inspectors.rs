@@ -306,6 +306,19 @@ fn pdf_failures_have_their_codes() {
     let emr = |file: &str| errors(&check(file, Profile::EmrDownload)).join(",");
     assert_eq!(emr("with_outline.pdf"), "pdf.not_encrypted");
     assert_eq!(emr("rc4.pdf"), "pdf.weak_encryption");
+    assert_eq!(
+        emr("rc4_128.pdf"),
+        "pdf.weak_encryption",
+        "RC4 at 128 bits too"
+    );
+    let aes128 = check("aes128.pdf", Profile::EmrDownload);
+    assert!(aes128.passed(), "{:?}", aes128.checks);
+    let warned = aes128
+        .checks
+        .iter()
+        .find(|c| c.code == "pdf.aes128")
+        .unwrap();
+    assert_eq!(warned.severity, gateway::checks::Severity::Warning);
     assert_eq!(emr("aes256.pdf"), "");
     let i = check("aes256.pdf", Profile::EmrDownload);
     assert!(codes(&i).contains(&"pdf.content_unreadable"));

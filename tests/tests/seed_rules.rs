@@ -276,7 +276,11 @@ fn a_dicomdir_set_in_a_cab_passes_over_sftp_and_tus() {
         .args(["6", "0"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let facts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let members: Vec<String> = facts["members"]
         .as_array()
@@ -295,22 +299,79 @@ fn a_dicomdir_set_in_a_cab_passes_over_sftp_and_tus() {
             .status()
             .expect("gcab (scripts/test-setup.sh)");
         assert!(ok.success());
-        let t = std::process::Command::new("cabextract").arg("-t").arg(&cab).output().unwrap();
+        let t = std::process::Command::new("cabextract")
+            .arg("-t")
+            .arg(&cab)
+            .output()
+            .unwrap();
         assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stdout));
         h.seal(&std::fs::read(&cab).unwrap())
     };
     h.sftp_put(&[("ct-sftp.cab", pack("a.cab", &members))]);
     let up = h.http.upload("ct-tus.cab", &pack("b.cab", &members));
-    h.http.upload("ct-missing.cab", &pack("c.cab", &members[..members.len() - 1]));
+    h.http.upload(
+        "ct-missing.cab",
+        &pack("c.cab", &members[..members.len() - 1]),
+    );
     for name in ["ct-sftp.cab", "ct-tus.cab"] {
         let r = h.result_of(name);
         assert_eq!(r["status"], "passed", "{name}: {r}");
         let text = r.to_string();
-        assert!(text.contains("dicomdir.valid") && text.contains("cab.valid"), "{r}");
+        assert!(
+            text.contains("dicomdir.valid") && text.contains("cab.valid"),
+            "{r}"
+        );
         assert!(text.contains("6 instance(s)"), "{r}");
     }
     assert_eq!(h.http.wait_result(&up)["status"], "passed");
     let r = h.result_of("ct-missing.cab");
     assert_eq!(error_codes(&r), ["dicomdir.missing_file"], "{r}");
-    assert!(r.to_string().contains(members.last().unwrap().as_str()), "{r}");
+    assert!(
+        r.to_string().contains(members.last().unwrap().as_str()),
+        "{r}"
+    );
+}
+
+/// Sealed-file formats people actually send: a PDF encrypted with AES-128 (qpdf, as
+/// Acrobat 7–9 write them) passes with a warning; RC4 stays refused.
+#[test]
+fn an_aes128_pdf_passes_with_a_warning_and_rc4_is_refused() {
+    let h = nhi_review();
+    let plain = h.dir.path().join("plain.pdf");
+    std::fs::write(
+        &plain,
+        gateway::pipeline::inspect::pdf::sample("report", true, false),
+    )
+    .unwrap();
+    let qpdf = |out: &str, aes: &str| {
+        let path = h.dir.path().join(out);
+        let mut c = std::process::Command::new("qpdf");
+        if aes == "n" {
+            c.arg("--allow-weak-crypto");
+        }
+        let ok = c
+            .args(["--encrypt", "", "owner", "128"])
+            .arg(format!("--use-aes={aes}"))
+            .arg("--")
+            .arg(&plain)
+            .arg(&path)
+            .status()
+            .expect("qpdf (scripts/test-setup.sh)");
+        assert!(ok.success());
+        h.seal(&std::fs::read(&path).unwrap())
+    };
+    let aes = h.http.upload("12B03123345.pdf", &qpdf("aes.pdf", "y"));
+    let rc4 = h.http.upload("12B03123346.pdf", &qpdf("rc4.pdf", "n"));
+    let r = h.http.wait_result(&aes);
+    assert_eq!(r["status"], "passed", "{r}");
+    assert!(
+        r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["code"] == "pdf.aes128" && c["severity"] == "warning"),
+        "{r}"
+    );
+    let r = h.http.wait_result(&rc4);
+    assert_eq!(error_codes(&r), ["pdf.weak_encryption"], "{r}");
 }

@@ -91,7 +91,10 @@ pub fn inspect(
                 Ok(n) => {
                     let c = err(
                         "cab.invalid",
-                        format!("`{}` expands to {n} of its declared {} bytes", f.name, f.size),
+                        format!(
+                            "`{}` expands to {n} of its declared {} bytes",
+                            f.name, f.size
+                        ),
                         serde_json::json!({ "entry": f.name }),
                     );
                     return Ok((facts, vec![c]));

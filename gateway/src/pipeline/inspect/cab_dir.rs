@@ -72,7 +72,8 @@ impl Directory {
         (0..self.folders.len())
             .filter_map(|i| {
                 let i = u16::try_from(i).ok()?;
-                let mut files: Vec<&CabFile> = self.files.iter().filter(|f| f.folder == i).collect();
+                let mut files: Vec<&CabFile> =
+                    self.files.iter().filter(|f| f.folder == i).collect();
                 files.sort_by_key(|f| f.offset);
                 (!files.is_empty()).then_some((i, files))
             })
@@ -275,7 +276,11 @@ impl<'a> View<'a> {
         h.extend_from_slice(&[3, 1]);
         h.extend_from_slice(&(dir.folders.len() as u16).to_le_bytes());
         h.extend_from_slice(&(folders.len() as u16).to_le_bytes());
-        let flags = if dir.reserve.is_some() { FLAG_RESERVE } else { 0 };
+        let flags = if dir.reserve.is_some() {
+            FLAG_RESERVE
+        } else {
+            0
+        };
         h.extend_from_slice(&flags.to_le_bytes());
         h.extend_from_slice(&[0, 0, 0, 0]);
         if let Some((folder, data)) = dir.reserve {

@@ -133,6 +133,9 @@ pub struct Encryption {
     pub filter: String,
     pub v: i64,
     pub r: i64,
+    /// The default stream crypt filter's method (`AESV2`, `AESV3`, `V2` = RC4), V4+.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub method: String,
     /// Whether the gateway could open the content (empty user password).
     pub content_readable: bool,
 }
@@ -215,10 +218,16 @@ pub fn inspect(
 fn encryption(doc: &Document) -> Option<Encryption> {
     if let Some(state) = &doc.encryption_state {
         // Opened with the empty user password: lopdf decrypted it and keeps the parameters.
+        let method = state
+            .crypt_filters()
+            .get(state.default_stream_filter())
+            .map(|f| String::from_utf8_lossy(f.method()).into_owned())
+            .unwrap_or_default();
         return Some(Encryption {
             filter: "Standard".into(),
             v: state.version(),
             r: state.revision(),
+            method,
             content_readable: true,
         });
     }
@@ -228,8 +237,17 @@ fn encryption(doc: &Document) -> Option<Encryption> {
         filter: name(dict, b"Filter").unwrap_or_default(),
         v: int(b"V"),
         r: int(b"R"),
+        method: stream_method(dict).unwrap_or_default(),
         content_readable: false,
     })
+}
+
+/// `/CF /<StmF> /CFM` of an encryption dictionary (V4 and later).
+fn stream_method(dict: &Dictionary) -> Option<String> {
+    let filter = dict.get(b"StmF").and_then(Object::as_name).ok()?;
+    let filters = dict.get(b"CF").and_then(Object::as_dict).ok()?;
+    let entry = filters.get(filter).and_then(Object::as_dict).ok()?;
+    name(entry, b"CFM")
 }
 
 fn name(dict: &Dictionary, key: &[u8]) -> Option<String> {
@@ -258,13 +276,24 @@ fn encryption_checks(enc: Option<&Encryption>, policy: PdfPolicy) -> Vec<Check> 
                     )
                     .with_detail(detail),
                 ]
+            } else if e.filter == "Standard" && e.v == 4 && e.r == 4 && e.method == "AESV2" {
+                // What Acrobat 7–9 and many hospital systems still write: AES, with a
+                // 128-bit key. Accepted, but the hospital hears that AES-256 is wanted.
+                vec![
+                    Check::new(
+                        "pdf.aes128",
+                        Severity::Warning,
+                        "PDF encrypted with AES-128 (V4 R4): accepted; AES-256 (V5 R6) is recommended",
+                    )
+                    .with_detail(detail),
+                ]
             } else {
                 vec![Check::new(
                     "pdf.weak_encryption",
                     Severity::Error,
                     format!(
-                        "PDF encryption {} V{} R{} is not accepted: only AES-256 (V5 R6); RC4 and revisions ≤ 4 are refused",
-                        e.filter, e.v, e.r
+                        "PDF encryption {} V{} R{} {} is not accepted: AES-256 (V5 R6), or AES-128 (V4 R4) with a warning; RC4 and earlier revisions are refused",
+                        e.filter, e.v, e.r, e.method
                     ),
                 )
                 .with_detail(detail)]
