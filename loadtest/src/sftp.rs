@@ -196,26 +196,28 @@ async fn attempt(
     let Some(c) = conn.as_ref() else {
         return Ok(false);
     };
-    let resume = match t.resume.take() {
-        Some(sent) => held(c, t.path).await?.map(|h| (sent, h)),
-        None => None,
-    };
-    let mut file = if let Some((sent, held)) = resume {
-        let Some(mut file) = open(c, t.path, true, held == t.len).await? else {
+    // Resuming: open first (the gateway may still be closing the cut session's upload,
+    // and until then the name is not free), then ask how much it holds.
+    let mut file = match t.resume.take() {
+        Some(sent) => match open(c, t.path, true).await? {
+            Opened::File(mut file) => {
+                let held = held(c, t.path).await?.unwrap_or(0);
+                rec.retransmitted += sent.saturating_sub(held);
+                t.offset = held;
+                file.seek(SeekFrom::Start(held))
+                    .await
+                    .map_err(|e| Stop::Lost(e.into()))?;
+                file
+            }
             // Accepted before the close's answer was lost: nothing left to send.
-            return Ok(true);
-        };
-        rec.retransmitted += sent.saturating_sub(held);
-        t.offset = held;
-        file.seek(SeekFrom::Start(held))
-            .await
-            .map_err(|e| Stop::Lost(e.into()))?;
-        file
-    } else {
-        t.offset = 0;
-        open(c, t.path, false, false)
-            .await?
-            .ok_or_else(|| Stop::Refused(anyhow::anyhow!("sftp.PermissionDenied")))?
+            Opened::Accepted if held(c, t.path).await? == Some(t.len) => return Ok(true),
+            Opened::Accepted => {
+                return Err(Stop::Refused(anyhow::anyhow!("sftp.PermissionDenied")));
+            }
+            // Lost before it was opened at all: start it.
+            Opened::Absent => fresh(c, t).await?,
+        },
+        None => fresh(c, t).await?,
     };
     while t.offset < t.len {
         let piece = tokio::task::block_in_place(|| src.read_at(t.offset, CHUNK))
@@ -264,16 +266,28 @@ async fn held(conn: &Conn, path: &str) -> Result<Option<u64>, Stop> {
     }
 }
 
+async fn fresh(c: &Conn, t: &mut Transfer<'_>) -> Result<russh_sftp::client::fs::File, Stop> {
+    t.offset = 0;
+    match open(c, t.path, false).await? {
+        Opened::File(f) => Ok(f),
+        _ => Err(Stop::Refused(anyhow::anyhow!("sftp.PermissionDenied"))),
+    }
+}
+
+/// What opening for writing found.
+enum Opened {
+    File(russh_sftp::client::fs::File),
+    /// Refused as a file already accepted (DOMAIN rule 10).
+    Accepted,
+    /// No such upload (only when resuming).
+    Absent,
+}
+
 /// Opens `path` for writing: fresh (create, truncate) or to resume. Right after a cut
 /// the gateway may still be closing the cut session's upload; the open is retried
-/// (bounded) as a client's `reput` would be by its user. `None`: refused as an accepted
-/// file while the gateway holds all of it (`complete`), i.e. committed already.
-async fn open(
-    conn: &Conn,
-    path: &str,
-    resume: bool,
-    complete: bool,
-) -> Result<Option<russh_sftp::client::fs::File>, Stop> {
+/// (bounded) as a client's `reput` would be by its user.
+async fn open(conn: &Conn, path: &str, resume: bool) -> Result<Opened, Stop> {
+    use russh_sftp::protocol::StatusCode;
     let flags = if resume {
         OpenFlags::WRITE
     } else {
@@ -282,15 +296,16 @@ async fn open(
     let mut tries = 0;
     loop {
         match conn.sftp.open_with_flags(path, flags).await {
-            Ok(f) => return Ok(Some(f)),
+            Ok(f) => return Ok(Opened::File(f)),
             Err(russh_sftp::client::error::Error::Status(s))
-                if s.status_code == russh_sftp::protocol::StatusCode::PermissionDenied =>
+                if s.status_code == StatusCode::PermissionDenied =>
             {
-                return if complete {
-                    Ok(None)
-                } else {
-                    Err(Stop::Refused(anyhow::anyhow!("sftp.PermissionDenied")))
-                };
+                return Ok(Opened::Accepted);
+            }
+            Err(russh_sftp::client::error::Error::Status(s))
+                if resume && s.status_code == StatusCode::NoSuchFile && tries >= 40 =>
+            {
+                return Ok(Opened::Absent);
             }
             Err(_) if resume && tries < 40 => {
                 tries += 1;
