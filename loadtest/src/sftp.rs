@@ -200,7 +200,8 @@ async fn attempt(
     // and until then the name is not free), then ask how much it holds.
     let mut file = match t.resume.take() {
         Some(sent) => match open(c, t.path, true).await? {
-            Opened::File(mut file) => {
+            Opened::File(file) => {
+                let mut file = *file;
                 let held = held(c, t.path).await?.unwrap_or(0);
                 rec.retransmitted += sent.saturating_sub(held);
                 t.offset = held;
@@ -269,14 +270,14 @@ async fn held(conn: &Conn, path: &str) -> Result<Option<u64>, Stop> {
 async fn fresh(c: &Conn, t: &mut Transfer<'_>) -> Result<russh_sftp::client::fs::File, Stop> {
     t.offset = 0;
     match open(c, t.path, false).await? {
-        Opened::File(f) => Ok(f),
+        Opened::File(f) => Ok(*f),
         _ => Err(Stop::Refused(anyhow::anyhow!("sftp.PermissionDenied"))),
     }
 }
 
 /// What opening for writing found.
 enum Opened {
-    File(russh_sftp::client::fs::File),
+    File(Box<russh_sftp::client::fs::File>),
     /// Refused as a file already accepted (DOMAIN rule 10).
     Accepted,
     /// No such upload (only when resuming).
@@ -296,7 +297,7 @@ async fn open(conn: &Conn, path: &str, resume: bool) -> Result<Opened, Stop> {
     let mut tries = 0;
     loop {
         match conn.sftp.open_with_flags(path, flags).await {
-            Ok(f) => return Ok(Opened::File(f)),
+            Ok(f) => return Ok(Opened::File(Box::new(f))),
             Err(russh_sftp::client::error::Error::Status(s))
                 if s.status_code == StatusCode::PermissionDenied =>
             {

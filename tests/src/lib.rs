@@ -47,6 +47,7 @@ pub struct TestTenant {
     pub tokens: Vec<String>,
     pub max_bytes: u64,
     pub requests_per_second: u32,
+    pub suspended: Option<(String, String)>,
 }
 
 impl TestTenant {
@@ -59,7 +60,14 @@ impl TestTenant {
             tokens: Vec::new(),
             max_bytes: 0,
             requests_per_second: 0,
+            suspended: None,
         }
+    }
+
+    /// Suspended until `until` (`"indefinite"`, a date or an instant) for `reason`.
+    pub fn suspended(mut self, until: &str, reason: &str) -> Self {
+        self.suspended = Some((until.into(), reason.into()));
+        self
     }
 
     /// An API token for the tenant (its hash goes into the tenants file).
@@ -107,8 +115,13 @@ impl TestTenant {
             .iter()
             .map(|t| gateway::tenants::TokenHash::of(t).to_string())
             .collect();
+        let suspended = self
+            .suspended
+            .as_ref()
+            .map(|(u, r)| format!("suspended_until = {u:?}\nsuspended_reason = {r:?}\n"))
+            .unwrap_or_default();
         format!(
-            "[[tenant]]\ncode = \"{}\"\nname = \"Test hospital {}\"\nprofile = \"{}\"\nssh_keys = [{}]\nallow_ips = [{}]\ntoken_hashes = [{}]\nquota = {{ max_bytes = {}, requests_per_second = {} }}\n\n",
+            "[[tenant]]\ncode = \"{}\"\nname = \"Test hospital {}\"\nprofile = \"{}\"\nssh_keys = [{}]\nallow_ips = [{}]\ntoken_hashes = [{}]\n{suspended}quota = {{ max_bytes = {}, requests_per_second = {} }}\n\n",
             self.code,
             self.code,
             self.profile,

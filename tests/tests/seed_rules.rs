@@ -375,3 +375,232 @@ fn an_aes128_pdf_passes_with_a_warning_and_rc4_is_refused() {
     let r = h.http.wait_result(&rc4);
     assert_eq!(error_codes(&r), ["pdf.weak_encryption"], "{r}");
 }
+
+/// A gateway metric's value from `/metrics` (0 when absent).
+fn metric(gw: &TestGateway, name_and_labels: &str) -> f64 {
+    let (_, m) = gw.admin_get("/metrics").unwrap();
+    m.lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Writes `tenants`, sends SIGHUP and waits until the reload is counted.
+fn reload(gw: &TestGateway, tenants: &[TestTenant], reloads: f64) {
+    gw.write_tenants(tenants).unwrap();
+    gw.signal("HUP").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while metric(gw, "gateway_tenants_reloads_total{result=\"ok\"}") < reloads {
+        assert!(std::time::Instant::now() < deadline, "no reload");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Rule 18: a suspension refuses every path with its reason (`auth.suspended`), and the
+/// reload that suspends ends an OpenSSH transfer under way at once; what it sent stays
+/// and `reput` finishes it once the suspension is lifted.
+#[test]
+fn a_suspension_ends_open_sessions_at_once_and_refuses_every_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = ssh_keygen(dir.path(), "k").unwrap();
+    let hospital = TestTenant::new(CODE).token(TOKEN).ssh_key(&public);
+    let gw = TestGateway::builder()
+        .tenant(hospital.clone())
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    let plain = gateway_tests::sftp::text_record(30_000_000, 5);
+    let sha = hex::encode(ring::digest::digest(&ring::digest::SHA256, &plain));
+    let local = dir.path().join("big.txt");
+    std::fs::write(
+        &local,
+        seal_to_vec(&[gw.age_recipient().unwrap()], &plain).unwrap(),
+    )
+    .unwrap();
+    // About 2 MB/s, so the suspension lands mid-file.
+    let mut sftp = std::process::Command::new("sftp");
+    sftp.args([
+        "-l",
+        "16000",
+        "-b",
+        "-",
+        "-P",
+        &gw.sftp.port().to_string(),
+        "-i",
+    ])
+    .arg(&key)
+    .args([
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+    ])
+    .arg(format!("{CODE}@127.0.0.1"))
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    let mut child = sftp.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "put {} /inbox/big.txt", local.display()).unwrap();
+    }
+    let held = |gw: &TestGateway| -> u64 {
+        let (_, out) = sftp_batch(gw.sftp, CODE, &key, "ls -l /inbox/big.txt\n").unwrap();
+        out.lines()
+            .find(|l| l.ends_with("big.txt") && !l.starts_with("sftp>"))
+            .and_then(|l| l.split_whitespace().nth(4))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while held(&gw) < 2 << 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the transfer made no progress"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    let suspended = hospital
+        .clone()
+        .suspended("indefinite", "quality review: records incomplete");
+    reload(&gw, std::slice::from_ref(&suspended), 1.0);
+    let ended = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            ended.elapsed() < std::time::Duration::from_secs(5),
+            "the open session was not ended"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!child.wait().unwrap().success(), "the transfer was cut");
+    assert_eq!(
+        metric(
+            &gw,
+            "gateway_sessions_revoked_total{protocol=\"sftp\",reason=\"suspended\"}"
+        ),
+        1.0
+    );
+    let (code, out) = sftp_batch(gw.sftp, CODE, &key, "ls /inbox\n").unwrap();
+    assert_ne!(code, 0, "a suspended hospital cannot log in: {out}");
+    let r = Client::new(gw.https, Some(TOKEN)).call("GET", "/v1/uploads", &[], None);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (403, "auth.suspended"),
+        "{r:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&r.raw).contains("quality review"),
+        "{r:?}"
+    );
+
+    // Lifted: the partial upload is still there and `reput` finishes it.
+    reload(&gw, std::slice::from_ref(&hospital), 2.0);
+    let kept = held(&gw);
+    assert!(kept >= 2 << 20, "what was sent is kept: {kept}");
+    let (code, out) = sftp_batch(
+        gw.sftp,
+        CODE,
+        &key,
+        &format!("reput {} /inbox/big.txt\n", local.display()),
+    )
+    .unwrap();
+    assert_eq!(code, 0, "{out}");
+    let h = Hospital {
+        key,
+        http: Client::new(gw.https, Some(TOKEN)),
+        review: Client::new(gw.https, Some(REVIEWER)),
+        gw,
+        dir,
+    };
+    let r = h.result_of("big.txt");
+    assert_eq!(
+        (r["status"].as_str(), r["sha256"].as_str()),
+        (Some("passed"), Some(sha.as_str()))
+    );
+}
+
+/// Rule 18 over HTTPS: a reload that removes the token a tus upload is streaming
+/// with ends that PATCH at once (`403 auth.revoked`); the bytes that arrived are kept
+/// for the hospital's other token, and the removed one is refused from then on.
+#[test]
+fn a_removed_token_ends_its_upload_under_way() {
+    const OLD: &str = "tok-3501200000-old-cccccccccccccccccccccc";
+    let gw = TestGateway::builder()
+        .tenant(TestTenant::new(CODE).token(OLD).token(TOKEN))
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    let file = seal_to_vec(
+        &[gw.age_recipient().unwrap()],
+        &gateway_tests::sftp::text_record(20_000_000, 6),
+    )
+    .unwrap();
+    let old = Client::new(gw.https, Some(OLD));
+    let len = file.len().to_string();
+    let r = old.call(
+        "POST",
+        "/v1/uploads",
+        &[
+            ("Tus-Resumable", "1.0.0"),
+            ("Upload-Length", &len),
+            ("Upload-Metadata", "filename YS50eHQ="),
+        ],
+        None,
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let url = r.header("location").unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("body");
+    std::fs::write(&body, &file).unwrap();
+    // curl streams the body at 2 MB/s.
+    let curl = std::process::Command::new("curl")
+        .args([
+            "-sk",
+            "--limit-rate",
+            "2M",
+            "-X",
+            "PATCH",
+            "-w",
+            "\n%{http_code}",
+        ])
+        .args(["-H", "Tus-Resumable: 1.0.0", "-H", "Upload-Offset: 0"])
+        .args(["-H", "Content-Type: application/offset+octet-stream"])
+        .args(["-H", &format!("Authorization: Bearer {OLD}")])
+        .arg("--data-binary")
+        .arg(format!("@{}", body.display()))
+        .arg(format!("https://{}{url}", gw.https))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    reload(&gw, &[TestTenant::new(CODE).token(TOKEN)], 1.0);
+    let started = std::time::Instant::now();
+    let out = curl.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The answer (403 auth.revoked) comes while curl is still sending, so curl may
+    // see the connection close first: either way the PATCH ends now, not in 8 s.
+    assert!(
+        (text.ends_with("403") && text.contains("auth.revoked")) || text.ends_with("000"),
+        "{text}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "{text}"
+    );
+    let now = Client::new(gw.https, Some(TOKEN));
+    let head = now.call("HEAD", &url, &[("Tus-Resumable", "1.0.0")], None);
+    let kept: u64 = head.header("upload-offset").unwrap().parse().unwrap();
+    assert!(kept > 0 && kept < file.len() as u64, "kept {kept}");
+    let again = old.call("HEAD", &url, &[("Tus-Resumable", "1.0.0")], None);
+    assert_eq!(again.status, 401);
+    assert_eq!(
+        metric(
+            &gw,
+            "gateway_sessions_revoked_total{protocol=\"tus\",reason=\"token_removed\"}"
+        ),
+        1.0
+    );
+}

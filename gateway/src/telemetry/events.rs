@@ -74,6 +74,7 @@ pub enum AuthRefusal {
     KeyNotAuthorized,
     MethodNotAllowed,
     TooManySessions,
+    Suspended,
 }
 
 impl AuthRefusal {
@@ -84,6 +85,7 @@ impl AuthRefusal {
             AuthRefusal::KeyNotAuthorized => "key_not_authorized",
             AuthRefusal::MethodNotAllowed => "method_not_allowed",
             AuthRefusal::TooManySessions => "too_many_sessions",
+            AuthRefusal::Suspended => "suspended",
         }
     }
 }
@@ -159,6 +161,25 @@ impl InternalEvent for HttpsConnectionRefused {
             .with_label_values(&[self.reason])
             .inc();
         tracing::warn!(reason = self.reason, "https connection refused");
+    }
+}
+
+/// A logged-in session, or an HTTPS upload under way, ended because a reload took its
+/// access away (DOMAIN rule 18).
+pub struct SessionRevoked<'a> {
+    pub protocol: &'static str,
+    pub tenant: &'a str,
+    pub ip: IpAddr,
+    pub reason: &'static str,
+}
+
+impl InternalEvent for SessionRevoked<'_> {
+    fn emit(self) {
+        METRICS
+            .sessions_revoked
+            .with_label_values(&[self.protocol, self.reason])
+            .inc();
+        tracing::warn!(audit = true, protocol = self.protocol, tenant = self.tenant, ip = %self.ip, reason = self.reason, "access revoked: session ended");
     }
 }
 

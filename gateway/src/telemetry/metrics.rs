@@ -24,6 +24,7 @@ pub struct Metrics {
     pub https_refused_connections: IntCounterVec,
     pub https_connections: IntGauge,
     pub ssh_lockouts: IntCounter,
+    pub sessions_revoked: IntCounterVec,
     pub ssh_logins: IntCounter,
     pub sessions_active: IntGaugeVec,
     pub http_requests: IntCounterVec,
@@ -182,6 +183,12 @@ impl Metrics {
                 &registry,
                 "gateway_https_connections",
                 "HTTPS connections open now (at most https.max_connections).",
+            ),
+            sessions_revoked: counter_vec(
+                &registry,
+                "gateway_sessions_revoked_total",
+                "Open sessions and uploads ended by a tenants reload that took their access away, by protocol and reason (key_removed, token_removed, suspended, tenant_removed, ip_not_allowed).",
+                &["protocol", "reason"],
             ),
             ssh_lockouts: counter(
                 &registry,

@@ -125,6 +125,65 @@ pub struct Tenant {
     /// (`[retention]`); 0 = kept.
     #[serde(default)]
     pub retention_days: Option<u32>,
+    /// See [`Suspension`].
+    #[serde(default)]
+    pub suspended_until: Option<String>,
+    #[serde(default)]
+    pub suspended_reason: Option<String>,
+}
+
+/// A suspension (DOMAIN rule 18): until when (`YYYY-MM-DD` or
+/// `YYYY-MM-DDTHH:MM:SSZ`; `"indefinite"` for no end) and why — the reason is what the
+/// party hears (`auth.suspended`). A reload that suspends ends its open sessions.
+#[derive(Debug, Clone, Copy)]
+pub struct Suspension<'a> {
+    pub suspended_until: Option<&'a str>,
+    pub suspended_reason: Option<&'a str>,
+}
+
+impl Tenant {
+    pub fn suspension(&self) -> Suspension<'_> {
+        Suspension {
+            suspended_until: self.suspended_until.as_deref(),
+            suspended_reason: self.suspended_reason.as_deref(),
+        }
+    }
+}
+
+impl Principal {
+    pub fn suspension(&self) -> Suspension<'_> {
+        Suspension {
+            suspended_until: self.suspended_until.as_deref(),
+            suspended_reason: self.suspended_reason.as_deref(),
+        }
+    }
+}
+
+impl Suspension<'_> {
+    /// The reason the party is refused at `now` (unix seconds), if it is suspended then.
+    pub fn at(&self, now: i64) -> Option<String> {
+        let until = self.suspended_until?;
+        let active =
+            until == "indefinite" || crate::util::parse_instant(until).is_some_and(|end| now < end);
+        active.then(|| {
+            let reason = self.suspended_reason.unwrap_or("access is suspended");
+            if until == "indefinite" {
+                reason.to_string()
+            } else {
+                format!("{reason} (until {until})")
+            }
+        })
+    }
+
+    fn validate(&self, who: &str) -> Result<(), String> {
+        match self.suspended_until {
+            None | Some("indefinite") => Ok(()),
+            Some(u) if crate::util::parse_instant(u).is_some() => Ok(()),
+            Some(u) => Err(format!(
+                "{who}: suspended_until `{u}` is not YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or \"indefinite\""
+            )),
+        }
+    }
 }
 
 /// A reviewer or admin: the review system, an operator.
@@ -144,6 +203,11 @@ pub struct Principal {
     /// sealed to it (encrypted download, DOMAIN rule 13) unless the request names another.
     #[serde(default)]
     pub age_recipient: Option<String>,
+    /// See [`Suspension`].
+    #[serde(default)]
+    pub suspended_until: Option<String>,
+    #[serde(default)]
+    pub suspended_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -185,6 +249,7 @@ impl TenantsFile {
             if !codes.insert(t.code.as_str()) {
                 return Err(format!("tenant `{}` is listed twice", t.code));
             }
+            t.suspension().validate(&format!("tenant `{}`", t.code))?;
             for key in &t.ssh_keys {
                 russh::keys::PublicKey::from_openssh(key).map_err(|e| {
                     format!("tenant `{}`: ssh key `{}`: {e}", t.code, abbreviate(key))
@@ -193,6 +258,8 @@ impl TenantsFile {
         }
         let mut names = HashSet::new();
         for p in &self.principals {
+            p.suspension()
+                .validate(&format!("principal `{}`", p.name))?;
             if !names.insert(p.name.as_str()) {
                 return Err(format!("principal `{}` is listed twice", p.name));
             }

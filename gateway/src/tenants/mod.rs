@@ -12,7 +12,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-pub use file::{NetRange, Principal, Profile, Quota, Role, Tenant, TenantsError, TenantsFile};
+pub use file::{
+    NetRange, Principal, Profile, Quota, Role, Suspension, Tenant, TenantsError, TenantsFile,
+};
 pub use token::{TokenHash, mint_token, register_client_cert};
 
 use crate::telemetry::events::{InternalEvent, TenantsLoaded, TenantsReloadFailed};
@@ -130,6 +132,8 @@ impl Principal {
 pub struct Registry {
     path: PathBuf,
     current: Arc<RwLock<Arc<Tenants>>>,
+    /// Counts reloads: sessions watch it to end at once when their access is gone.
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Registry {
@@ -146,7 +150,13 @@ impl Registry {
         Ok(Registry {
             path: path.to_owned(),
             current: Arc::new(RwLock::new(Arc::new(tenants))),
+            changes: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
+    }
+
+    /// Changes after every successful reload.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     pub fn snapshot(&self) -> Arc<Tenants> {
@@ -172,6 +182,8 @@ impl Registry {
                     Err(poisoned) => poisoned.into_inner(),
                 };
                 *guard = Arc::new(tenants);
+                drop(guard);
+                self.changes.send_modify(|n| *n = n.wrapping_add(1));
                 Ok(())
             }
             Err(e) => {

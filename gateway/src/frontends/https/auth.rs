@@ -15,6 +15,7 @@ use axum::response::Response;
 use super::{Https, problem};
 use crate::session::Principal;
 use crate::telemetry::events::{AuthRefusal, HttpAuthRefused, InternalEvent};
+use crate::tenants::{Registry, TokenHash};
 
 /// What a refused token hears, whether it is unknown or used from the wrong address.
 pub const TOKEN_REFUSED: &str = "the API token is not valid (from this address)";
@@ -27,6 +28,39 @@ const CERT_REFUSED: &str =
 pub struct Caller {
     pub who: Principal,
     pub ip: IpAddr,
+    /// What it signed in with: watched while an upload is under way (see [`Caller::revoked`]).
+    pub credential: Credential,
+}
+
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Token(TokenHash),
+    Cert(TokenHash),
+}
+
+impl Caller {
+    /// Why the caller's access is gone under the current tenants, if it is: a reload
+    /// removed its token or certificate, suspended or removed its hospital, or took its
+    /// address off the allow-list (DOMAIN rule 18: revocation takes effect at once).
+    pub fn revoked(&self, tenants: &Registry) -> Option<&'static str> {
+        let snapshot = tenants.snapshot();
+        let Some(t) = snapshot.tenant(&self.who.tenant) else {
+            return Some("tenant_removed");
+        };
+        let still = match &self.credential {
+            Credential::Token(h) => t.token_hashes.iter().any(|x| x.same_as(h)),
+            Credential::Cert(h) => t.client_cert_sha256.iter().any(|x| x.same_as(h)),
+        };
+        if !still {
+            Some("token_removed")
+        } else if t.suspension().at(crate::util::unix_now()).is_some() {
+            Some("suspended")
+        } else if !t.allows_ip(self.ip) {
+            Some("ip_not_allowed")
+        } else {
+            None
+        }
+    }
 }
 
 pub fn bearer(parts: &Parts) -> Option<&str> {
@@ -136,6 +170,14 @@ impl FromRequestParts<Https> for Caller {
                 detail,
             ));
         }
+        if let Some(why) = tenant.suspension().at(crate::util::unix_now()) {
+            return Err(refuse(
+                AuthRefusal::Suspended,
+                StatusCode::FORBIDDEN,
+                "auth.suspended",
+                &why,
+            ));
+        }
         let rate = tenant.quota.requests_per_second;
         if !state
             .rate
@@ -152,12 +194,18 @@ impl FromRequestParts<Https> for Caller {
             );
             return Err(r);
         }
+        let credential = match (bearer(parts), cert) {
+            (Some(token), _) => Credential::Token(TokenHash::of(token)),
+            (None, Some(der)) => Credential::Cert(TokenHash::of_bytes(der)),
+            (None, None) => Credential::Token(TokenHash::of("")),
+        };
         Ok(Caller {
             who: Principal {
                 tenant: tenant.code.clone(),
                 protocol: "tus",
             },
             ip,
+            credential,
         })
     }
 }

@@ -172,7 +172,7 @@ async fn create_upload(
     let with_body = header(headers, "content-type") == Some(OFFSET_STREAM);
     let mut resp = if with_body {
         let body = body.take().unwrap_or_default();
-        append(s, &mut slot, up, 0, headers, body).await
+        append(s, caller, &mut slot, up, 0, headers, body).await
     } else {
         let updated_at = crate::util::unix_now();
         *slot = Some(up);
@@ -364,13 +364,14 @@ async fn patch_upload(
         },
     };
     let body = body.take().unwrap_or_default();
-    append(s, &mut slot, up, offset, headers, body).await
+    append(s, caller, &mut slot, up, offset, headers, body).await
 }
 
 /// Appends `body` at `offset` and answers; the upload goes back into `slot` unless it
 /// ended (accepted or rejected).
 async fn append(
     s: &Https,
+    caller: &Caller,
     slot: &mut super::open_uploads::Held,
     mut up: Upload,
     offset: u64,
@@ -407,7 +408,14 @@ async fn append(
                 Err(r) => Err(r),
             }
         }
-        None => stream_into(&mut up, body, idle).await,
+        None => {
+            let watch = Revocation {
+                changes: s.app.tenants.changes(),
+                caller,
+                tenants: &s.app.tenants,
+            };
+            stream_into(&mut up, body, idle, watch).await
+        }
     };
     let id = up.id().to_string();
     if let Err(Cut::Ingest(e)) = &result
@@ -470,6 +478,16 @@ enum Cut {
     Idle,
     Client,
     Checksum(Response),
+    /// A reload took the caller's access away mid-body.
+    Revoked,
+}
+
+/// Watches the tenants while a body streams in: an upload whose access a reload
+/// removes stops at once (what arrived stays, resumable by whoever is still allowed).
+struct Revocation<'a> {
+    changes: tokio::sync::watch::Receiver<u64>,
+    caller: &'a Caller,
+    tenants: &'a crate::tenants::Registry,
 }
 
 impl IntoResponse for Cut {
@@ -487,6 +505,12 @@ impl IntoResponse for Cut {
                 "the upload body ended early; resume with HEAD and PATCH",
             ),
             Cut::Checksum(r) => r,
+            Cut::Revoked => problem(
+                StatusCode::FORBIDDEN,
+                "auth.revoked",
+                "access for this hospital or credential was withdrawn during the upload; \
+                 what arrived is kept",
+            ),
         }
     }
 }
@@ -508,10 +532,36 @@ async fn next_data(body: &mut Body, idle: Duration) -> Result<Option<axum::body:
 }
 
 /// Streams `body` into the upload in [`BLOCK`]-sized writes.
-async fn stream_into(up: &mut Upload, mut body: Body, idle: Duration) -> Result<(), Cut> {
+async fn stream_into(
+    up: &mut Upload,
+    mut body: Body,
+    idle: Duration,
+    mut watch: Revocation<'_>,
+) -> Result<(), Cut> {
     let mut buf = Vec::with_capacity(BLOCK);
+    let mut watching = true;
     loop {
-        let piece = match next_data(&mut body, idle).await {
+        let next = tokio::select! {
+            next = next_data(&mut body, idle) => next,
+            changed = watch.changes.changed(), if watching => {
+                watching = changed.is_ok();
+                match watch.caller.revoked(watch.tenants) {
+                    Some(reason) => {
+                        use crate::telemetry::events::InternalEvent;
+                        crate::telemetry::events::SessionRevoked {
+                            protocol: "tus",
+                            tenant: &watch.caller.who.tenant,
+                            ip: watch.caller.ip,
+                            reason,
+                        }
+                        .emit();
+                        Err(Cut::Revoked)
+                    }
+                    None => continue,
+                }
+            }
+        };
+        let piece = match next {
             Ok(p) => p,
             Err(cut) => {
                 // Keep what arrived: the client resumes after it.

@@ -5,6 +5,7 @@
 
 pub mod defender;
 pub mod protocol;
+mod revoke;
 mod server;
 mod upload;
 pub mod vfs;
@@ -22,8 +23,8 @@ use tokio::sync::watch;
 
 use crate::session::{IngestCore, Principal};
 use crate::telemetry::events::{
-    AuthRefusal, InternalEvent, SshAuthRefused, SshConnectionAccepted, SshConnectionRefused,
-    SshLockout, SshLogin,
+    AuthRefusal, InternalEvent, SessionRevoked, SshAuthRefused, SshConnectionAccepted,
+    SshConnectionRefused, SshLockout, SshLogin,
 };
 use crate::telemetry::metrics::METRICS;
 use crate::tenants::Registry;
@@ -180,6 +181,7 @@ pub async fn run(listener: TcpListener, l: Listener, mut shutdown: watch::Receiv
                     stop: shutdown.clone(),
                     in_flight: in_flight.clone(),
                     pool: pool.clone(),
+                    login_key: revoke::LoginKey::default(),
                 };
                 let config = config.clone();
                 let stop = shutdown.clone();
@@ -213,6 +215,9 @@ async fn serve_connection(
     login: Login,
 ) {
     let peer = handler.peer;
+    let (tenants, login_key) = (handler.tenants.clone(), handler.login_key.clone());
+    let mut changes = tenants.changes();
+    let mut watching = true;
     let deadline = tokio::time::Instant::now() + login.within;
     let started =
         tokio::time::timeout_at(deadline, russh::server::run_stream(config, socket, handler)).await;
@@ -240,6 +245,20 @@ async fn serve_connection(
         tokio::select! {
             r = &mut session => break Some(r),
             _ = stop.changed() => break None,
+            changed = changes.changed(), if watching => {
+                if changed.is_err() {
+                    watching = false;
+                    continue;
+                }
+                let Some((tenant, reason)) = revoke::revoked(&tenants, &login_key, peer.ip()) else {
+                    continue;
+                };
+                SessionRevoked { protocol: "sftp", tenant: &tenant, ip: peer.ip(), reason }.emit();
+                let _ = handle
+                    .disconnect(russh::Disconnect::ByApplication, "access revoked".into(), "".into())
+                    .await;
+                break Some((&mut session).await);
+            }
             _ = &mut late, if !deadline_passed => {
                 deadline_passed = true;
                 // Checked now, not when the wait began: the login may have come since.
@@ -294,6 +313,7 @@ struct Connection {
     temp_suffixes: Arc<[String]>,
     stop: watch::Receiver<bool>,
     in_flight: upload::InFlight,
+    login_key: revoke::LoginKey,
 }
 
 impl Connection {
@@ -303,6 +323,9 @@ impl Connection {
         let tenant = snapshot.tenant(user).ok_or(AuthRefusal::UnknownUser)?;
         if !tenant.allows_ip(self.peer.ip()) {
             return Err(AuthRefusal::IpNotAllowed);
+        }
+        if tenant.suspension().at(crate::util::unix_now()).is_some() {
+            return Err(AuthRefusal::Suspended);
         }
         let authorized = tenant.ssh_keys.iter().any(|line| {
             russh::keys::PublicKey::from_openssh(line).is_ok_and(|k| k.key_data() == key.key_data())
@@ -316,7 +339,11 @@ impl Connection {
 
     fn refuse(&mut self, user: &str, reason: AuthRefusal) -> Auth {
         // A tenant at its session limit is not guessing keys: no brute-force count.
-        self.refused |= reason != AuthRefusal::TooManySessions;
+        // Nor is a suspended one.
+        self.refused |= !matches!(
+            reason,
+            AuthRefusal::TooManySessions | AuthRefusal::Suspended
+        );
         SshAuthRefused {
             user,
             ip: Some(self.peer.ip()),
@@ -408,6 +435,8 @@ impl russh::server::Handler for Connection {
         audit(&self.core, user, "ssh.login", detail);
         METRICS.sessions_active.with_label_values(&["sftp"]).inc();
         self.tenant = Some(user.to_string());
+        self.login_key
+            .set(user, key.public_key.to_openssh().unwrap_or_default());
         self.logged_in.store(true, Ordering::Relaxed);
         Ok(Auth::Accept)
     }

@@ -79,6 +79,14 @@ impl FromRequestParts<Https> for Reviewer {
                 auth::TOKEN_REFUSED,
             ));
         }
+        if let Some(why) = p.suspension().at(crate::util::unix_now()) {
+            return Err(refuse(
+                AuthRefusal::Suspended,
+                StatusCode::FORBIDDEN,
+                "auth.suspended",
+                &why,
+            ));
+        }
         Ok(Reviewer {
             name: p.name.clone(),
             grant: p.grant(),
