@@ -47,7 +47,7 @@ pub struct Conn {
 }
 
 /// An SFTP failure as a short code: the gateway's own code when its status message
-/// starts with one (`sealed.not_for_us: …`), else the SFTP status.
+/// starts with one (`sealed.not_a_recipient: …`), else the SFTP status.
 fn code(e: russh_sftp::client::error::Error) -> anyhow::Error {
     match e {
         russh_sftp::client::error::Error::Status(s) => match gateway_code(&s.error_message) {
@@ -58,7 +58,7 @@ fn code(e: russh_sftp::client::error::Error) -> anyhow::Error {
     }
 }
 
-/// The gateway's code (`sealed.not_for_us`) at the front of a status message, if any.
+/// The gateway's code (`sealed.not_a_recipient`) at the front of a status message, if any.
 fn gateway_code(msg: &str) -> Option<&str> {
     msg.split([':', ' '])
         .find(|w| !w.is_empty())
