@@ -604,3 +604,148 @@ fn a_removed_token_ends_its_upload_under_way() {
         1.0
     );
 }
+
+/// Rule 17: a vendor acts for a hospital only when both consent — the vendor names the
+/// hospital (`tenants`) and the hospital admits the vendor (`allow_vendors`). Over SFTP
+/// (the vendor's own key, logged in as the hospital's code) and HTTPS (the vendor's
+/// token and `X-Hospital-Code`); either side alone is `auth.vendor_not_allowed`; the
+/// audit actor names both.
+#[test]
+fn a_vendor_acts_only_for_hospitals_that_admit_it() {
+    const A: &str = "3501200000";
+    const B: &str = "1101020018";
+    const C: &str = "1201030003";
+    const VENDOR_TOKEN: &str = "tok-vendor-his-co-dddddddddddddddddddd";
+    let dir = tempfile::tempdir().unwrap();
+    let (vkey, vpub) = ssh_keygen(dir.path(), "vendor").unwrap();
+    let gw = TestGateway::builder()
+        .tenant(TestTenant::new(A).token(TOKEN))
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    let hash = |t: &str| gateway::tenants::TokenHash::of(t).to_string();
+    let hospital = |code: &str, vendors: &str| {
+        format!(
+            "[[tenant]]\ncode = \"{code}\"\nname = \"H{code}\"\nprofile = \"generic\"\n\
+             allow_ips = [\"127.0.0.0/8\"]\nallow_vendors = [{vendors}]\n\n"
+        )
+    };
+    let tenants = format!(
+        "{}{}{}[[principal]]\nname = \"his-co\"\nrole = \"vendor\"\ntenants = [\"{A}\", \"{B}\"]\n\
+         token_hashes = [\"{}\"]\nssh_keys = [\"{}\"]\nallow_ips = [\"127.0.0.0/8\"]\n",
+        hospital(A, "\"his-co\""),
+        hospital(B, ""),
+        hospital(C, "\"his-co\""),
+        hash(VENDOR_TOKEN),
+        vpub.trim(),
+    );
+    std::fs::write(&gw.tenants_path, tenants).unwrap();
+    gw.signal("HUP").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while metric(&gw, "gateway_tenants_reloads_total{result=\"ok\"}") < 1.0 {
+        assert!(std::time::Instant::now() < deadline, "no reload");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let sealed = seal_to_vec(
+        &[gw.age_recipient().unwrap()],
+        &gateway_tests::sftp::text_record(10_000, 8),
+    )
+    .unwrap();
+    let local = dir.path().join("r.txt");
+    std::fs::write(&local, &sealed).unwrap();
+
+    // SFTP: admitted by A; B does not admit it; C is not one the vendor names.
+    let put = format!("put {} /inbox/by-vendor.txt\n", local.display());
+    let (code, out) = sftp_batch(gw.sftp, A, &vkey, &put).unwrap();
+    assert_eq!(code, 0, "{out}");
+    for other in [B, C] {
+        let (code, out) = sftp_batch(gw.sftp, other, &vkey, "ls /inbox\n").unwrap();
+        assert_ne!(code, 0, "{other}: {out}");
+    }
+    assert!(
+        metric(
+            &gw,
+            "gateway_ssh_auth_failures_total{reason=\"vendor_not_allowed\"}"
+        ) >= 2.0
+    );
+
+    // HTTPS: the vendor's token names the hospital.
+    let vendor = Client::new(gw.https, Some(VENDOR_TOKEN));
+    let r = vendor.call("GET", "/v1/uploads", &[], None);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "auth.hospital_missing"),
+        "{r:?}"
+    );
+    let listed = String::from_utf8_lossy(&r.raw).to_string();
+    assert!(
+        listed.contains(A) && !listed.contains(B) && !listed.contains(C),
+        "{listed}"
+    );
+    for other in [B, C] {
+        let r = vendor.call("GET", "/v1/uploads", &[("X-Hospital-Code", other)], None);
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (403, "auth.vendor_not_allowed"),
+            "{other}"
+        );
+    }
+    let len = sealed.len().to_string();
+    let r = vendor.call(
+        "POST",
+        "/v1/uploads",
+        &[
+            ("X-Hospital-Code", A),
+            ("Tus-Resumable", "1.0.0"),
+            ("Upload-Length", &len),
+            ("Upload-Metadata", "filename dmlhLWh0dHBzLnR4dA=="),
+            ("Content-Type", "application/offset+octet-stream"),
+        ],
+        Some(&sealed),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let url = r.header("location").unwrap().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let r = vendor.call(
+            "GET",
+            &format!("{url}/result"),
+            &[("X-Hospital-Code", A)],
+            None,
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+        if r.json()["status"] == "passed" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{r:?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    // A vendor is no reviewer.
+    let r = vendor.call("GET", &format!("/v1/files?tenant={A}"), &[], None);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (401, "auth.token_invalid"),
+        "{r:?}"
+    );
+
+    // The audit log names the hospital and its vendor together.
+    let db = gw.data_dir.join("catalog.db");
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys\nfor (a,x) in sqlite3.connect(sys.argv[1]).execute(\"SELECT actor, action FROM audit_log\"): print(a, x)",
+        ])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        log.contains(&format!("{A} via vendor his-co ssh.login")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("{A} via vendor his-co vendor.upload")),
+        "{log}"
+    );
+}

@@ -75,6 +75,7 @@ pub enum AuthRefusal {
     MethodNotAllowed,
     TooManySessions,
     Suspended,
+    VendorNotAllowed,
 }
 
 impl AuthRefusal {
@@ -86,6 +87,7 @@ impl AuthRefusal {
             AuthRefusal::MethodNotAllowed => "method_not_allowed",
             AuthRefusal::TooManySessions => "too_many_sessions",
             AuthRefusal::Suspended => "suspended",
+            AuthRefusal::VendorNotAllowed => "vendor_not_allowed",
         }
     }
 }

@@ -47,6 +47,9 @@ pub enum Profile {
 pub enum Role {
     Reviewer,
     Admin,
+    /// An IT vendor (HIS廠商) acting for hospitals: only for those it lists in `tenants`
+    /// that also list it in `allow_vendors` (DOMAIN rule 17).
+    Vendor,
 }
 
 /// An address range from the allow-list: a CIDR (`10.1.0.0/16`) or a single address.
@@ -125,6 +128,9 @@ pub struct Tenant {
     /// (`[retention]`); 0 = kept.
     #[serde(default)]
     pub retention_days: Option<u32>,
+    /// Vendors (principal names, role `vendor`) this hospital admits to act for it.
+    #[serde(default)]
+    pub allow_vendors: Vec<String>,
     /// See [`Suspension`].
     #[serde(default)]
     pub suspended_until: Option<String>,
@@ -197,6 +203,9 @@ pub struct Principal {
     pub tenants: Vec<String>,
     #[serde(default)]
     pub token_hashes: Vec<TokenHash>,
+    /// OpenSSH public keys a vendor logs in with (over SFTP, as the hospital's code).
+    #[serde(default)]
+    pub ssh_keys: Vec<String>,
     #[serde(default)]
     pub allow_ips: Vec<NetRange>,
     /// An age recipient (`age1…`): when set, every file this principal downloads is
@@ -268,9 +277,40 @@ impl TenantsFile {
                     return Err(format!("principal `{}`: unknown tenant `{code}`", p.name));
                 }
             }
+            for key in &p.ssh_keys {
+                if p.role != Role::Vendor {
+                    return Err(format!(
+                        "principal `{}`: only vendors log in over SFTP (ssh_keys)",
+                        p.name
+                    ));
+                }
+                russh::keys::PublicKey::from_openssh(key).map_err(|e| {
+                    format!("principal `{}`: ssh key `{}`: {e}", p.name, abbreviate(key))
+                })?;
+            }
+            if p.role == Role::Vendor && p.tenants.iter().any(|t| t == "*") {
+                return Err(format!(
+                    "vendor `{}`: name the hospitals it acts for, not `*`",
+                    p.name
+                ));
+            }
             if let Some(r) = &p.age_recipient {
                 r.parse::<crate::sealed::Recipient>()
                     .map_err(|e| format!("principal `{}`: age_recipient: {e}", p.name))?;
+            }
+        }
+        for t in &self.tenants {
+            for v in &t.allow_vendors {
+                let vendor = self
+                    .principals
+                    .iter()
+                    .any(|p| &p.name == v && p.role == Role::Vendor);
+                if !vendor {
+                    return Err(format!(
+                        "tenant `{}`: allow_vendors names `{v}`, which is no vendor principal",
+                        t.code
+                    ));
+                }
             }
         }
         Ok(())

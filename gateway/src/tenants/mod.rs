@@ -4,6 +4,7 @@
 //! it atomically on SIGHUP so that sessions already open keep working and new logins
 //! see the new file. A bad file on reload is refused and the old snapshot stays.
 
+mod access;
 mod file;
 mod token;
 
@@ -12,6 +13,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+pub use access::Refusal;
 pub use file::{
     NetRange, Principal, Profile, Quota, Role, Suspension, Tenant, TenantsError, TenantsFile,
 };

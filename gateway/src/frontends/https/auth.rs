@@ -36,7 +36,15 @@ pub struct Caller {
 pub enum Credential {
     Token(TokenHash),
     Cert(TokenHash),
+    /// A vendor's token, acting for the hospital it named (DOMAIN rule 17).
+    Vendor {
+        name: String,
+        token: TokenHash,
+    },
 }
+
+/// The header a vendor names the hospital it acts for with.
+pub const HOSPITAL_HEADER: &str = "x-hospital-code";
 
 impl Caller {
     /// Why the caller's access is gone under the current tenants, if it is: a reload
@@ -44,12 +52,29 @@ impl Caller {
     /// address off the allow-list (DOMAIN rule 18: revocation takes effect at once).
     pub fn revoked(&self, tenants: &Registry) -> Option<&'static str> {
         let snapshot = tenants.snapshot();
+        if let Credential::Vendor { name, token } = &self.credential {
+            let now = crate::util::unix_now();
+            let still = snapshot
+                .principals()
+                .iter()
+                .find(|p| &p.name == name && p.token_hashes.iter().any(|h| h.same_as(token)));
+            return match still {
+                None => Some("token_removed"),
+                Some(v) if !v.allows_ip(self.ip) => Some("ip_not_allowed"),
+                Some(v) => match snapshot.vendor_may_act(v, &self.who.tenant, now) {
+                    Ok(_) => None,
+                    Err(crate::tenants::Refusal::Suspended(_)) => Some("suspended"),
+                    Err(_) => Some("vendor_not_allowed"),
+                },
+            };
+        }
         let Some(t) = snapshot.tenant(&self.who.tenant) else {
             return Some("tenant_removed");
         };
         let still = match &self.credential {
             Credential::Token(h) => t.token_hashes.iter().any(|x| x.same_as(h)),
             Credential::Cert(h) => t.client_cert_sha256.iter().any(|x| x.same_as(h)),
+            Credential::Vendor { .. } => false,
         };
         if !still {
             Some("token_removed")
@@ -90,6 +115,90 @@ pub fn peer(parts: &Parts) -> Option<IpAddr> {
         .map(|c| c.0.ip())
 }
 
+/// A vendor's request: it names the hospital it acts for, which must have admitted it.
+fn vendor(
+    parts: &Parts,
+    state: &Https,
+    snapshot: &crate::tenants::Tenants,
+    v: &crate::tenants::Principal,
+    ip: IpAddr,
+    refuse: &dyn Fn(AuthRefusal, StatusCode, &str, &str) -> Response,
+) -> Result<Caller, Response> {
+    if !v.allows_ip(ip) {
+        return Err(refuse(
+            AuthRefusal::IpNotAllowed,
+            StatusCode::UNAUTHORIZED,
+            "auth.token_invalid",
+            TOKEN_REFUSED,
+        ));
+    }
+    let Some(code) = parts
+        .headers
+        .get(HOSPITAL_HEADER)
+        .and_then(|h| h.to_str().ok())
+    else {
+        let mut r = problem(
+            StatusCode::BAD_REQUEST,
+            "auth.hospital_missing",
+            &format!(
+                "a vendor names the hospital it acts for in `X-Hospital-Code`; this vendor \
+                 may act for: {}",
+                snapshot.consenting(v).join(", ")
+            ),
+        );
+        r.headers_mut().insert(
+            axum::http::header::VARY,
+            axum::http::HeaderValue::from_static("x-hospital-code"),
+        );
+        return Err(r);
+    };
+    let tenant = match snapshot.vendor_may_act(v, code, crate::util::unix_now()) {
+        Ok(t) => t,
+        Err(crate::tenants::Refusal::Suspended(why)) => {
+            return Err(refuse(
+                AuthRefusal::Suspended,
+                StatusCode::FORBIDDEN,
+                "auth.suspended",
+                &why,
+            ));
+        }
+        Err(_) => {
+            return Err(refuse(
+                AuthRefusal::VendorNotAllowed,
+                StatusCode::FORBIDDEN,
+                "auth.vendor_not_allowed",
+                "this vendor may act only for hospitals it names that also admit it \
+                 (allow_vendors)",
+            ));
+        }
+    };
+    let rate = tenant.quota.requests_per_second;
+    if !state
+        .rate
+        .allow(&tenant.code, rate, std::time::Instant::now())
+    {
+        return Err(problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            "http.rate_limited",
+            &format!("at most {rate} requests per second for this hospital"),
+        ));
+    }
+    let token = bearer(parts)
+        .map(TokenHash::of)
+        .unwrap_or_else(|| TokenHash::of(""));
+    Ok(Caller {
+        who: Principal {
+            tenant: tenant.code.clone(),
+            protocol: "tus",
+        },
+        ip,
+        credential: Credential::Vendor {
+            name: v.name.clone(),
+            token,
+        },
+    })
+}
+
 impl FromRequestParts<Https> for Caller {
     type Rejection = Response;
 
@@ -113,6 +222,14 @@ impl FromRequestParts<Https> for Caller {
             r
         };
         let snapshot = state.app.tenants.snapshot();
+        if let Some(token) = bearer(parts)
+            && snapshot.by_token(token).is_none()
+            && let Some(v) = snapshot
+                .principal_by_token(token)
+                .filter(|p| p.role == crate::tenants::Role::Vendor)
+        {
+            return vendor(parts, state, &snapshot, v, ip, &refuse);
+        }
         let cert = client_cert(parts);
         let by_cert = cert.map(|der| snapshot.by_client_cert(der));
         let tenant = match (bearer(parts), by_cert) {

@@ -165,6 +165,20 @@ async fn create_upload(
         Err(e) => return ingest_problem(&e),
     };
     let id = up.id().to_string();
+    if let super::auth::Credential::Vendor { name: vendor, .. } = &caller.credential {
+        // The audit actor is the hospital and its vendor together (rule 17).
+        let actor = format!("{} via vendor {vendor}", caller.who.tenant);
+        let detail = serde_json::json!({ "upload": id, "name": name, "vendor": vendor, "ip": caller.ip.to_string() });
+        if let Err(e) = s
+            .app
+            .ingest
+            .catalog()
+            .audit(&actor, "vendor.upload", &detail)
+            .await
+        {
+            tracing::warn!(error = %e, "audit record not written");
+        }
+    }
     let Some(mut slot) = s.open.hold(&id) else {
         return problem(StatusCode::LOCKED, "tus.busy", "the upload is in use");
     };

@@ -318,23 +318,15 @@ struct Connection {
 
 impl Connection {
     /// Checks user, source address and key, in that order; the first failure names the refusal.
-    fn check(&self, user: &str, key: &russh::keys::PublicKey) -> Result<(), AuthRefusal> {
+    fn check(
+        &self,
+        user: &str,
+        key: &russh::keys::PublicKey,
+    ) -> Result<Option<String>, AuthRefusal> {
         let snapshot = self.tenants.snapshot();
-        let tenant = snapshot.tenant(user).ok_or(AuthRefusal::UnknownUser)?;
-        if !tenant.allows_ip(self.peer.ip()) {
-            return Err(AuthRefusal::IpNotAllowed);
-        }
-        if tenant.suspension().at(crate::util::unix_now()).is_some() {
-            return Err(AuthRefusal::Suspended);
-        }
-        let authorized = tenant.ssh_keys.iter().any(|line| {
-            russh::keys::PublicKey::from_openssh(line).is_ok_and(|k| k.key_data() == key.key_data())
-        });
-        if authorized {
-            Ok(())
-        } else {
-            Err(AuthRefusal::KeyNotAuthorized)
-        }
+        snapshot
+            .ssh_login(user, key, self.peer.ip(), crate::util::unix_now())
+            .map_err(|r| refusal(&r))
     }
 
     fn refuse(&mut self, user: &str, reason: AuthRefusal) -> Auth {
@@ -353,6 +345,18 @@ impl Connection {
         let detail = serde_json::json!({ "user": user, "ip": self.peer.ip().to_string(), "reason": reason.as_str() });
         audit(&self.core, "ssh", "ssh.refused", detail);
         Auth::reject()
+    }
+}
+
+/// The telemetry name of a tenants refusal.
+pub(super) fn refusal(r: &crate::tenants::Refusal) -> AuthRefusal {
+    use crate::tenants::Refusal;
+    match r {
+        Refusal::UnknownTenant => AuthRefusal::UnknownUser,
+        Refusal::IpNotAllowed => AuthRefusal::IpNotAllowed,
+        Refusal::KeyNotAuthorized => AuthRefusal::KeyNotAuthorized,
+        Refusal::Suspended(_) => AuthRefusal::Suspended,
+        Refusal::VendorNotAllowed => AuthRefusal::VendorNotAllowed,
     }
 }
 
@@ -405,7 +409,7 @@ impl russh::server::Handler for Connection {
         offer: russh::server::PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
         Ok(match self.check(user, offer.public_key) {
-            Ok(()) => Auth::Accept,
+            Ok(_) => Auth::Accept,
             Err(reason) => self.refuse(user, reason),
         })
     }
@@ -415,9 +419,10 @@ impl russh::server::Handler for Connection {
         user: &str,
         key: russh::server::VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        if let Err(reason) = self.check(user, key.public_key) {
-            return Ok(self.refuse(user, reason));
-        }
+        let vendor = match self.check(user, key.public_key) {
+            Ok(v) => v,
+            Err(reason) => return Ok(self.refuse(user, reason)),
+        };
         if self.tenant.is_some() {
             return Ok(Auth::Accept);
         }
@@ -431,8 +436,13 @@ impl russh::server::Handler for Connection {
             key_fingerprint: &fingerprint,
         }
         .emit();
-        let detail = serde_json::json!({ "ip": self.peer.ip().to_string(), "key": fingerprint });
-        audit(&self.core, user, "ssh.login", detail);
+        let detail = serde_json::json!({ "ip": self.peer.ip().to_string(), "key": fingerprint, "vendor": vendor });
+        // A vendor acts with the hospital: the audit actor names both (rule 17).
+        let actor = match &vendor {
+            Some(v) => format!("{user} via vendor {v}"),
+            None => user.to_string(),
+        };
+        audit(&self.core, &actor, "ssh.login", detail);
         METRICS.sessions_active.with_label_values(&["sftp"]).inc();
         self.tenant = Some(user.to_string());
         self.login_key

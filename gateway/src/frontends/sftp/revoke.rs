@@ -24,31 +24,22 @@ impl LoginKey {
     }
 }
 
-/// Why the logged-in session must end under the current tenants, if it must.
+/// Why the logged-in session must end under the current tenants, if it must: the same
+/// decision as at login (a hospital's own key, or an admitted vendor's), taken again.
 pub fn revoked(tenants: &Registry, login: &LoginKey, ip: IpAddr) -> Option<(String, &'static str)> {
+    use crate::tenants::Refusal;
     let (code, key) = login.get()?;
-    let snapshot = tenants.snapshot();
-    let Some(t) = snapshot.tenant(&code) else {
-        return Some((code, "tenant_removed"));
-    };
-    let reason = if t.suspension().at(crate::util::unix_now()).is_some() {
-        "suspended"
-    } else if !t.allows_ip(ip) {
-        "ip_not_allowed"
-    } else if !t.ssh_keys.iter().any(|line| same_key(line, &key)) {
-        "key_removed"
-    } else {
-        return None;
+    let key = russh::keys::PublicKey::from_openssh(&key).ok()?;
+    let refused = tenants
+        .snapshot()
+        .ssh_login(&code, &key, ip, crate::util::unix_now())
+        .err()?;
+    let reason = match refused {
+        Refusal::UnknownTenant => "tenant_removed",
+        Refusal::Suspended(_) => "suspended",
+        Refusal::IpNotAllowed => "ip_not_allowed",
+        Refusal::KeyNotAuthorized => "key_removed",
+        Refusal::VendorNotAllowed => "vendor_not_allowed",
     };
     Some((code, reason))
-}
-
-fn same_key(line: &str, key: &str) -> bool {
-    match (
-        russh::keys::PublicKey::from_openssh(line),
-        russh::keys::PublicKey::from_openssh(key),
-    ) {
-        (Ok(a), Ok(b)) => a.key_data() == b.key_data(),
-        _ => false,
-    }
 }
