@@ -106,6 +106,9 @@ enum TenantsCommand {
     Token {
         /// The institution's 10-digit hospital code.
         code: String,
+        /// The token expires after this many days (`auth.token_expired` from then on).
+        #[arg(long)]
+        days: Option<u32>,
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -167,8 +170,8 @@ fn main() -> ExitCode {
             command: KeysCommand::Show { config },
         } => cli::keys_show(config.config.as_deref()),
         Command::Tenants {
-            command: TenantsCommand::Token { code, config },
-        } => cli::tenants_token(config.config.as_deref(), &code),
+            command: TenantsCommand::Token { code, days, config },
+        } => cli::tenants_token(config.config.as_deref(), &code, days),
         Command::Tenants {
             command: TenantsCommand::Cert { code, cert, config },
         } => cli::tenants_cert(config.config.as_deref(), &code, &cert),

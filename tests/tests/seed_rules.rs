@@ -749,3 +749,57 @@ fn a_vendor_acts_only_for_hospitals_that_admit_it() {
         "{log}"
     );
 }
+
+/// Rule 18: tokens can carry an expiry. `gateway tenants token CODE --days N` mints one
+/// whose hash says until when; it works until then and is refused after with
+/// `auth.token_expired` (the test moves the date back instead of waiting).
+#[test]
+fn a_token_minted_with_days_expires() {
+    let gw = TestGateway::builder()
+        .tenant(TestTenant::new(CODE).token(TOKEN))
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    let config = gw.config_path.to_str().unwrap().to_string();
+    let out = gateway_tests::run_gateway(
+        &[
+            "tenants", "token", CODE, "--days", "30", "--config", &config,
+        ],
+        gw.dir(),
+    )
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let text = std::fs::read_to_string(&gw.tenants_path).unwrap();
+    assert!(text.contains(";expires="), "{text}");
+    gw.signal("HUP").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while metric(&gw, "gateway_tenants_reloads_total{result=\"ok\"}") < 1.0 {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let c = Client::new(gw.https, Some(&token));
+    assert_eq!(c.call("GET", "/v1/uploads", &[], None).status, 200);
+
+    // Thirty days later, as far as the gateway can tell.
+    let at = text.find(";expires=").unwrap() + ";expires=".len();
+    let past = format!("{}2020-01-01T00:00:00Z{}", &text[..at], &text[at + 20..]);
+    std::fs::write(&gw.tenants_path, past).unwrap();
+    gw.signal("HUP").unwrap();
+    while metric(&gw, "gateway_tenants_reloads_total{result=\"ok\"}") < 2.0 {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let r = c.call("GET", "/v1/uploads", &[], None);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (401, "auth.token_expired"),
+        "{r:?}"
+    );
+    let other = Client::new(gw.https, Some(TOKEN)).call("GET", "/v1/uploads", &[], None);
+    assert_eq!(other.status, 200, "the hospital's other token still works");
+}

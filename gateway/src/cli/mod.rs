@@ -69,10 +69,10 @@ pub fn tenants_cert(path: Option<&Path>, code: &str, cert: &Path) -> Result<()> 
     Ok(())
 }
 
-pub fn tenants_token(path: Option<&Path>, code: &str) -> Result<()> {
+pub fn tenants_token(path: Option<&Path>, code: &str, days: Option<u32>) -> Result<()> {
     let config = load(path)?;
     let file = &config.server.tenants_file;
-    let token = gateway::tenants::mint_token(file, code)?;
+    let token = gateway::tenants::mint_token(file, code, days)?;
     println!("{token}");
     eprintln!(
         "token for {code} minted; its hash is in {}. It is shown only this once. \

@@ -61,10 +61,11 @@ impl Tenants {
     /// constant time, so the answer's timing does not depend on which one matched.
     pub fn by_token(&self, token: &str) -> Option<&Tenant> {
         let presented = TokenHash::of(token);
+        let now = crate::util::unix_now();
         let mut found = None;
         for t in self.by_code.values() {
             for h in &t.token_hashes {
-                if h.same_as(&presented) && found.is_none() {
+                if h.same_as(&presented) && !h.expired(now) && found.is_none() {
                     found = Some(t);
                 }
             }
@@ -75,15 +76,31 @@ impl Tenants {
     /// The reviewer or admin an API token belongs to (constant time, like tenants).
     pub fn principal_by_token(&self, token: &str) -> Option<&Principal> {
         let presented = TokenHash::of(token);
+        let now = crate::util::unix_now();
         let mut found = None;
         for p in &self.principals {
             for h in &p.token_hashes {
-                if h.same_as(&presented) && found.is_none() {
+                if h.same_as(&presented) && !h.expired(now) && found.is_none() {
                     found = Some(p);
                 }
             }
         }
         found
+    }
+
+    /// Whether `token` is one that was registered and has expired (so the caller can be
+    /// told so instead of "not valid").
+    pub fn token_expired(&self, token: &str) -> bool {
+        let presented = TokenHash::of(token);
+        let now = crate::util::unix_now();
+        let hashes = self
+            .by_code
+            .values()
+            .flat_map(|t| t.token_hashes.iter())
+            .chain(self.principals.iter().flat_map(|p| p.token_hashes.iter()));
+        hashes
+            .filter(|h| h.same_as(&presented))
+            .fold(false, |acc, h| acc | h.expired(now))
     }
 
     /// The tenant a client certificate (DER) is registered to.

@@ -10,11 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use super::file::TenantsError;
 
-/// `sha256:<64 hex digits>` of a token or of a client certificate. Tokens are 256-bit
+/// `sha256:<64 hex digits>` of a token or of a client certificate, optionally with
+/// `;expires=<YYYY-MM-DDTHH:MM:SSZ>` (a token minted with `--days`). Tokens are 256-bit
 /// random, so a plain hash is enough (no password stretching needed: nothing to
 /// brute-force).
 #[derive(Clone, PartialEq, Eq)]
-pub struct TokenHash([u8; 32]);
+pub struct TokenHash([u8; 32], Option<i64>);
 
 impl TokenHash {
     pub fn of(token: &str) -> TokenHash {
@@ -26,7 +27,17 @@ impl TokenHash {
         let d = ring::digest::digest(&ring::digest::SHA256, bytes);
         let mut h = [0u8; 32];
         h.copy_from_slice(d.as_ref());
-        TokenHash(h)
+        TokenHash(h, None)
+    }
+
+    /// The same hash, valid until `at` (unix seconds).
+    pub fn expiring(self, at: i64) -> TokenHash {
+        TokenHash(self.0, Some(at))
+    }
+
+    /// Whether the token's expiry has passed at `now`.
+    pub fn expired(&self, now: i64) -> bool {
+        self.1.is_some_and(|at| now >= at)
     }
 
     /// Constant-time comparison against a presented token.
@@ -53,20 +64,34 @@ impl fmt::Debug for TokenHash {
 
 impl fmt::Display for TokenHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", hex::encode(self.0))
+        write!(f, "sha256:{}", hex::encode(self.0))?;
+        match self.1 {
+            Some(at) => write!(f, ";expires={}", crate::util::rfc3339(at)),
+            None => Ok(()),
+        }
     }
 }
 
 impl FromStr for TokenHash {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (s, expires) = match s.split_once(';') {
+            Some((h, rest)) => {
+                let at = rest
+                    .strip_prefix("expires=")
+                    .and_then(crate::util::parse_instant)
+                    .ok_or_else(|| format!("`{rest}` is not expires=YYYY-MM-DDTHH:MM:SSZ"))?;
+                (h, Some(at))
+            }
+            None => (s, None),
+        };
         let hexpart = s
             .strip_prefix("sha256:")
             .ok_or_else(|| format!("hash `{s}` must start with `sha256:`"))?;
         let mut h = [0u8; 32];
         hex::decode_to_slice(hexpart, &mut h)
             .map_err(|_| format!("hash `{s}` must be sha256: and 64 hex digits"))?;
-        Ok(TokenHash(h))
+        Ok(TokenHash(h, expires))
     }
 }
 
@@ -85,7 +110,7 @@ impl Serialize for TokenHash {
 
 /// Mints a token for tenant `code`, adds its hash to the tenants file (keeping the
 /// file's comments and layout) and returns the token, which is never stored.
-pub fn mint_token(path: &Path, code: &str) -> Result<String, TenantsError> {
+pub fn mint_token(path: &Path, code: &str, days: Option<u32>) -> Result<String, TenantsError> {
     let mut raw = [0u8; 32];
     ring::rand::SystemRandom::new()
         .fill(&mut raw)
@@ -97,12 +122,11 @@ pub fn mint_token(path: &Path, code: &str) -> Result<String, TenantsError> {
         "gw_{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
     );
-    append_to_tenant(
-        path,
-        code,
-        "token_hashes",
-        &TokenHash::of(&token).to_string(),
-    )?;
+    let mut hash = TokenHash::of(&token);
+    if let Some(d) = days {
+        hash = hash.expiring(crate::util::unix_now() + i64::from(d) * 86_400);
+    }
+    append_to_tenant(path, code, "token_hashes", &hash.to_string())?;
     Ok(token)
 }
 
@@ -201,12 +225,18 @@ mod tests {
         let p = dir.path().join("tenants.toml");
         let text = "# institutions\n[[tenant]]\ncode = \"3501200000\" # Taipei\nname = \"A\"\nprofile = \"generic\"\n";
         std::fs::write(&p, text).unwrap();
-        let token = mint_token(&p, "3501200000").unwrap();
+        let token = mint_token(&p, "3501200000", None).unwrap();
         let after = std::fs::read_to_string(&p).unwrap();
         assert!(after.contains("# institutions") && after.contains("# Taipei"));
         assert!(!after.contains(&token));
         let f = crate::tenants::TenantsFile::read(&p).unwrap();
         assert!(f.tenants[0].token_hashes[0].matches(&token));
-        assert!(mint_token(&p, "9999999999").is_err());
+        assert!(mint_token(&p, "9999999999", None).is_err());
+        let expiring = mint_token(&p, "3501200000", Some(30)).unwrap();
+        let f = crate::tenants::TenantsFile::read(&p).unwrap();
+        let h = &f.tenants[0].token_hashes[1];
+        assert!(h.matches(&expiring) && !h.expired(crate::util::unix_now()));
+        assert!(h.expired(crate::util::unix_now() + 31 * 86_400));
+        assert!(h.to_string().contains(";expires="), "{h}");
     }
 }

@@ -235,6 +235,14 @@ impl FromRequestParts<Https> for Caller {
         let tenant = match (bearer(parts), by_cert) {
             (Some(token), by_cert) => {
                 let Some(tenant) = snapshot.by_token(token) else {
+                    if snapshot.token_expired(token) {
+                        return Err(refuse(
+                            AuthRefusal::KeyNotAuthorized,
+                            StatusCode::UNAUTHORIZED,
+                            "auth.token_expired",
+                            "the API token has expired; ask for a new one",
+                        ));
+                    }
                     return Err(refuse(
                         AuthRefusal::KeyNotAuthorized,
                         StatusCode::UNAUTHORIZED,
