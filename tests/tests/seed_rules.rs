@@ -803,3 +803,94 @@ fn a_token_minted_with_days_expires() {
     let other = Client::new(gw.https, Some(TOKEN)).call("GET", "/v1/uploads", &[], None);
     assert_eq!(other.status, 200, "the hospital's other token still works");
 }
+
+/// Rule 22: after a batch the hospital prints its upload result list — every file of the
+/// folder with its status and codes — over SFTP (`/results/<batch>/SUMMARY.{json,csv,txt}`)
+/// and HTTPS (`/v1/results/summary`).
+#[test]
+fn a_batch_folder_has_a_printable_result_list() {
+    let h = nhi_review();
+    let pdf = |n: u32| gateway::pipeline::inspect::pdf::sample(&format!("case {n}"), true, false);
+    h.sftp_put(&[("12A03123345.pdf", h.seal(&pdf(1)))]);
+    let (code, out) = sftp_batch(h.gw.sftp, CODE, &h.key, "mkdir /inbox/batch-7\n").unwrap();
+    assert_eq!(code, 0, "{out}");
+    h.sftp_put(&[
+        ("batch-7/12A03123346.pdf", h.seal(&pdf(2))),
+        ("batch-7/12B03123347.pdf", h.seal(&pdf(3))),
+        (
+            "batch-7/setup.pdf",
+            h.seal(b"MZ\x90\x00\x03\x00\x00\x00 not a pdf"),
+        ),
+    ]);
+    for n in [
+        "batch-7/12A03123346.pdf",
+        "batch-7/12B03123347.pdf",
+        "batch-7/setup.pdf",
+    ] {
+        h.result_of(n);
+    }
+    let local = h.dir.path().join("summary");
+    let mut got = std::collections::HashMap::new();
+    for format in ["json", "csv", "txt"] {
+        let _ = std::fs::remove_file(&local);
+        let (code, out) = sftp_batch(
+            h.gw.sftp,
+            CODE,
+            &h.key,
+            &format!(
+                "get /results/batch-7/SUMMARY.{format} {}\n",
+                local.display()
+            ),
+        )
+        .unwrap();
+        assert_eq!(code, 0, "{out}");
+        got.insert(format, std::fs::read_to_string(&local).unwrap());
+    }
+    let json: serde_json::Value = serde_json::from_str(&got["json"]).unwrap();
+    assert_eq!(
+        (
+            json["files"].as_u64(),
+            json["passed"].as_u64(),
+            json["failed"].as_u64()
+        ),
+        (Some(3), Some(2), Some(1)),
+        "{json}"
+    );
+    let rows = json["rows"].as_array().unwrap();
+    assert_eq!(rows[2]["name"], "setup.pdf");
+    assert_eq!(rows[2]["errors"][0], "type.not_allowed");
+    assert!(
+        !got["json"].contains("12A03123345"),
+        "only the batch's own files"
+    );
+    let csv = &got["csv"];
+    assert!(
+        csv.starts_with("name,status,bytes,sha256,errors,warnings\r\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("\"setup.pdf\",failed,") && csv.contains("\"type.not_allowed\""),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 4);
+    let txt = &got["txt"];
+    assert!(
+        txt.contains("3 file(s): 2 passed, 1 failed") && txt.contains("type.not_allowed"),
+        "{txt}"
+    );
+    // The same list over HTTPS.
+    let r = h.http.call(
+        "GET",
+        "/v1/results/summary?folder=batch-7&format=csv",
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert_eq!(String::from_utf8_lossy(&r.raw).lines().count(), 4);
+    let (_, out) = sftp_batch(h.gw.sftp, CODE, &h.key, "ls -l /results/batch-7\n").unwrap();
+    assert!(
+        out.contains("SUMMARY.csv") && out.contains("SUMMARY.txt"),
+        "{out}"
+    );
+}

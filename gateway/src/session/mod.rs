@@ -9,6 +9,7 @@
 
 mod error;
 pub mod names;
+pub mod summary;
 
 use std::io;
 use std::path::PathBuf;

@@ -61,6 +61,7 @@ pub fn router(state: AppState) -> Router {
                 .options(tus::options),
         )
         .route("/v1/uploads/{id}/result", get(results::result))
+        .route("/v1/results/summary", get(results::summary))
         .layer(axum::middleware::from_fn(tus_version));
     let app = Router::new()
         .route("/", get(index))

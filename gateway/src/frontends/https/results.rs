@@ -24,6 +24,48 @@ pub async fn result(State(s): State<Https>, caller: Caller, Path(id): Path<Strin
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct SummaryQuery {
+    /// The batch folder (`case-7` or `case-7/`); empty or absent: every upload.
+    folder: Option<String>,
+    /// json (default) | csv | txt
+    format: Option<String>,
+}
+
+/// `GET /v1/results/summary?folder=…&format=json|csv|txt`: a batch's result list
+/// (DOMAIN rule 22), the same document as `/results/<folder>/SUMMARY.*` over SFTP.
+pub async fn summary(
+    State(s): State<Https>,
+    caller: Caller,
+    Query(q): Query<SummaryQuery>,
+) -> Response {
+    let folder = match q.folder.as_deref().map(|f| f.trim_matches('/')) {
+        None | Some("") => String::new(),
+        Some(f) => format!("{f}/"),
+    };
+    let format = q.format.as_deref().unwrap_or("json");
+    let mime = match format {
+        "json" => "application/json",
+        "csv" => "text/csv; charset=utf-8",
+        "txt" | "text" => "text/plain; charset=utf-8",
+        _ => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "http.bad_query",
+                "format is json, csv or txt",
+            );
+        }
+    };
+    match crate::session::summary::of_folder(&s.app.catalog, &caller.who.tenant, &folder).await {
+        Ok(sum) => {
+            let body = sum.render(format).unwrap_or_default();
+            ([(axum::http::header::CONTENT_TYPE, mime)], body).into_response()
+        }
+        Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// receiving | accepted | checking | indexed | rejected | expired
     status: Option<String>,

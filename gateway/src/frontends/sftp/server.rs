@@ -419,6 +419,22 @@ impl Sftp {
     /// The bytes of `/results/<rel>` (`<name>.json` or `<name>.txt`), if that upload's
     /// checks are over.
     async fn result_file(&self, rel: &str) -> Result<Option<Vec<u8>>, (Code, String)> {
+        let (folder, base) = match rel.rsplit_once('/') {
+            Some((d, b)) => (format!("{d}/"), b),
+            None => (String::new(), rel),
+        };
+        if let Some(format) = base.strip_prefix("SUMMARY.") {
+            // The folder's result list (rule 22), made when it is read.
+            let catalog = self.ctx.core.catalog();
+            let summary =
+                crate::session::summary::of_folder(catalog, &self.ctx.who.tenant, &folder)
+                    .await
+                    .map_err(|e| (Code::Failure, e.to_string()))?;
+            if summary.files == 0 {
+                return Ok(None);
+            }
+            return Ok(summary.render(format));
+        }
         let (name, json) = match (rel.strip_suffix(".json"), rel.strip_suffix(".txt")) {
             (Some(n), _) => (n, true),
             (_, Some(n)) => (n, false),
@@ -509,6 +525,21 @@ impl Sftp {
                 .map_err(db)?;
             for (id, check) in all {
                 findings.entry(id).or_default().push(check);
+            }
+        }
+        if results && !shown.is_empty() {
+            // The folder's result list (rule 22); made again when read.
+            let catalog = self.ctx.core.catalog();
+            let summary =
+                crate::session::summary::of_folder(catalog, &self.ctx.who.tenant, &prefix)
+                    .await
+                    .map_err(db)?;
+            for format in ["json", "csv", "txt"] {
+                let len = summary.render(format).map_or(0, |b| b.len() as u64);
+                out.push(Entry {
+                    name: format!("SUMMARY.{format}"),
+                    attrs: Attrs::file(len, t),
+                });
             }
         }
         for (file, full) in files {
