@@ -894,3 +894,50 @@ fn a_batch_folder_has_a_printable_result_list() {
         "{out}"
     );
 }
+
+/// Rule 23: a hospital registers its SFTP host and its system (API) host separately;
+/// each list governs its own channel.
+#[test]
+fn the_sftp_and_the_api_host_are_allowed_separately() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = ssh_keygen(dir.path(), "k").unwrap();
+    let gw = TestGateway::builder()
+        .tenant(TestTenant::new(CODE).token(TOKEN).ssh_key(&public))
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    let base = TestTenant::new(CODE).token(TOKEN).ssh_key(&public);
+    let write = |extra: &str| {
+        let text = gateway_tests::tenants_toml(std::slice::from_ref(&base))
+            .replace("quota = ", &format!("{extra}\nquota = "));
+        std::fs::write(&gw.tenants_path, text).unwrap();
+    };
+    let api = || {
+        Client::new(gw.https, Some(TOKEN))
+            .call("GET", "/v1/uploads", &[], None)
+            .status
+    };
+    let sftp = || sftp_batch(gw.sftp, CODE, &key, "ls /inbox\n").unwrap().0;
+
+    write("api_allow_ips = [\"10.0.0.0/8\"]");
+    gw.signal("HUP").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while metric(&gw, "gateway_tenants_reloads_total{result=\"ok\"}") < 1.0 {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        (sftp(), api()),
+        (0, 401),
+        "the SFTP host is this one, the API host is not"
+    );
+
+    write("sftp_allow_ips = [\"10.0.0.0/8\"]");
+    gw.signal("HUP").unwrap();
+    while metric(&gw, "gateway_tenants_reloads_total{result=\"ok\"}") < 2.0 {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_ne!(sftp(), 0, "the SFTP host is elsewhere now");
+    assert_eq!(api(), 200);
+}

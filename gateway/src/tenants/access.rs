@@ -36,7 +36,7 @@ impl Tenants {
             })
         };
         if holds(&tenant.ssh_keys) {
-            if !tenant.allows_ip(ip) {
+            if !tenant.allows_sftp_ip(ip) {
                 return Err(Refusal::IpNotAllowed);
             }
             return suspended(tenant, None, now).map(|()| None);
@@ -53,7 +53,7 @@ impl Tenants {
                 self.vendor_may_act(v, code, now)?;
                 Ok(Some(v.name.clone()))
             }
-            None if !tenant.allows_ip(ip) => Err(Refusal::IpNotAllowed),
+            None if !tenant.allows_sftp_ip(ip) => Err(Refusal::IpNotAllowed),
             None => Err(Refusal::KeyNotAuthorized),
         }
     }

@@ -122,6 +122,12 @@ pub struct Tenant {
     /// Registered source addresses; a connection from elsewhere is refused.
     #[serde(default)]
     pub allow_ips: Vec<NetRange>,
+    /// The "SFTP host IP" and "system host IP" a hospital registers separately (DOMAIN
+    /// rule 23): when given, they replace `allow_ips` for SFTP and for the HTTPS API.
+    #[serde(default)]
+    pub sftp_allow_ips: Option<Vec<NetRange>>,
+    #[serde(default)]
+    pub api_allow_ips: Option<Vec<NetRange>>,
     #[serde(default)]
     pub quota: Quota,
     /// Days this tenant's indexed files are kept, overriding its profile's
@@ -352,6 +358,18 @@ mod tests {
         assert!(!t.allows_ip("192.168.1.8".parse().unwrap()));
         assert!(t.allows_ip("::1".parse().unwrap()));
         assert!(t.allows_ip("::ffff:10.0.0.1".parse().unwrap()));
+        assert!(
+            t.allows_sftp_ip("10.2.3.4".parse().unwrap()),
+            "allow_ips by default"
+        );
+        let two = tenant(
+            "allow_ips = [\"10.0.0.0/8\"]\nsftp_allow_ips = [\"192.0.2.1\"]\napi_allow_ips = [\"198.51.100.0/24\"]",
+        );
+        let t = &TenantsFile::parse(&two).unwrap().tenants[0];
+        assert!(t.allows_sftp_ip("192.0.2.1".parse().unwrap()));
+        assert!(!t.allows_sftp_ip("10.1.1.1".parse().unwrap()));
+        assert!(t.allows_api_ip("198.51.100.9".parse().unwrap()));
+        assert!(!t.allows_api_ip("192.0.2.1".parse().unwrap()));
     }
 
     #[test]

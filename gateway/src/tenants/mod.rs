@@ -127,6 +127,19 @@ impl Tenant {
     pub fn allows_ip(&self, ip: IpAddr) -> bool {
         in_ranges(&self.allow_ips, ip)
     }
+
+    /// The SFTP host addresses (`sftp_allow_ips`, else `allow_ips`).
+    pub fn allows_sftp_ip(&self, ip: IpAddr) -> bool {
+        in_ranges(
+            self.sftp_allow_ips.as_deref().unwrap_or(&self.allow_ips),
+            ip,
+        )
+    }
+
+    /// The system (API) host addresses (`api_allow_ips`, else `allow_ips`).
+    pub fn allows_api_ip(&self, ip: IpAddr) -> bool {
+        in_ranges(self.api_allow_ips.as_deref().unwrap_or(&self.allow_ips), ip)
+    }
 }
 
 impl Principal {

@@ -80,7 +80,7 @@ impl Caller {
             Some("token_removed")
         } else if t.suspension().at(crate::util::unix_now()).is_some() {
             Some("suspended")
-        } else if !t.allows_ip(self.ip) {
+        } else if !t.allows_api_ip(self.ip) {
             Some("ip_not_allowed")
         } else {
             None
@@ -282,7 +282,7 @@ impl FromRequestParts<Https> for Caller {
                 ));
             }
         };
-        if !tenant.allows_ip(ip) {
+        if !tenant.allows_api_ip(ip) {
             // Answered exactly as an unknown credential: a stranger holding a stolen or
             // guessed token learns nothing from where they try it (the metric and the
             // log still say `ip_not_allowed`).
