@@ -941,3 +941,54 @@ fn the_sftp_and_the_api_host_are_allowed_separately() {
     assert_ne!(sftp(), 0, "the SFTP host is elsewhere now");
     assert_eq!(api(), 200);
 }
+
+/// Rule 26: an announced outage (dated, besides the daily window) holds the checks —
+/// files are still received and wait as `checking` — and they run once it is over.
+#[test]
+fn an_announced_outage_holds_checks_and_they_run_after_it() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (from, to) = (now - 3600, now + 3600);
+    let fmt = |t: i64| {
+        // Local time at +00:00, so the outage is written in UTC here.
+        let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+        let date = gateway::util::rfc3339(days * 86_400);
+        format!("{}T{:02}:{:02}", &date[..10], secs / 3600, secs % 3600 / 60)
+    };
+    let outage = format!("{}/{}", fmt(from), fmt(to));
+    let mut gw = TestGateway::builder()
+        .tenant(TestTenant::new(CODE).token(TOKEN))
+        .config(&format!(
+            "[pipeline]\nutc_offset = \"+00:00\"\noutages = [{outage:?}]\n"
+        ))
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    let c = Client::new(gw.https, Some(TOKEN));
+    let up = c.upload(
+        "during.txt",
+        &seal_to_vec(
+            &[gw.age_recipient().unwrap()],
+            b"received during the outage\n",
+        )
+        .unwrap(),
+    );
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let r = c.call("GET", &format!("{up}/result"), &[], None).json();
+    assert_eq!(r["status"], "checking", "{r}");
+    assert_eq!(metric(&gw, "gateway_checks_paused"), 1.0);
+
+    // The outage is over (the announcement withdrawn): the check runs.
+    let config = std::fs::read_to_string(&gw.config_path).unwrap();
+    std::fs::write(
+        &gw.config_path,
+        config.replace(&format!("outages = [{outage:?}]"), "outages = []"),
+    )
+    .unwrap();
+    gw.restart().unwrap();
+    gw.wait_ready().unwrap();
+    let c = Client::new(gw.https, Some(TOKEN));
+    assert_eq!(c.wait_result(&up)["status"], "passed");
+}

@@ -361,6 +361,9 @@ pub struct PipelineConfig {
     pub maintenance_windows: Vec<String>,
     /// The local time of the maintenance windows, as a fixed offset from UTC.
     pub utc_offset: String,
+    /// Announced outages (DOMAIN rule 26), checks wait as in a maintenance window:
+    /// `YYYY-MM-DD HH:MM-HH:MM` or `YYYY-MM-DDTHH:MM/YYYY-MM-DDTHH:MM`, local time.
+    pub outages: Vec<String>,
     /// Uploads checked at once (taken in arrival order).
     pub workers: usize,
     /// Extra workers that check only uploads of at most `small_file_bytes`.
@@ -379,6 +382,7 @@ impl Default for PipelineConfig {
         PipelineConfig {
             maintenance_windows: Vec::new(),
             utc_offset: "+08:00".into(),
+            outages: Vec::new(),
             workers: 4,
             small_file_workers: 16,
             small_file_bytes: 8 << 20,
@@ -390,7 +394,8 @@ impl Default for PipelineConfig {
 
 impl PipelineConfig {
     pub fn windows(&self) -> Result<crate::pipeline::window::Windows, String> {
-        crate::pipeline::window::Windows::parse(&self.maintenance_windows, &self.utc_offset)
+        crate::pipeline::window::Windows::parse(&self.maintenance_windows, &self.utc_offset)?
+            .with_outages(&self.outages)
     }
 }
 

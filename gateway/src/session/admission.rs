@@ -136,6 +136,9 @@ impl Admission {
 
     pub fn set_paused(&self, paused: bool) {
         self.paused.store(paused, Ordering::Relaxed);
+        crate::telemetry::metrics::METRICS
+            .checks_paused
+            .set(i64::from(paused));
         if paused {
             self.freed.notify_waiters();
         }

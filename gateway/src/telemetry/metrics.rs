@@ -53,6 +53,7 @@ pub struct Metrics {
     pub inspect_worker_failures: IntCounterVec,
     pub inspect_worker_starts: IntCounter,
     pub check_retries: IntCounterVec,
+    pub checks_paused: IntGauge,
     pub uploads_in_state: IntGaugeVec,
     pub received_bytes: IntCounterVec,
     pub spool_bytes: IntGauge,
@@ -178,6 +179,11 @@ impl Metrics {
                 "gateway_https_refused_connections_total",
                 "HTTPS connections turned away before the TLS handshake, by reason (listener_full).",
                 &["reason"],
+            ),
+            checks_paused: gauge(
+                &registry,
+                "gateway_checks_paused",
+                "1 while checks wait for a maintenance window or an announced outage to end (uploads are still received).",
             ),
             https_connections: gauge(
                 &registry,
