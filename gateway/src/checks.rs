@@ -67,6 +67,24 @@ pub struct CheckResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     pub checks: Vec<Check>,
+    /// What the review side did with the indexed file (DOMAIN rules 13 and 19), once
+    /// there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download: Option<DownloadState>,
+}
+
+/// Whether an indexed file was downloaded, and whether it expired unread (the hospital
+/// then re-sends or refunds, rule 19).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownloadState {
+    /// `ready`, `downloaded`, `expired` (after a download) or `expired_unread`.
+    pub state: String,
+    pub downloads: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_downloaded_at: Option<String>,
+    /// When retention ends (or ended) for the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 impl CheckResult {

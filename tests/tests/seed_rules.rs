@@ -992,3 +992,82 @@ fn an_announced_outage_holds_checks_and_they_run_after_it() {
     let c = Client::new(gw.https, Some(TOKEN));
     assert_eq!(c.wait_result(&up)["status"], "passed");
 }
+
+/// Rule 19: the hospital learns what became of its files — its result says whether the
+/// review side downloaded it, and a feed of its own files' events (checked, indexed,
+/// downloaded, expired) shows the same over HTTPS; another hospital's never appear.
+#[test]
+fn a_hospital_sees_its_files_downloaded_in_its_results_and_its_own_feed() {
+    const OTHER: &str = "1101020018";
+    const OTHER_TOKEN: &str = "tok-1101020018-eeeeeeeeeeeeeeeeeeeeeeee";
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = ssh_keygen(dir.path(), "k").unwrap();
+    let gw = TestGateway::builder()
+        .tenant(TestTenant::new(CODE).token(TOKEN).ssh_key(&public))
+        .tenant(TestTenant::new(OTHER).token(OTHER_TOKEN))
+        .reviewer(TestReviewer::new("review", &[CODE, OTHER], REVIEWER))
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    let h = Hospital {
+        http: Client::new(gw.https, Some(TOKEN)),
+        review: Client::new(gw.https, Some(REVIEWER)),
+        key,
+        dir,
+        gw,
+    };
+    let up = h
+        .http
+        .upload("record.txt", &h.seal(b"a record for the review side\n"));
+    let other = Client::new(h.gw.https, Some(OTHER_TOKEN));
+    other.upload("theirs.txt", &h.seal(b"another hospital's record\n"));
+    assert_eq!(h.http.wait_result(&up)["status"], "passed");
+    let r = h.result_of("record.txt");
+    assert_eq!(r["download"]["state"], "ready", "{r}");
+
+    let files = h
+        .review
+        .call("GET", &format!("/v1/files?tenant={CODE}"), &[], None)
+        .json();
+    let id = files["files"][0]["id"].as_str().unwrap().to_string();
+    let got = h
+        .review
+        .call("GET", &format!("/v1/files/{id}/content"), &[], None);
+    assert_eq!(got.status, 200);
+    let r = h.result_of("record.txt");
+    assert_eq!(
+        (
+            r["download"]["state"].as_str(),
+            r["download"]["downloads"].as_u64()
+        ),
+        (Some("downloaded"), Some(1)),
+        "{r}"
+    );
+    let r = h
+        .http
+        .call("GET", &format!("{up}/result"), &[], None)
+        .json();
+    assert_eq!(r["download"]["state"], "downloaded", "{r}");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let kinds = loop {
+        let feed = h
+            .http
+            .call("GET", "/v1/hospital/events?wait=1", &[], None)
+            .json();
+        let events = feed["events"].as_array().unwrap().clone();
+        assert!(
+            events.iter().all(|e| e["tenant"] == CODE),
+            "own files only: {feed}"
+        );
+        let kinds: Vec<String> = events
+            .iter()
+            .filter_map(|e| e["kind"].as_str().map(String::from))
+            .collect();
+        if kinds.iter().any(|k| k == "file.downloaded") {
+            break kinds;
+        }
+        assert!(std::time::Instant::now() < deadline, "{feed}");
+    };
+    assert!(kinds.iter().any(|k| k == "file.indexed"), "{kinds:?}");
+}

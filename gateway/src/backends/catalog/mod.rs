@@ -206,6 +206,8 @@ catalog_api! {
     /// The findings of every upload of `tenant` under `prefix`, as (upload id, check),
     /// in upload then check order (one query for a whole `/results` listing).
     fn checks_under(tenant: &'a str, prefix: &'a str) -> Vec<(String, Check)>;
+    /// The download state of every indexed file under `prefix`, by upload id.
+    fn download_states_under(tenant: &'a str, prefix: &'a str) -> Vec<(String, crate::checks::DownloadState)>;
     /// The hospital-facing result of one upload.
     fn check_result(id: &'a str) -> Option<CheckResult>;
 

@@ -351,5 +351,6 @@ pub fn result_of(up: UploadRow, checks: Vec<Check>) -> CheckResult {
         received_bytes: up.durable_offset,
         sha256: up.plaintext_sha256,
         checks,
+        download: None,
     }
 }

@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/files/{id}", get(review::files::get))
         .route("/v1/files/{id}/content", get(review::content::content))
         .route("/v1/events", get(review::feed::events))
+        .route("/v1/hospital/events", get(review::feed::hospital_events))
         .merge(dicomweb::routes())
         .merge(tus)
         .fallback(not_found);

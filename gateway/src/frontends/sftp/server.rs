@@ -515,6 +515,7 @@ impl Sftp {
         }
         // Every result's findings in one query, not one per file.
         let mut findings: HashMap<String, Vec<crate::checks::Check>> = HashMap::new();
+        let mut downloads: HashMap<String, crate::checks::DownloadState> = HashMap::new();
         if results {
             let all = self
                 .ctx
@@ -526,6 +527,15 @@ impl Sftp {
             for (id, check) in all {
                 findings.entry(id).or_default().push(check);
             }
+            downloads = self
+                .ctx
+                .core
+                .catalog()
+                .download_states_under(&self.ctx.who.tenant, &prefix)
+                .await
+                .map_err(db)?
+                .into_iter()
+                .collect();
         }
         if results && !shown.is_empty() {
             // The folder's result list (rule 22); made again when read.
@@ -546,7 +556,8 @@ impl Sftp {
             let Some(u) = by_name.get(full) else { continue };
             if results {
                 let checks = findings.remove(&u.id).unwrap_or_default();
-                let r = crate::backends::catalog::result_of((*u).clone(), checks);
+                let mut r = crate::backends::catalog::result_of((*u).clone(), checks);
+                r.download = downloads.remove(&u.id);
                 {
                     out.push(Entry {
                         name: format!("{file}.json"),

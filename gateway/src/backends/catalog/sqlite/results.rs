@@ -454,7 +454,47 @@ impl SqliteCatalog {
         .fetch_all(&self.pool)
         .await?;
         let checks = rows.iter().map(check_of).collect::<Result<_, _>>()?;
-        Ok(Some(crate::backends::catalog::result_of(up, checks)))
+        let mut result = crate::backends::catalog::result_of(up, checks);
+        result.download = self.download_state(id).await?;
+        Ok(Some(result))
+    }
+
+    /// [`Self::download_state`] of every upload of `tenant` under `prefix`, in one query
+    /// (a `/results` listing shows the same bytes a read gets).
+    pub async fn download_states_under(
+        &self,
+        tenant: &str,
+        prefix: &str,
+    ) -> Result<Vec<(String, crate::checks::DownloadState)>, CatalogError> {
+        let rows = super::bind_tenant_prefix(
+            sqlx::query(
+                "SELECT upload_id, downloads, last_downloaded_at, expires_at, expired_at \
+                 FROM files WHERE tenant = ? AND substr(name, 1, ?) = ? \
+                 AND name >= ? AND name < ? || char(1114111) ORDER BY indexed_at",
+            ),
+            tenant,
+            prefix,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("upload_id")?, download_of(r)?)))
+            .collect()
+    }
+
+    /// The review side's use of the file an upload yielded (the current version).
+    async fn download_state(
+        &self,
+        upload_id: &str,
+    ) -> Result<Option<crate::checks::DownloadState>, CatalogError> {
+        let row = sqlx::query(
+            "SELECT downloads, last_downloaded_at, expires_at, expired_at FROM files \
+             WHERE upload_id = ? ORDER BY indexed_at DESC LIMIT 1",
+        )
+        .bind(upload_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(download_of).transpose()
     }
 
     /// The findings of every upload of `tenant` whose name starts with `prefix`, as
@@ -492,5 +532,24 @@ fn check_of(r: &sqlx::sqlite::SqliteRow) -> Result<Check, sqlx::Error> {
         severity: severity_of(&severity),
         message: r.try_get("message")?,
         detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+    })
+}
+
+fn download_of(r: &sqlx::sqlite::SqliteRow) -> Result<crate::checks::DownloadState, CatalogError> {
+    let downloads: i64 = r.try_get("downloads")?;
+    let last: Option<i64> = r.try_get("last_downloaded_at")?;
+    let expires: Option<i64> = r.try_get("expires_at")?;
+    let expired: Option<i64> = r.try_get("expired_at")?;
+    let state = match (expired.is_some(), downloads > 0) {
+        (true, false) => "expired_unread",
+        (true, true) => "expired",
+        (false, true) => "downloaded",
+        (false, false) => "ready",
+    };
+    Ok(crate::checks::DownloadState {
+        state: state.into(),
+        downloads: u64::try_from(downloads).unwrap_or(0),
+        last_downloaded_at: last.map(crate::util::rfc3339),
+        expires_at: expired.or(expires).map(crate::util::rfc3339),
     })
 }

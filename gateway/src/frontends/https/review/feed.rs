@@ -38,6 +38,25 @@ pub async fn events(
     reviewer: Reviewer,
     query: Result<Query<FeedQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    feed(&s, reviewer.grant.as_deref(), query).await
+}
+
+/// `GET /v1/hospital/events`: the same feed for a hospital, of its own files only —
+/// checked, indexed, downloaded, expired unread (DOMAIN rule 19).
+pub async fn hospital_events(
+    State(s): State<Https>,
+    caller: crate::frontends::https::auth::Caller,
+    query: Result<Query<FeedQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let own = [caller.who.tenant.clone()];
+    feed(&s, Some(&own), query).await
+}
+
+async fn feed(
+    s: &Https,
+    grant: Option<&[String]>,
+    query: Result<Query<FeedQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let bad = |d: &str| problem(StatusCode::BAD_REQUEST, "http.bad_query", d);
     let Ok(Query(q)) = query else {
         return bad("query parameters: after, wait, limit");
@@ -54,12 +73,7 @@ pub async fn events(
     loop {
         // Marked seen before the query, so a commit after it wakes the wait below.
         changes.borrow_and_update();
-        let rows = match s
-            .app
-            .catalog
-            .outbox_after(after, reviewer.grant.as_deref(), limit)
-            .await
-        {
+        let rows = match s.app.catalog.outbox_after(after, grant, limit).await {
             Ok(r) => r,
             Err(e) => return unavailable(&e),
         };
