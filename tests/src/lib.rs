@@ -48,6 +48,7 @@ pub struct TestTenant {
     pub max_bytes: u64,
     pub requests_per_second: u32,
     pub suspended: Option<(String, String)>,
+    pub raw: String,
 }
 
 impl TestTenant {
@@ -61,7 +62,15 @@ impl TestTenant {
             max_bytes: 0,
             requests_per_second: 0,
             suspended: None,
+            raw: String::new(),
         }
+    }
+
+    /// Appends raw `key = value` lines to the tenant's entry.
+    pub fn raw(mut self, lines: &str) -> Self {
+        self.raw.push_str(lines);
+        self.raw.push('\n');
+        self
     }
 
     /// Suspended until `until` (`"indefinite"`, a date or an instant) for `reason`.
@@ -121,13 +130,14 @@ impl TestTenant {
             .map(|(u, r)| format!("suspended_until = {u:?}\nsuspended_reason = {r:?}\n"))
             .unwrap_or_default();
         format!(
-            "[[tenant]]\ncode = \"{}\"\nname = \"Test hospital {}\"\nprofile = \"{}\"\nssh_keys = [{}]\nallow_ips = [{}]\ntoken_hashes = [{}]\n{suspended}quota = {{ max_bytes = {}, requests_per_second = {} }}\n\n",
+            "[[tenant]]\ncode = \"{}\"\nname = \"Test hospital {}\"\nprofile = \"{}\"\nssh_keys = [{}]\nallow_ips = [{}]\ntoken_hashes = [{}]\n{suspended}{}quota = {{ max_bytes = {}, requests_per_second = {} }}\n\n",
             self.code,
             self.code,
             self.profile,
             list(&self.ssh_keys),
             list(&self.allow_ips),
             list(&hashes),
+            self.raw,
             self.max_bytes,
             self.requests_per_second
         )

@@ -1071,3 +1071,80 @@ fn a_hospital_sees_its_files_downloaded_in_its_results_and_its_own_feed() {
     };
     assert!(kinds.iter().any(|k| k == "file.indexed"), "{kinds:?}");
 }
+
+/// Rule 24: on a slow line what is durable after a break is measured in seconds, not
+/// megabytes — a hospital's `durable_interval_secs` makes received bytes resumable
+/// from within a second or so, long before `fsync_interval_bytes` (8 MiB) is reached.
+#[test]
+fn a_slow_line_keeps_what_it_sent_every_few_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = ssh_keygen(dir.path(), "k").unwrap();
+    let gw = TestGateway::builder()
+        .tenant(
+            TestTenant::new(CODE)
+                .ssh_key(&public)
+                .raw("durable_interval_secs = 1"),
+        )
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    let local = dir.path().join("slow.txt");
+    std::fs::write(
+        &local,
+        seal_to_vec(
+            &[gw.age_recipient().unwrap()],
+            &gateway_tests::sftp::text_record(4_000_000, 9),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    // 800 kbit/s: 8 MiB would take 80 s.
+    let mut sftp = std::process::Command::new("sftp");
+    sftp.args([
+        "-l",
+        "800",
+        "-b",
+        "-",
+        "-P",
+        &gw.sftp.port().to_string(),
+        "-i",
+    ])
+    .arg(&key)
+    .args([
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+    ])
+    .arg(format!("{CODE}@127.0.0.1"))
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    let mut child = sftp.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "put {} /inbox/slow.txt", local.display()).unwrap();
+    }
+    let held = || -> u64 {
+        let (_, out) = sftp_batch(gw.sftp, CODE, &key, "ls -l /inbox/slow.txt\n").unwrap();
+        out.lines()
+            .find(|l| l.ends_with("slow.txt") && !l.starts_with("sftp>"))
+            .and_then(|l| l.split_whitespace().nth(4))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut seen = 0;
+    while seen < 200_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {seen} bytes durable after 15 s at 100 KB/s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        seen = held();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(held() >= seen, "what was durable stays after the break");
+}

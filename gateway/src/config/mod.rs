@@ -274,6 +274,8 @@ pub struct IngestConfig {
     pub max_file_bytes: u64,
     /// Received bytes allowed to sit unsynced before an fsync and a durable-offset update.
     pub fsync_interval_bytes: u64,
+    /// … or once this many seconds passed since the last sync (slow lines, rule 24).
+    pub fsync_interval_secs: u64,
     /// Accept files sealed to other recipients besides the gateway.
     pub allow_other_recipients: bool,
     /// Hours a partial upload may sit untouched before it expires and its bytes go.
@@ -294,6 +296,7 @@ impl Default for IngestConfig {
         IngestConfig {
             max_file_bytes: 16 << 30,
             fsync_interval_bytes: 8 << 20,
+            fsync_interval_secs: 10,
             allow_other_recipients: false,
             partial_expiry_hours: 48,
             quarantine_days: 14,

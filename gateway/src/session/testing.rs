@@ -35,6 +35,7 @@ pub async fn fixture_with(quota: Quota, max_file_bytes: u64, fsync_interval_byte
         spool_dir: dir.path().join("spool"),
         max_file_bytes,
         fsync_interval_bytes,
+        fsync_interval_secs: 10,
         header_policy: HeaderPolicy::default(),
         // Tests accept many uploads with no pipeline running: nobody waits at the door.
         max_backlog: 0,

@@ -137,6 +137,11 @@ pub struct Tenant {
     /// Vendors (principal names, role `vendor`) this hospital admits to act for it.
     #[serde(default)]
     pub allow_vendors: Vec<String>,
+    /// Seconds received bytes may wait before they are made durable, overriding
+    /// `[ingest] fsync_interval_secs` (a hospital on a slow line re-sends less after a
+    /// break, DOMAIN rule 24).
+    #[serde(default)]
+    pub durable_interval_secs: Option<u64>,
     /// See [`Suspension`].
     #[serde(default)]
     pub suspended_until: Option<String>,
