@@ -33,6 +33,11 @@ struct Certs {
     stranger: Pem,
     /// Issued by the CA, registered for CODE, but expired.
     expired: Pem,
+    /// Issued by the CA with the hospital code OTHER as its subject's serialNumber:
+    /// named by its subject, registered nowhere.
+    by_code: Pem,
+    /// The same from a self-signed certificate: its subject proves nothing.
+    self_by_code: Pem,
 }
 
 fn write(dir: &Path, name: &str, cert: &rcgen::Certificate, key: &KeyPair) -> Pem {
@@ -71,6 +76,30 @@ fn certs() -> Certs {
         let cert = params.signed_by(&key, &issuer).unwrap();
         write(dir.path(), name, &cert, &key)
     };
+    let by_code = {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Hospital card");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CustomDnType(vec![2, 5, 4, 5]), OTHER);
+        params
+            .extended_key_usages
+            .push(rcgen::ExtendedKeyUsagePurpose::ClientAuth);
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        write(dir.path(), "by-code", &cert, &key)
+    };
+    let self_by_code = {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, OTHER);
+        let cert = params.self_signed(&key).unwrap();
+        write(dir.path(), "self-by-code", &cert, &key)
+    };
     let issued = issue("issued", false);
     let stranger = issue("stranger", false);
     let expired = issue("expired", true);
@@ -88,6 +117,8 @@ fn certs() -> Certs {
         self_signed,
         stranger,
         expired,
+        by_code,
+        self_by_code,
     }
 }
 
@@ -252,6 +283,27 @@ fn a_client_ca_checks_chain_and_dates_in_the_handshake() {
     // Without a certificate a token still works.
     let token_only = Client::new(gw.https, Some(TOKEN));
     assert_eq!(token_only.call("GET", "/v1/uploads", &[], None).status, 200);
+    // From the CA, naming hospital OTHER by its code in the subject (rule 25): OTHER,
+    // with no fingerprint registered.
+    let card =
+        Client::new(gw.https, None).with_client_cert(&certs.by_code.cert, &certs.by_code.key);
+    assert_eq!(create(&card, "Yy5wZGY=").status, 201);
+    let listed = card.call("GET", "/v1/uploads", &[], None).json();
+    assert_eq!(listed["uploads"][0]["name"], "c.pdf", "{listed}");
+}
+
+/// Without a client CA a subject proves nothing: a self-signed certificate whose
+/// subject is a hospital's code identifies no one.
+#[test]
+fn a_subject_names_a_hospital_only_under_a_client_ca() {
+    let certs = certs();
+    let gw = gateway("client_certificates = true");
+    let c = Client::new(gw.https, None)
+        .with_client_cert(&certs.self_by_code.cert, &certs.self_by_code.key);
+    assert_eq!(
+        c.call("GET", "/v1/uploads", &[], None).code(),
+        "auth.cert_unknown"
+    );
 }
 
 #[test]

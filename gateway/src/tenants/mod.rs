@@ -103,6 +103,26 @@ impl Tenants {
             .fold(false, |acc, h| acc | h.expired(now))
     }
 
+    /// The tenant a client certificate (DER) names by its hospital code — the subject's
+    /// serialNumber or common name is exactly a tenant's 10-digit code. Only for
+    /// certificates already verified against the operator's client CA (DOMAIN rule 25:
+    /// institution cards carry the institution's code).
+    pub fn by_cert_subject(&self, der: &[u8]) -> Option<&Tenant> {
+        use x509_parser::prelude::{FromDer, X509Certificate};
+        let (_, cert) = X509Certificate::from_der(der).ok()?;
+        let subject = cert.subject();
+        let values = subject
+            .iter_by_oid(&x509_parser::oid_registry::OID_X509_SERIALNUMBER)
+            .chain(subject.iter_common_name())
+            .filter_map(|a| a.as_str().ok());
+        for v in values {
+            if let Some(t) = self.by_code.get(v.trim()) {
+                return Some(t);
+            }
+        }
+        None
+    }
+
     /// The tenant a client certificate (DER) is registered to.
     pub fn by_client_cert(&self, der: &[u8]) -> Option<&Tenant> {
         let presented = TokenHash::of_bytes(der);

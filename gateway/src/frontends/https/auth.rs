@@ -36,6 +36,8 @@ pub struct Caller {
 pub enum Credential {
     Token(TokenHash),
     Cert(TokenHash),
+    /// A certificate from the client CA that names the hospital by its code.
+    CertSubject,
     /// A vendor's token, acting for the hospital it named (DOMAIN rule 17).
     Vendor {
         name: String,
@@ -74,6 +76,7 @@ impl Caller {
         let still = match &self.credential {
             Credential::Token(h) => t.token_hashes.iter().any(|x| x.same_as(h)),
             Credential::Cert(h) => t.client_cert_sha256.iter().any(|x| x.same_as(h)),
+            Credential::CertSubject => true,
             Credential::Vendor { .. } => false,
         };
         if !still {
@@ -233,7 +236,14 @@ impl FromRequestParts<Https> for Caller {
             return vendor(parts, state, &snapshot, v, ip, &refuse);
         }
         let cert = client_cert(parts);
-        let by_cert = cert.map(|der| snapshot.by_client_cert(der));
+        // With a client CA the handshake verified the chain, so the subject may name the
+        // hospital by its code instead of a pinned fingerprint (rule 25).
+        let ca_mode = !state.app.config.https.client_ca_file.as_os_str().is_empty();
+        let by_cert = cert.map(|der| {
+            snapshot
+                .by_client_cert(der)
+                .or_else(|| ca_mode.then(|| snapshot.by_cert_subject(der)).flatten())
+        });
         let tenant = match (bearer(parts), by_cert) {
             (Some(token), by_cert) => {
                 let Some(tenant) = snapshot.by_token(token) else {
@@ -323,6 +333,7 @@ impl FromRequestParts<Https> for Caller {
         }
         let credential = match (bearer(parts), cert) {
             (Some(token), _) => Credential::Token(TokenHash::of(token)),
+            (None, Some(der)) if snapshot.by_client_cert(der).is_none() => Credential::CertSubject,
             (None, Some(der)) => Credential::Cert(TokenHash::of_bytes(der)),
             (None, None) => Credential::Token(TokenHash::of("")),
         };
