@@ -74,7 +74,13 @@ impl Rng {
 }
 
 fn start_gateway(tenants: &[u8]) -> TestGateway {
-    let gw = TestGateway::builder().start().unwrap();
+    // Three kills inside one file's check would make it a poison upload
+    // (`check.interrupted`, as a file that takes the gateway down is); kills every
+    // 150–1,500 ms are far above any real crash rate, so the limit is raised here.
+    let gw = TestGateway::builder()
+        .config("[pipeline]\nmax_check_attempts = 50\n")
+        .start()
+        .unwrap();
     gw.wait_ready().unwrap();
     std::fs::write(&gw.tenants_path, tenants).unwrap();
     gw.signal("HUP").unwrap();

@@ -203,7 +203,7 @@ fn sighup_reloads_tenants_and_bad_files_keep_the_old_ones() {
         err.contains("Remote working directory: /"),
         "key a: {code} {err}"
     );
-    // A session opened before the reload must survive it.
+    // A session opened before a reload survives it while its key stays.
     let mut held = idle_ssh(&gw, &key_a);
     wait_for_metric(&gw, "gateway_sessions_active{protocol=\"sftp\"}", 1.0);
     let (_, err) = ssh_login(gw.sftp, CODE, &key_b).unwrap();
@@ -212,7 +212,7 @@ fn sighup_reloads_tenants_and_bad_files_keep_the_old_ones() {
         "key b before reload: {err}"
     );
 
-    gw.write_tenants(&[TestTenant::new(CODE).ssh_key(&pub_b)])
+    gw.write_tenants(&[TestTenant::new(CODE).ssh_key(&pub_a).ssh_key(&pub_b)])
         .unwrap();
     gw.signal("HUP").unwrap();
     wait_for_metric(&gw, "gateway_tenants_reloads_total{result=\"ok\"}", 1.0);
@@ -221,14 +221,9 @@ fn sighup_reloads_tenants_and_bad_files_keep_the_old_ones() {
         err.contains("Remote working directory: /"),
         "key b after reload: {err}"
     );
-    let (_, err) = ssh_login(gw.sftp, CODE, &key_a).unwrap();
-    assert!(
-        err.contains("Permission denied"),
-        "key a after reload: {err}"
-    );
     assert!(
         held.try_wait().unwrap().is_none(),
-        "the open session was dropped by the reload"
+        "the open session was dropped by a reload that kept its key"
     );
     let (_, m) = gw.admin_get("/metrics").unwrap();
     assert_eq!(
@@ -236,8 +231,31 @@ fn sighup_reloads_tenants_and_bad_files_keep_the_old_ones() {
         Some(1.0),
         "{m}"
     );
-    let _ = held.kill();
-    let _ = held.wait();
+
+    // A reload that removes the key ends the session logged in with it, at once
+    // (DOMAIN rule 18), and refuses the key from then on.
+    gw.write_tenants(&[TestTenant::new(CODE).ssh_key(&pub_b)])
+        .unwrap();
+    gw.signal("HUP").unwrap();
+    wait_for_metric(&gw, "gateway_tenants_reloads_total{result=\"ok\"}", 2.0);
+    let (_, err) = ssh_login(gw.sftp, CODE, &key_a).unwrap();
+    assert!(
+        err.contains("Permission denied"),
+        "key a after reload: {err}"
+    );
+    let ended = std::time::Instant::now();
+    while held.try_wait().unwrap().is_none() {
+        assert!(
+            ended.elapsed() < Duration::from_secs(5),
+            "the session of a removed key was not ended"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    wait_for_metric(
+        &gw,
+        "gateway_sessions_revoked_total{protocol=\"sftp\",reason=\"key_removed\"}",
+        1.0,
+    );
 
     std::fs::write(&gw.tenants_path, "[[tenant]]\ncode = \"12\"\n").unwrap();
     gw.signal("HUP").unwrap();

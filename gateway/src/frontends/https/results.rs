@@ -36,8 +36,15 @@ pub struct SummaryQuery {
 pub async fn summary(
     State(s): State<Https>,
     caller: Caller,
-    Query(q): Query<SummaryQuery>,
+    query: Result<Query<SummaryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    let Ok(Query(q)) = query else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "http.bad_query",
+            "query parameters: folder, format (json, csv or txt)",
+        );
+    };
     let folder = match q.folder.as_deref().map(|f| f.trim_matches('/')) {
         None | Some("") => String::new(),
         Some(f) => format!("{f}/"),
