@@ -59,11 +59,16 @@ pub fn visible_in_inbox(u: &UploadRow) -> bool {
     )
 }
 
-/// Whether an upload has a result file: its checks are over.
+/// Whether an upload has a result file: from its acceptance on, showing `checking`
+/// (檢核中, DOMAIN rule 11) until its checks are over.
 pub fn has_result(u: &UploadRow) -> bool {
     matches!(
         u.state,
-        UploadState::Indexed | UploadState::Rejected | UploadState::Expired
+        UploadState::Accepted
+            | UploadState::Checking
+            | UploadState::Indexed
+            | UploadState::Rejected
+            | UploadState::Expired
     )
 }
 
