@@ -201,12 +201,17 @@ fn kill_nine_at_random_instants_loses_no_acknowledged_upload() {
     // Every acknowledged upload is indexed exactly once, with the acknowledged digest.
     for (name, (upload, sha)) in &acked {
         assert_eq!(sha, &expected[name], "acknowledged digest of {name}");
-        assert_eq!(
-            per_upload.get(upload.as_str()),
-            Some(&1),
-            "{name} ({upload}) indexed {:?} times",
-            per_upload.get(upload.as_str())
-        );
+        if per_upload.get(upload.as_str()) != Some(&1) {
+            // Say what became of it (its state and findings), then fail.
+            let result = rt.block_on(async {
+                let catalog = catalog::open("", &data).await.unwrap();
+                catalog.check_result(upload).await.unwrap()
+            });
+            panic!(
+                "{name} ({upload}) indexed {:?} times: {result:?}",
+                per_upload.get(upload.as_str())
+            );
+        }
     }
     let resent = indexed.len() - acked.len();
     println!(
