@@ -541,6 +541,26 @@ impl Pipeline {
         upload: &UploadRow,
         error: PipelineError,
     ) -> Result<Outcome, PipelineError> {
+        // The catalog being busy or locked is no fault of the file: the check waits and
+        // the attempt is given back, so overload never turns a valid file into a
+        // poison upload (`check.interrupted`).
+        if let PipelineError::Catalog(e) = &error
+            && e.is_unavailable()
+        {
+            let after = crate::util::unix_now().saturating_add(2);
+            crate::telemetry::events::CheckRetried {
+                upload: &upload.id,
+                attempts: upload.check_attempts,
+                backoff_secs: Some(2),
+                error: &error.to_string(),
+            }
+            .emit();
+            self.core
+                .catalog()
+                .defer_check(&upload.id, after, "")
+                .await?;
+            return Err(error);
+        }
         if upload.check_attempts >= self.max_attempts {
             return self.give_up(upload, &error.to_string()).await;
         }
