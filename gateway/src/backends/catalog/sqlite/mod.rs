@@ -38,6 +38,9 @@ pub struct SqliteCatalog {
     /// nothing, while contending inside SQLite means its busy handler's sleeps (up to
     /// 100 ms each), which capped small-file throughput at ~70 files/s.
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// Set while SQLite's lock is held by someone else (the last `BEGIN IMMEDIATE`
+    /// timed out), cleared by the next that succeeds.
+    locked_elsewhere: Arc<std::sync::atomic::AtomicBool>,
     /// Bumped after every commit that adds outbox events (or asks for retries), so
     /// the dispatcher and long-polling feeds wake without polling.
     outbox: Arc<tokio::sync::watch::Sender<u64>>,
@@ -146,6 +149,7 @@ impl SqliteCatalog {
             pool,
             reads,
             writer: Arc::new(tokio::sync::Mutex::new(())),
+            locked_elsewhere: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             outbox: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
     }
@@ -154,16 +158,44 @@ impl SqliteCatalog {
     /// out `busy_timeout`); a deferred one that reads first fails with "database is
     /// locked" when another connection wrote in between.
     ///
-    /// The wait for our own turn is bounded as well: while another process holds the
-    /// lock every writer here spends `busy_timeout` in turn, and a request queued behind
-    /// the pipeline's and the outbox's writers would otherwise wait minutes (a tus
-    /// `PATCH` hung past its client's timeout) instead of hearing `catalog.unavailable`.
+    /// Our own writers queue for their turn (they always make progress, however many
+    /// there are under load). But while another process holds SQLite's lock every
+    /// writer here spends `busy_timeout` in turn, and a request queued behind the
+    /// pipeline's and the outbox's writers would wait minutes (a tus `PATCH` hung past
+    /// its client's timeout): then a writer that has waited `busy_timeout` for its turn
+    /// gives up with `catalog.unavailable` instead.
     pub(crate) async fn write_tx(&self) -> Result<WriteTx, CatalogError> {
-        let slot = tokio::time::timeout(BUSY_TIMEOUT, self.writer.clone().lock_owned())
-            .await
-            .map_err(|_| CatalogError::Unavailable("the catalog's writers are queued up".into()))?;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(WriteTx { tx, _slot: slot })
+        use std::sync::atomic::Ordering;
+        let started = tokio::time::Instant::now();
+        let acquire = self.writer.clone().lock_owned();
+        tokio::pin!(acquire);
+        let slot = loop {
+            tokio::select! {
+                slot = &mut acquire => break slot,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {
+                    if self.locked_elsewhere.load(Ordering::Relaxed)
+                        && started.elapsed() >= BUSY_TIMEOUT
+                    {
+                        return Err(CatalogError::Unavailable(
+                            "the catalog is locked by another process".into(),
+                        ));
+                    }
+                }
+            }
+        };
+        match self.pool.begin_with("BEGIN IMMEDIATE").await {
+            Ok(tx) => {
+                self.locked_elsewhere.store(false, Ordering::Relaxed);
+                Ok(WriteTx { tx, _slot: slot })
+            }
+            Err(e) => {
+                let e = CatalogError::from(e);
+                if e.is_unavailable() {
+                    self.locked_elsewhere.store(true, Ordering::Relaxed);
+                }
+                Err(e)
+            }
+        }
     }
 
     pub(crate) fn outbox_changed(&self) {
