@@ -164,7 +164,7 @@ pub fn inspect(
                 Err(c) => out.checks.push(c),
             }
         }
-        MediaType::Zip => {
+        MediaType::Zip | MediaType::Cab => {
             let limits = zip::ZipLimits {
                 max_entries: cfg.zip_max_entries,
                 max_total_bytes: cfg.zip_max_total_bytes,
@@ -172,31 +172,17 @@ pub fn inspect(
             };
             let profile = subject.profile;
             let ok = move |t: MediaType| !is_archive(t) && allowed(profile, t);
-            let (facts, checks) =
-                zip::inspect(plaintext, limits, dicom::HeaderLimits::of(cfg), &ok)?;
-            out.checks.extend(checks);
-            out.metadata["zip"] = serde_json::json!({ "entries": facts.entries });
-            if let Some(set) = facts.set {
-                out.metadata["dicomdir"] = serde_json::json!({
-                    "patients": set.patients, "studies": set.studies,
-                    "series": set.series, "instances": set.instances.len(),
-                });
-                out.instances = set.instances;
-            }
-        }
-        MediaType::Cab => {
-            let limits = zip::ZipLimits {
-                max_entries: cfg.zip_max_entries,
-                max_total_bytes: cfg.zip_max_total_bytes,
-                max_ratio: cfg.zip_max_ratio,
+            let header = dicom::HeaderLimits::of(cfg);
+            let (key, entries, set, checks) = if media_type == MediaType::Zip {
+                let (f, c) = zip::inspect(plaintext, limits, header, &ok)?;
+                ("zip", f.entries, f.set, c)
+            } else {
+                let (f, c) = cab::inspect(plaintext, len, limits, header, &ok)?;
+                ("cab", f.entries, f.set, c)
             };
-            let profile = subject.profile;
-            let ok = move |t: MediaType| !is_archive(t) && allowed(profile, t);
-            let (facts, checks) =
-                cab::inspect(plaintext, len, limits, dicom::HeaderLimits::of(cfg), &ok)?;
             out.checks.extend(checks);
-            out.metadata["cab"] = serde_json::json!({ "entries": facts.entries });
-            if let Some(set) = facts.set {
+            out.metadata[key] = serde_json::json!({ "entries": entries });
+            if let Some(set) = set {
                 out.metadata["dicomdir"] = serde_json::json!({
                     "patients": set.patients, "studies": set.studies,
                     "series": set.series, "instances": set.instances.len(),
