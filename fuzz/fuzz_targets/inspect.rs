@@ -21,7 +21,12 @@ fuzz_target!(|data: &[u8]| {
             name: "12A03123345.pdf",
             tenant: "3501200000",
             profile,
-            accepted_at: 1_700_000_000,
+            window: &gateway::pipeline::request::RecordWindow {
+                earliest_day: 19_500,
+                reference_day: 19_700,
+                months: 6,
+                basis: "upload".into(),
+            },
         };
         let _ = inspect(
             &mut std::io::Cursor::new(data),

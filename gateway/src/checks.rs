@@ -66,6 +66,9 @@ pub struct CheckResult {
     pub received_bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// A pre-check (DOMAIN rule 21): checked only, never submitted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub precheck: bool,
     pub checks: Vec<Check>,
     /// What the review side did with the indexed file (DOMAIN rules 13 and 19), once
     /// there is one.
@@ -103,6 +106,9 @@ impl CheckResult {
         );
         if let Some(sha) = &self.sha256 {
             out.push_str(&format!("SHA-256:  {sha}\n"));
+        }
+        if self.precheck {
+            out.push_str("Pre-check (預檢): checked only; not submitted, removed after a day\n");
         }
         out.push_str("\nFindings:\n");
         for c in &self.checks {

@@ -159,6 +159,32 @@ impl Client {
         r.header("location").expect("Location").to_string()
     }
 
+    /// A tus creation-with-upload whose `Upload-Metadata` carries `extra` pairs besides
+    /// the file name (a value of `None`: the key alone); the reply as it came.
+    pub fn upload_with(&self, name: &str, sealed: &[u8], extra: &[(&str, Option<&str>)]) -> Reply {
+        use base64::Engine;
+        let b64 = |v: &str| base64::engine::general_purpose::STANDARD.encode(v);
+        let mut meta = format!("filename {}", b64(name));
+        for (k, v) in extra {
+            meta += &match v {
+                Some(v) => format!(",{k} {}", b64(v)),
+                None => format!(",{k}"),
+            };
+        }
+        let len = sealed.len().to_string();
+        self.call(
+            "POST",
+            "/v1/uploads",
+            &[
+                ("Tus-Resumable", "1.0.0"),
+                ("Upload-Length", &len),
+                ("Upload-Metadata", &meta),
+                ("Content-Type", "application/offset+octet-stream"),
+            ],
+            Some(sealed),
+        )
+    }
+
     /// Waits (at most 30 s) for an upload's check result to be final.
     pub fn wait_result(&self, upload: &str) -> serde_json::Value {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

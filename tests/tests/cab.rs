@@ -14,7 +14,7 @@ fn inspect_bytes(bytes: &[u8], profile: Profile, cfg: &InspectConfig) -> Inspect
         name: "set.cab",
         tenant: "3501200000",
         profile,
-        accepted_at: 0,
+        window: &gateway::pipeline::request::RecordWindow::before_upload(0, 6),
     };
     inspect(
         &mut std::io::Cursor::new(bytes),

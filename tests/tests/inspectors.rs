@@ -3,6 +3,7 @@
 //! Python zipfile archives — with the expected facts as pydicom and qpdf report them
 //! (`interop/make_inspect_data.py`). One assertion per check code, pass and fail.
 
+use gateway::pipeline::request::RecordWindow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -50,7 +51,7 @@ fn check_as(file: &str, name: &str, profile: Profile) -> Inspection {
         name,
         tenant: TENANT,
         profile,
-        accepted_at: 20_780 * 86_400, // 2026-11-23
+        window: &RecordWindow::before_upload(20_780 * 86_400, 6), // 2026-11-23
     };
     inspect(
         &mut std::io::Cursor::new(&bytes),
@@ -120,7 +121,7 @@ fn dicom_failures_have_their_codes() {
         name: "x.dcm",
         tenant: TENANT,
         profile: Profile::Generic,
-        accepted_at: 0,
+        window: &RecordWindow::before_upload(0, 6),
     };
     let i = inspect(
         &mut std::io::Cursor::new(&bytes),

@@ -70,6 +70,7 @@ async fn main() -> Result<()> {
             metadata: serde_json::json!({}),
             retain_secs: None,
             instances: vec![instance],
+            request_id: None,
         };
         c.index_upload(&row, &file, &[], &serde_json::json!({}))
             .await?;

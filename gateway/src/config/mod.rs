@@ -57,6 +57,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub pipeline: PipelineConfig,
     pub inspect: InspectConfig,
+    pub requests: crate::pipeline::request::RequestsConfig,
     pub retention: RetentionConfig,
     pub publish: PublishConfig,
     pub dicomweb: DicomwebConfig,
@@ -282,6 +283,8 @@ pub struct IngestConfig {
     pub partial_expiry_hours: u64,
     /// Days a rejected upload's bytes are kept for inspection (quarantine).
     pub quarantine_days: u64,
+    /// Hours a pre-check (DOMAIN rule 21) and its result are kept after its checks.
+    pub precheck_hours: u64,
     /// Seconds between housekeeping sweeps (expiry and the end of quarantine).
     pub housekeeping_interval_secs: u64,
     /// Accepted uploads waiting for their checks before new uploads wait at the door
@@ -300,6 +303,7 @@ impl Default for IngestConfig {
             allow_other_recipients: false,
             partial_expiry_hours: 48,
             quarantine_days: 14,
+            precheck_hours: 24,
             housekeeping_interval_secs: 300,
             max_backlog: 32,
             admission_wait_secs: 30,
@@ -320,8 +324,6 @@ pub struct InspectConfig {
     pub zip_max_ratio: u64,
     /// `nhi-review`: review-record categories whose PDFs need an outline.
     pub nhi_outline_categories: Vec<String>,
-    /// `emr-download`: how old a record (PDF CreationDate) may be, in days.
-    pub emr_record_window_days: u32,
     /// Where parsers of hospital files run: `process` (worker processes under limits)
     /// or `in-process` (no isolation; for comparison only).
     pub isolation: crate::pipeline::isolation::Isolation,
@@ -346,7 +348,6 @@ impl Default for InspectConfig {
             zip_max_total_bytes: 64 << 30,
             zip_max_ratio: 200,
             nhi_outline_categories: vec!["A".into()],
-            emr_record_window_days: 183,
             isolation: crate::pipeline::isolation::Isolation::Process,
             worker_memory_mib: 2048,
             worker_cpu_secs: 120,
@@ -448,6 +449,9 @@ impl Config {
         }
         if let Err(e) = self.pipeline.windows() {
             return bad("pipeline.maintenance_windows", &e);
+        }
+        if let Err(e) = crate::pipeline::request::RequestRules::compile(&self.requests) {
+            return bad("requests", &e);
         }
         let token = &self.admin.token_sha256;
         if !token.is_empty() && (token.len() != 64 || hex::decode(token).is_err()) {

@@ -5,6 +5,9 @@
 //! - A rejected upload's bytes stay in the spool for inspection (quarantine) for
 //!   `ingest.quarantine_days`, then are removed (audit record `upload.purged`). The
 //!   check result stays, so a hospital can still read why the upload failed.
+//! - A pre-check (DOMAIN rule 21) is removed `ingest.precheck_hours` after its checks
+//!   ended: bytes first, then its records (audit record `precheck.removed`) — a crash
+//!   in between leaves records that the next sweep removes, never an orphan file.
 //!
 //! - Indexed files whose retention ended expire ([`retention`]), on their own timer
 //!   (`retention.sweep_interval_secs`).
@@ -29,6 +32,7 @@ use crate::telemetry::events::{InternalEvent, UploadCleanedUp};
 pub struct Policy {
     pub partial_expiry: Duration,
     pub quarantine: Duration,
+    pub precheck: Duration,
     pub interval: Duration,
 }
 
@@ -37,6 +41,7 @@ impl Policy {
         Policy {
             partial_expiry: Duration::from_secs(c.partial_expiry_hours.saturating_mul(3600)),
             quarantine: Duration::from_secs(c.quarantine_days.saturating_mul(86_400)),
+            precheck: Duration::from_secs(c.precheck_hours.saturating_mul(3600)),
             interval: Duration::from_secs(c.housekeeping_interval_secs),
         }
     }
@@ -47,6 +52,7 @@ impl Policy {
 pub struct Swept {
     pub expired: usize,
     pub purged: usize,
+    pub prechecks_removed: usize,
 }
 
 /// Runs one sweep as of `now` (unix seconds).
@@ -64,9 +70,15 @@ pub async fn sweep(core: &IngestCore, policy: &Policy, now: i64) -> Result<Swept
         catalog.mark_purged(up).await?;
         remove_spool(core, up, "purged");
     }
+    let prechecks = catalog.prechecks_ended(now - secs(policy.precheck)).await?;
+    for up in &prechecks {
+        remove_spool(core, up, "precheck_removed");
+        catalog.delete_precheck(up).await?;
+    }
     Ok(Swept {
         expired: expired.len(),
         purged: ended.len(),
+        prechecks_removed: prechecks.len(),
     })
 }
 
@@ -159,6 +171,7 @@ mod tests {
         let policy = Policy {
             partial_expiry: Duration::from_secs(3600),
             quarantine: Duration::from_secs(86_400),
+            precheck: Duration::from_secs(86_400),
             interval: Duration::from_secs(1),
         };
         let now = crate::util::unix_now();
@@ -171,7 +184,8 @@ mod tests {
             swept,
             Swept {
                 expired: 1,
-                purged: 0
+                purged: 0,
+                prechecks_removed: 0
             }
         );
         assert!(!spool(&partial_id).exists(), "expired bytes are removed");
@@ -193,7 +207,8 @@ mod tests {
             swept,
             Swept {
                 expired: 0,
-                purged: 1
+                purged: 1,
+                prechecks_removed: 0
             }
         );
         assert!(!spool(&bad_id).exists(), "quarantine over");

@@ -76,6 +76,9 @@ pub fn file_indexed(f: &FileFacts<'_>, metadata: &Value, checks: &[Check], at: i
         at,
     );
     let mut extra = file_fields(f);
+    if let Some(id) = metadata.pointer("/request/id") {
+        extra["request_id"] = id.clone();
+    }
     extra["metadata"] = metadata.clone();
     extra["checks"] = check_summary(checks);
     merge(base, extra)

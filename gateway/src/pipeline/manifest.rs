@@ -10,6 +10,8 @@
 //! `record_date` (optional) is the date of the record a file holds. For the
 //! `emr-download` profile it is checked against the request window (DOMAIN rule 3) —
 //! the way to date records whose PDF is encrypted with a password the gateway lacks.
+//! `request_id` (optional) is the request the file answers (rule 20): validated like
+//! any request id, recorded on the file, and the file's window counts from its date.
 //!
 //! Names are relative to the batch folder (`case-7.manifest.json` describes
 //! `case-7/…`). Checks run in arrival order, so the manifest is compared with the files
@@ -23,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backends::catalog::CurrentFile;
 use crate::checks::{Check, Severity};
+use crate::pipeline::request::{RecordWindow, Request, RequestRules, Source};
 
 pub const SUFFIX: &str = ".manifest.json";
 /// Larger manifests are refused rather than read: 4 MiB lists ~30,000 files.
@@ -41,6 +44,8 @@ pub struct Entry {
     pub sha256: String,
     #[serde(default)]
     pub record_date: Option<String>,
+    #[serde(default)]
+    pub request_id: Option<String>,
 }
 
 /// Days since 1970-01-01 of a `YYYY-MM-DD` date.
@@ -52,23 +57,55 @@ fn date_days(d: &str) -> Option<i64> {
     crate::pipeline::inspect::pdf::pdf_date_days(&format!("D:{}{}{}", &d[..4], &d[5..7], &d[8..]))
 }
 
-/// The records of a manifest older than `window_days` before `accepted_at` (unix s).
-pub fn window_check(m: &Manifest, accepted_at: i64, window_days: u32) -> Option<Check> {
-    let today = accepted_at.div_euclid(86_400);
+/// The request ids a manifest gives its files, validated: (entry name, request) for
+/// each valid one, and a finding per invalid one.
+pub fn requests(
+    m: &Manifest,
+    rules: &RequestRules,
+    profile: crate::tenants::Profile,
+    tenant: &str,
+) -> (Vec<(String, Request)>, Vec<Check>) {
+    let (mut ok, mut bad) = (Vec::new(), Vec::new());
+    for e in &m.files {
+        let Some(id) = &e.request_id else { continue };
+        match rules.validate(profile, tenant, id, Source::Manifest) {
+            Ok(r) => ok.push((e.name.clone(), r)),
+            Err(mut c) => {
+                c.message = format!("{}: {}", e.name, c.message);
+                bad.push(c);
+            }
+        }
+    }
+    (ok, bad)
+}
+
+/// The records of a manifest older than their window allows: `window` gives an
+/// entry's (from its request's date, or the upload's).
+pub fn window_check(m: &Manifest, window: impl Fn(&Entry) -> RecordWindow) -> Option<Check> {
     let old: Vec<serde_json::Value> = m
         .files
         .iter()
         .filter_map(|e| {
             let days = date_days(e.record_date.as_deref()?)?;
-            (today - days > i64::from(window_days))
-                .then(|| serde_json::json!({ "name": e.name, "record_date": e.record_date }))
+            let w = window(e);
+            w.too_old(days).then(|| {
+                serde_json::json!({
+                    "name": e.name,
+                    "record_date": e.record_date,
+                    "earliest": crate::pipeline::request::day_string(w.earliest_day),
+                    "basis": w.basis,
+                })
+            })
         })
         .collect();
     (!old.is_empty()).then(|| {
         Check::new(
             "manifest.record_too_old",
             Severity::Error,
-            format!("{} record(s) older than {window_days} days", old.len()),
+            format!(
+                "{} record(s) older than the request window allows",
+                old.len()
+            ),
         )
         .with_detail(serde_json::json!({ "files": old }))
     })
@@ -254,15 +291,49 @@ mod tests {
         ))
         .unwrap();
         let now = 20_780 * 86_400; // 2026-11-23
-        let c = window_check(&m, now, 183).unwrap();
+        let rules = RequestRules::compile(&Default::default()).unwrap();
+        let c = window_check(&m, |_| rules.window(None, now)).unwrap();
         assert_eq!(c.code, "manifest.record_too_old");
         assert_eq!(c.detail["files"][0]["name"], "old.pdf");
-        assert!(window_check(&m, now, 10_000).is_none());
+        assert_eq!(c.detail["files"][0]["earliest"], "2026-05-23");
+        // Counted from a request of 2025-03-01 instead, the old record is in.
+        let req = rules
+            .validate(
+                crate::tenants::Profile::EmrDownload,
+                "3501200000",
+                "35012000002025030100001",
+                Source::Manifest,
+            )
+            .unwrap();
+        assert!(window_check(&m, |_| rules.window(Some(&req), now)).is_none());
         let bad = format!(
             r#"{{"files":[{{"name":"a","size":1,"sha256":"{}","record_date":"2026-13-01"}}]}}"#,
             "a".repeat(64)
         );
         assert!(manifest(&bad).unwrap_err().message.contains("record_date"));
+    }
+
+    #[test]
+    fn request_ids_of_entries_are_validated() {
+        let m = manifest(&format!(
+            r#"{{"files":[{{"name":"a.pdf","size":1,"sha256":"{a}","request_id":"35012000002026100100001"}},
+                {{"name":"b.pdf","size":1,"sha256":"{a}","request_id":"nonsense"}},
+                {{"name":"c.pdf","size":1,"sha256":"{a}"}}]}}"#,
+            a = "a".repeat(64)
+        ))
+        .unwrap();
+        let rules = RequestRules::compile(&Default::default()).unwrap();
+        let (ok, bad) = requests(
+            &m,
+            &rules,
+            crate::tenants::Profile::EmrDownload,
+            "3501200000",
+        );
+        assert_eq!(ok.len(), 1);
+        assert_eq!(ok[0].0, "a.pdf");
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].code, "request.invalid_id");
+        assert!(bad[0].message.starts_with("b.pdf"));
     }
 
     #[test]

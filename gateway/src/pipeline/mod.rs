@@ -15,6 +15,7 @@ pub mod inspect;
 pub mod isolation;
 pub mod manifest;
 pub mod publish;
+pub mod request;
 pub mod set_wait;
 pub mod spool;
 pub mod store;
@@ -67,6 +68,10 @@ pub enum Outcome {
     },
     /// Back in the queue: part of a set whose other files are still to come.
     Deferred {
+        upload_id: String,
+    },
+    /// A pre-check that passed: checked, not indexed (DOMAIN rule 21).
+    Prechecked {
         upload_id: String,
     },
 }
@@ -183,7 +188,9 @@ impl Pipeline {
         }
         if let Ok(o) = &outcome {
             let failed = match o {
-                Outcome::Indexed { .. } | Outcome::Deferred { .. } => None,
+                Outcome::Indexed { .. } | Outcome::Deferred { .. } | Outcome::Prechecked { .. } => {
+                    None
+                }
                 Outcome::Rejected { codes, .. } => {
                     Some(codes.first().map(String::as_str).unwrap_or("unknown"))
                 }
@@ -226,6 +233,12 @@ impl Pipeline {
                 )
                 .await;
         };
+        let rules = self.core.settings().requests.clone();
+        let request = match request::of_upload(&rules, profile, upload) {
+            Ok(r) => r,
+            Err(check) => return self.reject(upload, vec![check]).await,
+        };
+        let accepted_at = upload.accepted_at.unwrap_or_else(crate::util::unix_now);
         let sealed = self.sealed_source(upload, &spool).await?;
         let file = match folder_set::unlocked(sealed.clone(), identity, policy).await {
             Ok(f) => f,
@@ -241,7 +254,7 @@ impl Pipeline {
             name: upload.name.clone(),
             tenant: upload.tenant.clone(),
             profile,
-            accepted_at: upload.accepted_at.unwrap_or_else(crate::util::unix_now),
+            window: rules.window(request.as_ref(), accepted_at),
             cfg: (*self.inspect).clone(),
         };
         let batch = manifest::batch_prefix(&upload.name);
@@ -257,6 +270,11 @@ impl Pipeline {
             Ok((i, _)) => return self.reject(upload, i.checks).await,
             Err(check) => return self.reject(upload, vec![check]).await,
         };
+        if inspection.directory && upload.is_precheck() {
+            return self
+                .reject(upload, vec![set_wait::precheck_folder_set()])
+                .await;
+        }
         if inspection.directory {
             let (meta, set_checks) = match self.folder_set(upload, &sealed).await? {
                 SetStep::Done(meta, checks) => (meta, checks),
@@ -270,6 +288,12 @@ impl Pipeline {
             }
         }
         if profile == Profile::NhiReview
+            && inspection.media_type == inspect::MediaType::Dicom
+            && !inspection.directory
+            && upload.is_precheck()
+        {
+            inspection.checks.push(set_wait::precheck_loose_dicom());
+        } else if profile == Profile::NhiReview
             && inspection.media_type == inspect::MediaType::Dicom
             && !inspection.directory
         {
@@ -288,21 +312,36 @@ impl Pipeline {
             self.wait_for_earlier(upload, Some(prefix), None).await?;
             let current = catalog.current_files_under(&upload.tenant, prefix).await?;
             checks.extend(manifest::compare(m, prefix, &current));
+            let (requests, bad) = manifest::requests(m, &rules, profile, &upload.tenant);
+            checks.extend(bad);
             if profile == Profile::EmrDownload {
-                let at = upload.accepted_at.unwrap_or_else(crate::util::unix_now);
-                checks.extend(manifest::window_check(
-                    m,
-                    at,
-                    self.inspect.emr_record_window_days,
-                ));
+                checks.extend(manifest::window_check(m, |e| {
+                    let own = requests.iter().find(|(n, _)| *n == e.name).map(|(_, r)| r);
+                    rules.window(own.or(request.as_ref()), accepted_at)
+                }));
             }
             if checks.iter().any(|c| c.severity == Severity::Error) {
                 return self.reject(upload, checks).await;
             }
+            if !upload.is_precheck() {
+                let assigned = request::assignments(&requests, prefix, &current);
+                catalog.assign_requests(&upload.tenant, &assigned).await?;
+                inspection.metadata["requests"] = request::listed(&requests);
+            }
+        }
+        if let Some(r) = &request {
+            inspection.metadata["request"] = r.metadata();
         }
         self.wait_for_earlier(upload, None, Some(&sha256)).await?;
         if let Some(dup) = index::duplicate_check(catalog, &upload.tenant, &sha256).await? {
             checks.push(dup);
+        }
+        if upload.is_precheck() {
+            // Checked in full; nothing is stored, indexed or handed on (DOMAIN rule 21).
+            catalog.finish_precheck(&upload.id, true, &checks).await?;
+            return Ok(Outcome::Prechecked {
+                upload_id: upload.id.clone(),
+            });
         }
         // The spool file moves into the object store (see store.rs): after this the
         // upload's bytes live there, and a crash before the index commit re-runs the
@@ -325,6 +364,7 @@ impl Pipeline {
             object_key: key.as_str().to_string(),
             metadata: inspection.metadata,
             retain_secs: self.retention.retain_secs(profile, tenant_retention),
+            request_id: request.map(|r| r.id),
             instances: inspection
                 .instances
                 .into_iter()
@@ -614,10 +654,17 @@ impl Pipeline {
             .map(|c| c.code.clone())
             .collect();
         // The spool file stays: rejected uploads are kept for inspection (quarantine).
-        self.core
-            .catalog()
-            .reject_upload(&upload.id, &upload.tenant, &checks)
-            .await?;
+        if upload.is_precheck() {
+            self.core
+                .catalog()
+                .finish_precheck(&upload.id, false, &checks)
+                .await?;
+        } else {
+            self.core
+                .catalog()
+                .reject_upload(&upload.id, &upload.tenant, &checks)
+                .await?;
+        }
         Ok(Outcome::Rejected {
             upload_id: upload.id.clone(),
             codes,

@@ -125,6 +125,28 @@ pub async fn still_waiting(
     })
 }
 
+/// A DICOMDIR sent as a pre-check on its own: its folder's files are pre-checks too,
+/// never indexed, so there is no set to validate it against.
+pub fn precheck_folder_set() -> Check {
+    Check::new(
+        "precheck.folder_set",
+        Severity::Error,
+        "a DICOMDIR set cannot be pre-checked file by file; pre-check it as one CAB or ZIP \
+         archive holding the DICOMDIR and its files",
+    )
+}
+
+/// A loose DICOM file sent as a pre-check (`nhi-review`): the file itself is checked;
+/// whether it belongs to a set cannot be, as pre-checks are never indexed.
+pub fn precheck_loose_dicom() -> Check {
+    Check::new(
+        "precheck.set_not_checked",
+        Severity::Warning,
+        "the DICOM file itself passed; submitted, it must be part of a DICOMDIR set \
+         (CAB, ZIP or a folder with its DICOMDIR), which a pre-check of one file cannot show",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +176,7 @@ mod tests {
             updated_at: 100,
             check_attempts: 1,
             waits_for: None,
+            request_id: None,
         };
         let none = FolderActivity::default();
         assert!(!quiet(&none, &upload, 150, 60));

@@ -41,6 +41,8 @@ pub struct IngestSettings {
     /// Accepted-but-unchecked uploads before new ones wait (0: never), and how long.
     pub max_backlog: u64,
     pub admission_wait: std::time::Duration,
+    /// What request ids look like per profile (DOMAIN rule 20), compiled once.
+    pub requests: Arc<crate::pipeline::request::RequestRules>,
 }
 
 impl IngestSettings {
@@ -56,8 +58,20 @@ impl IngestSettings {
             },
             max_backlog: config.ingest.max_backlog,
             admission_wait: std::time::Duration::from_secs(config.ingest.admission_wait_secs),
+            requests: Arc::new(request_rules(&config.requests)),
         }
     }
+}
+
+/// `[requests]` compiled; `Config::validate` has refused patterns that do not compile,
+/// so the defaults stand in only for a config that skipped validation.
+pub fn request_rules(
+    c: &crate::pipeline::request::RequestsConfig,
+) -> crate::pipeline::request::RequestRules {
+    use crate::pipeline::request::RequestRules;
+    RequestRules::compile(c)
+        .or_else(|_| RequestRules::compile(&Default::default()))
+        .expect("the default request patterns compile")
 }
 
 /// Who is uploading, as a front end authenticated them.
@@ -303,7 +317,11 @@ impl IngestCore {
             return Err(IngestError::TooLarge { limit });
         }
         let tenant_bytes = self
-            .check_quota(&who.tenant, declared_len.unwrap_or(0))
+            .check_quota(
+                &who.tenant,
+                declared_len.unwrap_or(0),
+                names::is_precheck(name),
+            )
             .await?;
         let ticket = self.admit(who).await;
         let id = new_upload_id()?;
@@ -476,20 +494,25 @@ impl IngestCore {
     }
 
     /// Refuses a new upload that the tenant's quota cannot take; returns accepted bytes.
-    async fn check_quota(&self, tenant: &str, incoming: u64) -> Result<u64> {
+    /// The tenant's quota with `incoming` more bytes; a pre-check (DOMAIN rule 21) is
+    /// held to the concurrency limit only, as it never stays.
+    async fn check_quota(&self, tenant: &str, incoming: u64, precheck: bool) -> Result<u64> {
         let snapshot = self.tenants.snapshot();
         let t = snapshot
             .tenant(tenant)
             .ok_or_else(|| IngestError::UnknownTenant(tenant.into()))?;
         let usage = self.catalog.tenant_usage(tenant).await?;
         let q = &t.quota;
-        if q.max_files > 0 && usage.accepted_files >= q.max_files {
-            return Err(IngestError::QuotaFiles { limit: q.max_files });
-        }
         if q.max_concurrent_uploads > 0 && usage.receiving >= u64::from(q.max_concurrent_uploads) {
             return Err(IngestError::TooManyUploads {
                 limit: q.max_concurrent_uploads,
             });
+        }
+        if precheck {
+            return Ok(0);
+        }
+        if q.max_files > 0 && usage.accepted_files >= q.max_files {
+            return Err(IngestError::QuotaFiles { limit: q.max_files });
         }
         if q.max_bytes > 0 && usage.accepted_bytes + incoming > q.max_bytes {
             return Err(IngestError::QuotaBytes { limit: q.max_bytes });
@@ -584,7 +607,7 @@ impl Upload {
             return Err(IngestError::LengthExceeded { declared });
         }
         let quota = self.core.quota_bytes(&self.row.tenant);
-        if quota > 0 && self.tenant_bytes + end > quota {
+        if quota > 0 && !self.row.is_precheck() && self.tenant_bytes + end > quota {
             return Err(IngestError::QuotaBytes { limit: quota });
         }
         Ok(())
@@ -644,6 +667,12 @@ impl Upload {
     /// rename at the end). The name rules apply to the new name.
     pub async fn rename(&mut self, name: &str) -> Result<()> {
         check_name(name)?;
+        if names::is_precheck(name) != self.row.is_precheck() {
+            return Err(IngestError::NameNotAllowed {
+                name: name.into(),
+                reason: "a pre-check stays a pre-check and an upload stays an upload",
+            });
+        }
         if !self.core.catalog.rename_upload(&self.row.id, name).await? {
             return Err(IngestError::NotReceiving(self.row.id.clone()));
         }

@@ -4,6 +4,34 @@
 
 const MAX_LEN: usize = 255;
 
+/// The folder pre-checks live under (DOMAIN rule 21): `/precheck/` over SFTP, tus
+/// metadata `precheck`. A pre-check of `a.pdf` is the upload named `precheck/a.pdf`, so
+/// it never resumes, supersedes or counts as the real `a.pdf`.
+pub const PRECHECK: &str = "precheck/";
+
+/// Whether `name` is a pre-check's.
+pub fn is_precheck(name: &str) -> bool {
+    name.starts_with(PRECHECK)
+}
+
+/// The name of the pre-check of `name`.
+pub fn precheck(name: &str) -> String {
+    format!("{PRECHECK}{name}")
+}
+
+/// A name a client chose for a real upload: [`check`], and not in the pre-check folder
+/// (in any case), which only the pre-check paths of the front ends reach.
+pub fn check_client(name: &str) -> Result<(), &'static str> {
+    check(name)?;
+    let first = name.split('/').next().unwrap_or_default();
+    if first.eq_ignore_ascii_case(PRECHECK.trim_end_matches('/')) {
+        return Err(
+            "`precheck` is reserved for pre-checks (SFTP /precheck/, tus metadata `precheck`)",
+        );
+    }
+    Ok(())
+}
+
 pub fn check(name: &str) -> Result<(), &'static str> {
     if name.is_empty() {
         return Err("it is empty");
@@ -30,7 +58,7 @@ pub fn check(name: &str) -> Result<(), &'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::check;
+    use super::{check, check_client, precheck};
 
     #[test]
     fn accepts_review_names_and_refuses_the_rest() {
@@ -54,5 +82,15 @@ mod tests {
         ] {
             assert!(check(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_precheck_folder_is_reserved_for_prechecks() {
+        assert!(check_client("case-7/a.pdf").is_ok());
+        assert!(check_client("prechecks/a.pdf").is_ok());
+        for reserved in ["precheck/a.pdf", "PreCheck/a.pdf", "precheck"] {
+            assert!(check_client(reserved).is_err(), "{reserved}");
+        }
+        assert!(check(&precheck("a.pdf")).is_ok());
     }
 }

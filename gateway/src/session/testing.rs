@@ -40,6 +40,7 @@ pub async fn fixture_with(quota: Quota, max_file_bytes: u64, fsync_interval_byte
         // Tests accept many uploads with no pipeline running: nobody waits at the door.
         max_backlog: 0,
         admission_wait: std::time::Duration::ZERO,
+        requests: std::sync::Arc::new(super::request_rules(&Default::default())),
     };
     let core = IngestCore::new(catalog, registry, identity.clone(), settings);
     Fixture {

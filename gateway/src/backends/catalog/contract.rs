@@ -23,6 +23,7 @@ fn file(upload: &str, name: &str, sha256: &str, size: u64) -> NewFile {
         metadata: serde_json::json!({ "pages": 1 }),
         retain_secs: None,
         instances: Vec::new(),
+        request_id: None,
     }
 }
 
@@ -40,6 +41,7 @@ pub async fn run(c: &dyn CatalogStore) {
     rejection_and_quarantine(c).await;
     expiry_of_partial_uploads(c).await;
     super::contract_handoff::run(c).await;
+    super::contract_requests::run(c).await;
 }
 
 async fn uploads_resume_and_accept(c: &dyn CatalogStore) {

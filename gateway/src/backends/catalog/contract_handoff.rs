@@ -39,6 +39,7 @@ async fn indexed(
         metadata: serde_json::json!({ "case": { "category": "A" } }),
         retain_secs: retain,
         instances: Vec::new(),
+        request_id: None,
     };
     let event = serde_json::json!({ "event_id": format!("file.indexed:{}", file.id) });
     c.index_upload(&row, &file, &[], &event).await.unwrap();

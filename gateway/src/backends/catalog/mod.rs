@@ -155,6 +155,8 @@ catalog_api! {
 
     /// A new `receiving` upload.
     fn create_upload(id: &'a str, tenant: &'a str, name: &'a str, protocol: &'a str, declared_len: Option<u64>) -> UploadRow;
+    /// Records the request a partial upload answers, as its client gave it.
+    fn set_upload_request(id: &'a str, request_id: &'a str) -> ();
     fn upload(id: &'a str) -> Option<UploadRow>;
     /// The partial upload of `name` a client would resume, if any.
     fn receiving_upload(tenant: &'a str, name: &'a str) -> Option<UploadRow>;
@@ -195,6 +197,10 @@ catalog_api! {
     fn index_upload(upload: &'a UploadRow, file: &'a NewFile, checks: &'a [Check], event: &'a serde_json::Value) -> ();
     /// Any state → `rejected` with the findings and the `upload.rejected` event.
     fn reject_upload(id: &'a str, tenant: &'a str, checks: &'a [Check]) -> ();
+    /// A pre-check's end: `prechecked` or `rejected`, findings, no file, no event.
+    fn finish_precheck(id: &'a str, passed: bool, checks: &'a [Check]) -> ();
+    /// Records the requests files answer, as a batch manifest names them.
+    fn assign_requests(tenant: &'a str, files: &'a [(String, String, serde_json::Value)]) -> ();
     fn count_in_state(state: UploadState) -> i64;
     /// Bytes held durably for uploads still receiving.
     fn spool_bytes() -> u64;
@@ -215,6 +221,10 @@ catalog_api! {
     fn expire_receiving(cutoff: i64) -> Vec<UploadRow>;
     /// Rejected uploads whose quarantine ended before `cutoff` and whose bytes remain.
     fn quarantine_ended(cutoff: i64) -> Vec<UploadRow>;
+    /// Pre-checks whose checks ended before `cutoff`.
+    fn prechecks_ended(cutoff: i64) -> Vec<UploadRow>;
+    /// Removes a finished pre-check's records.
+    fn delete_precheck(upload: &'a UploadRow) -> ();
     /// Records that an upload's spooled bytes were removed.
     fn mark_purged(upload: &'a UploadRow) -> ();
     /// The tenant's current files whose names start with `prefix`.
@@ -271,3 +281,5 @@ catalog_api! {
 pub mod contract;
 #[cfg(test)]
 mod contract_handoff;
+#[cfg(test)]
+mod contract_requests;

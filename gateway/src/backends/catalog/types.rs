@@ -10,6 +10,8 @@ pub enum UploadState {
     Indexed,
     Rejected,
     Expired,
+    /// A pre-check (DOMAIN rule 21) that passed: checked in full, never indexed.
+    Prechecked,
 }
 
 impl UploadState {
@@ -21,6 +23,7 @@ impl UploadState {
             UploadState::Indexed => "indexed",
             UploadState::Rejected => "rejected",
             UploadState::Expired => "expired",
+            UploadState::Prechecked => "prechecked",
         }
     }
 
@@ -32,6 +35,7 @@ impl UploadState {
             "indexed" => UploadState::Indexed,
             "rejected" => UploadState::Rejected,
             "expired" => UploadState::Expired,
+            "prechecked" => UploadState::Prechecked,
             _ => return None,
         })
     }
@@ -58,6 +62,15 @@ pub struct UploadRow {
     /// What a deferred check waits for (`members`: a DICOMDIR for the files it
     /// references; `dicomdir`: a loose DICOM file for a set to belong to).
     pub waits_for: Option<String>,
+    /// The request this upload answers, as its client gave it (DOMAIN rule 20).
+    pub request_id: Option<String>,
+}
+
+impl UploadRow {
+    /// Whether this upload is a pre-check (DOMAIN rule 21): named under `precheck/`.
+    pub fn is_precheck(&self) -> bool {
+        crate::session::names::is_precheck(&self.name)
+    }
 }
 
 /// What a tenant holds and has in flight, for quota checks.
@@ -82,6 +95,8 @@ pub struct NewFile {
     pub retain_secs: Option<i64>,
     /// DICOM instances the file holds (itself, or entries of a batch/set).
     pub instances: Vec<DicomRow>,
+    /// The request the file answers (DOMAIN rule 20), also in `metadata.request`.
+    pub request_id: Option<String>,
 }
 
 /// One DICOM instance for the four-level index.
@@ -159,6 +174,7 @@ pub struct FileRow {
     pub expired_at: Option<i64>,
     pub downloads: i64,
     pub last_downloaded_at: Option<i64>,
+    pub request_id: Option<String>,
 }
 
 impl FileRow {
@@ -189,6 +205,8 @@ pub struct FileQuery {
     pub category: Option<String>,
     pub case_class: Option<String>,
     pub serial: Option<String>,
+    /// The request the files answer (DOMAIN rule 20).
+    pub request_id: Option<String>,
     /// DICOM index fields (any instance of the file).
     pub patient_id: Option<String>,
     pub study_uid: Option<String>,
@@ -339,10 +357,11 @@ pub fn result_of(up: UploadRow, checks: Vec<Check>) -> CheckResult {
     let status = match up.state {
         UploadState::Receiving => Status::Receiving,
         UploadState::Accepted | UploadState::Checking => Status::Checking,
-        UploadState::Indexed => Status::Passed,
+        UploadState::Indexed | UploadState::Prechecked => Status::Passed,
         UploadState::Rejected => Status::Failed,
         UploadState::Expired => Status::Expired,
     };
+    let precheck = up.is_precheck();
     CheckResult {
         upload_id: up.id,
         tenant: up.tenant,
@@ -350,6 +369,7 @@ pub fn result_of(up: UploadRow, checks: Vec<Check>) -> CheckResult {
         status,
         received_bytes: up.durable_offset,
         sha256: up.plaintext_sha256,
+        precheck,
         checks,
         download: None,
     }

@@ -81,17 +81,63 @@ fn file_name(headers: &HeaderMap) -> Result<String, Problem> {
 
 /// The file name an `Upload-Metadata` value carries, or why it carries none.
 pub fn metadata_file_name(meta: &str) -> Result<String, &'static str> {
+    for key in ["filename", "name"] {
+        if let Some(v) = metadata_value(meta, key)? {
+            return Ok(v);
+        }
+    }
+    Err("Upload-Metadata must carry the file name as `filename` (or `name`)")
+}
+
+/// The value of `key` in an `Upload-Metadata` value: `None` if absent, `Some("")` for
+/// a key given without a value (tus allows that), or why the value is unreadable.
+pub fn metadata_value(meta: &str, key: &str) -> Result<Option<String>, &'static str> {
     for pair in meta.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once(' ').unwrap_or((pair, ""));
-        if key == "filename" || key == "name" {
+        let (k, value) = pair.split_once(' ').unwrap_or((pair, ""));
+        if k == key {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(value.trim())
                 .map_err(|_| "Upload-Metadata values must be base64")?;
             return String::from_utf8(bytes)
-                .map_err(|_| "the file name must be UTF-8 (and then ASCII)");
+                .map(Some)
+                .map_err(|_| "Upload-Metadata values must be UTF-8 (and names ASCII)");
         }
     }
-    Err("Upload-Metadata must carry the file name as `filename` (or `name`)")
+    Ok(None)
+}
+
+/// What `Upload-Metadata` asks besides the name: a pre-check (key `precheck`, any
+/// value or none; DOMAIN rule 21) and the request the upload answers (`request_id`,
+/// rule 20), validated for the tenant's profile before anything is created.
+fn upload_intent(
+    s: &Https,
+    tenant: &str,
+    headers: &HeaderMap,
+) -> Result<(bool, Option<String>), Problem> {
+    let meta = header(headers, "upload-metadata").unwrap_or("");
+    let bad = |detail| Problem::new(StatusCode::BAD_REQUEST, "tus.bad_metadata", detail);
+    let precheck = metadata_value(meta, "precheck").map_err(bad)?.is_some();
+    let Some(id) = metadata_value(meta, "request_id").map_err(bad)? else {
+        return Ok((precheck, None));
+    };
+    let profile = s
+        .app
+        .ingest
+        .tenants()
+        .snapshot()
+        .tenant(tenant)
+        .map(|t| t.profile)
+        .unwrap_or(crate::tenants::Profile::Generic);
+    let rules = &s.app.ingest.settings().requests;
+    rules
+        .validate(
+            profile,
+            tenant,
+            &id,
+            crate::pipeline::request::Source::Upload,
+        )
+        .map(|r| (precheck, Some(r.id)))
+        .map_err(|c| Problem::new(StatusCode::BAD_REQUEST, &c.code, &c.message))
 }
 
 /// The algorithm and expected digest of an `Upload-Checksum` value, or its refusal
@@ -160,11 +206,28 @@ async fn create_upload(
         Ok(n) => n,
         Err(p) => return p.into_response(),
     };
+    if let Err(why) = crate::session::names::check_client(&name) {
+        return problem(StatusCode::BAD_REQUEST, "ingest.name_not_allowed", why);
+    }
+    let (precheck, request_id) = match upload_intent(s, &caller.who.tenant, headers) {
+        Ok(i) => i,
+        Err(p) => return p.into_response(),
+    };
+    let name = if precheck {
+        crate::session::names::precheck(&name)
+    } else {
+        name
+    };
     let up = match s.app.ingest.create(&caller.who, &name, declared).await {
         Ok(up) => up,
         Err(e) => return ingest_problem(&e),
     };
     let id = up.id().to_string();
+    if let Some(r) = &request_id
+        && let Err(e) = s.app.ingest.catalog().set_upload_request(&id, r).await
+    {
+        return ingest_problem(&e.into());
+    }
     if let super::auth::Credential::Vendor { name: vendor, .. } = &caller.credential {
         // The audit actor is the hospital and its vendor together (rule 17).
         let actor = format!("{} via vendor {vendor}", caller.who.tenant);

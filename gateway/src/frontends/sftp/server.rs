@@ -328,8 +328,8 @@ impl Sftp {
                     }
                 },
                 _ => {
-                    self.deny(id, "mkdir", &path, "folders can be made in /inbox only")
-                        .await
+                    let msg = vfs::refusal(&path, "folders can be made in /inbox only");
+                    self.deny(id, "mkdir", &path, &msg).await
                 }
             },
             Request::Remove { id, path } => self.remove(id, &path).await,
@@ -396,7 +396,10 @@ impl Sftp {
                 if !under.is_empty() || self.made_dirs.contains(&rel) {
                     return Ok(Attrs::dir(t));
                 }
-                Err((Code::NoSuchFile, format!("/inbox/{rel}: no such file")))
+                Err((
+                    Code::NoSuchFile,
+                    format!("{}: no such file", vfs::shown(&rel)),
+                ))
             }
             Place::Results(rel) => match self.result_file(&rel).await? {
                 Some(bytes) => Ok(Attrs::file(bytes.len() as u64, t)),
@@ -412,7 +415,10 @@ impl Sftp {
                     }
                 }
             },
-            Place::Elsewhere => Err((Code::NoSuchFile, "only /inbox and /results exist".into())),
+            Place::Reserved | Place::Elsewhere => Err((
+                Code::NoSuchFile,
+                vfs::refusal(path, "only /inbox, /precheck and /results exist"),
+            )),
         }
     }
 
@@ -469,13 +475,15 @@ impl Sftp {
         let (rel, results) = match vfs::place(path) {
             Place::Root => {
                 out.push(vfs::dir_entry("inbox", t));
+                out.push(vfs::dir_entry("precheck", t));
                 out.push(vfs::dir_entry("results", t));
                 return Ok(out);
             }
             Place::Inbox(rel) => (rel, false),
             Place::Results(rel) => (rel, true),
-            Place::Elsewhere => {
-                return Err((Code::NoSuchFile, "only /inbox and /results exist".into()));
+            Place::Reserved | Place::Elsewhere => {
+                let msg = vfs::refusal(path, "only /inbox, /precheck and /results exist");
+                return Err((Code::NoSuchFile, msg));
             }
         };
         let prefix = if rel.is_empty() {
@@ -502,6 +510,10 @@ impl Sftp {
             .collect();
         let by_name: HashMap<&str, _> = shown.iter().map(|u| (u.name.as_str(), *u)).collect();
         let (files, mut dirs) = vfs::children(&rel, shown.iter().map(|u| u.name.as_str()));
+        if rel.is_empty() && !results {
+            // Pre-checks have a folder of their own at the top, not inside /inbox.
+            dirs.retain(|d| d != crate::session::names::PRECHECK.trim_end_matches('/'));
+        }
         for d in self.made_dirs.iter().filter(|_| !results) {
             if let Some(rest) = d.strip_prefix(&prefix).filter(|r| !r.is_empty()) {
                 let first = rest.split('/').next().unwrap_or(rest).to_string();
@@ -617,8 +629,8 @@ impl Sftp {
                 self.deny(id, "open", path, msg).await
             }
             _ => {
-                self.deny(id, "open", path, "files can be written in /inbox only")
-                    .await
+                let msg = vfs::refusal(path, "files can be written in /inbox and /precheck only");
+                self.deny(id, "open", path, &msg).await
             }
         }
     }

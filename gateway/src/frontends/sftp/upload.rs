@@ -169,10 +169,14 @@ impl Sftp {
     /// comes after acceptance. Accepted files are never renamed or replaced.
     pub(super) async fn rename(&mut self, id: u32, from: &str, to: &str) {
         let (Place::Inbox(from), Place::Inbox(to)) = (vfs::place(from), vfs::place(to)) else {
-            return self
-                .deny(id, "rename", from, "files can be renamed in /inbox only")
-                .await;
+            let why = vfs::refusal(from, "files can be renamed in /inbox and /precheck only");
+            let msg = vfs::refusal(to, &why);
+            return self.deny(id, "rename", from, &msg).await;
         };
+        if crate::session::names::is_precheck(&from) != crate::session::names::is_precheck(&to) {
+            let msg = "a pre-check stays a pre-check: send the file to /inbox to submit it";
+            return self.deny(id, "rename", &from, msg).await;
+        }
         if from.is_empty() || to.is_empty() {
             return self.deny(id, "rename", &from, "/inbox itself stays").await;
         }
@@ -194,7 +198,12 @@ impl Sftp {
         }
         match source.map(|s| s.state) {
             Some(UploadState::Receiving) => {}
-            Some(UploadState::Accepted | UploadState::Checking | UploadState::Indexed) => {
+            Some(
+                UploadState::Accepted
+                | UploadState::Checking
+                | UploadState::Indexed
+                | UploadState::Prechecked,
+            ) => {
                 let msg = "accepted files cannot be renamed (DOMAIN rule 10)";
                 return self.deny(id, "rename", &from, msg).await;
             }
@@ -203,7 +212,7 @@ impl Sftp {
                     .status(
                         id,
                         Code::NoSuchFile,
-                        &format!("/inbox/{from}: no such file"),
+                        &format!("{}: no such file", vfs::shown(&from)),
                     )
                     .await;
             }
@@ -257,9 +266,8 @@ impl Sftp {
 
     pub(super) async fn remove(&mut self, id: u32, path: &str) {
         let Place::Inbox(rel) = vfs::place(path) else {
-            return self
-                .deny(id, "remove", path, "files can be removed in /inbox only")
-                .await;
+            let msg = vfs::refusal(path, "files can be removed in /inbox and /precheck only");
+            return self.deny(id, "remove", path, &msg).await;
         };
         let latest = self
             .ctx

@@ -4,8 +4,15 @@
 //! ```text
 //! /            the tenant's root (".." here stays here)
 //! /inbox/…     uploads: write, resume, list; case folders allowed
+//! /precheck/…  pre-checks (DOMAIN rule 21): checked in full, never indexed, removed
+//!              after a day; their results under /results/precheck/
 //! /results/…   read-only: <name>.json and <name>.txt per finished upload
 //! ```
+//!
+//! A pre-check is the upload named `precheck/<path>`, so `/precheck/<path>` is
+//! `Place::Inbox("precheck/<path>")`: writing, resuming, renaming and listing work the
+//! same in both folders. `/inbox/precheck/…` is refused, or a hospital's case folder of
+//! that name would silently never be submitted.
 
 use crate::backends::catalog::{UploadRow, UploadState};
 use crate::checks::CheckResult;
@@ -19,6 +26,8 @@ pub enum Place {
     /// `/inbox` itself (empty) or a path below it, relative (`case-7/a.pdf`).
     Inbox(String),
     Results(String),
+    /// `/inbox/precheck…`: the pre-check folder's name, reserved.
+    Reserved,
     Elsewhere,
 }
 
@@ -42,9 +51,41 @@ pub fn place(path: &str) -> Place {
     let mut it = norm.trim_start_matches('/').splitn(2, '/');
     match (it.next(), it.next()) {
         (Some(""), None) => Place::Root,
+        (Some("inbox"), Some(rest)) if reserved(rest) => Place::Reserved,
         (Some("inbox"), rest) => Place::Inbox(rest.unwrap_or("").to_string()),
+        (Some("precheck"), rest) => Place::Inbox(match rest {
+            Some(r) => crate::session::names::precheck(r),
+            None => crate::session::names::PRECHECK
+                .trim_end_matches('/')
+                .to_string(),
+        }),
         (Some("results"), rest) => Place::Results(rest.unwrap_or("").to_string()),
         _ => Place::Elsewhere,
+    }
+}
+
+/// Whether the first component of inbox path `rel` is the reserved pre-check folder.
+fn reserved(rel: &str) -> bool {
+    let first = rel.split('/').next().unwrap_or_default();
+    first.eq_ignore_ascii_case(crate::session::names::PRECHECK.trim_end_matches('/'))
+}
+
+/// Why `path` cannot be used for what was asked: `otherwise`, unless it is the reserved
+/// pre-check folder inside `/inbox`, which gets a message of its own.
+pub fn refusal(path: &str, otherwise: &str) -> String {
+    if place(path) == Place::Reserved {
+        "ingest.name_not_allowed: /inbox/precheck is reserved; pre-checks go to /precheck/".into()
+    } else {
+        otherwise.into()
+    }
+}
+
+/// How a client sees the inbox place `rel`: `/precheck/a.pdf` or `/inbox/a.pdf`.
+pub fn shown(rel: &str) -> String {
+    match rel.strip_prefix(crate::session::names::PRECHECK) {
+        Some(r) => format!("/precheck/{r}"),
+        None if rel == "precheck" => "/precheck".into(),
+        None => format!("/inbox/{rel}"),
     }
 }
 
@@ -56,6 +97,7 @@ pub fn visible_in_inbox(u: &UploadRow) -> bool {
             | UploadState::Accepted
             | UploadState::Checking
             | UploadState::Indexed
+            | UploadState::Prechecked
     )
 }
 
@@ -69,6 +111,7 @@ pub fn has_result(u: &UploadRow) -> bool {
             | UploadState::Indexed
             | UploadState::Rejected
             | UploadState::Expired
+            | UploadState::Prechecked
     )
 }
 
@@ -141,6 +184,19 @@ mod tests {
         assert_eq!(place(".."), Place::Root);
         assert_eq!(place("/results"), Place::Results(String::new()));
         assert_eq!(place("/inbox"), Place::Inbox(String::new()));
+        assert_eq!(
+            place("/precheck/a.pdf"),
+            Place::Inbox("precheck/a.pdf".into())
+        );
+        assert_eq!(place("/precheck"), Place::Inbox("precheck".into()));
+        assert_eq!(place("/inbox/precheck/a.pdf"), Place::Reserved);
+        assert_eq!(place("/inbox/PRECHECK"), Place::Reserved);
+        assert_eq!(
+            place("/inbox/prechecks/a.pdf"),
+            Place::Inbox("prechecks/a.pdf".into())
+        );
+        assert_eq!(shown("precheck/a.pdf"), "/precheck/a.pdf");
+        assert_eq!(shown("a.pdf"), "/inbox/a.pdf");
     }
 
     #[test]

@@ -49,8 +49,8 @@ pub struct Subject<'a> {
     pub name: &'a str,
     pub tenant: &'a str,
     pub profile: Profile,
-    /// When it was accepted (unix seconds), for date windows.
-    pub accepted_at: i64,
+    /// The request window its records must fall in (DOMAIN rule 3).
+    pub window: &'a crate::pipeline::request::RecordWindow,
 }
 
 /// Types each profile accepts (DOMAIN rule 5 for `nhi-review`, plus ZIP batches, rule 8; `emr-download` takes
@@ -253,8 +253,7 @@ fn inspect_pdf(
     if subject.profile == Profile::EmrDownload {
         out.checks.push(pdf::record_date_check(
             facts.creation_date.as_deref(),
-            subject.accepted_at,
-            cfg.emr_record_window_days,
+            subject.window,
         ));
     }
     out.metadata["pdf"] = serde_json::to_value(&facts).unwrap_or_default();
@@ -270,7 +269,12 @@ mod tests {
             name: "12A03123345.pdf",
             tenant: "3501200000",
             profile,
-            accepted_at: 0,
+            window: &crate::pipeline::request::RecordWindow {
+                earliest_day: 0,
+                reference_day: 0,
+                months: 6,
+                basis: "upload".into(),
+            },
         };
         let cfg = InspectConfig::default();
         inspect(

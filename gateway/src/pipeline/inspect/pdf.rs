@@ -395,10 +395,14 @@ fn active_content(doc: &Document) -> Vec<&'static str> {
     found.into_iter().collect()
 }
 
-/// `emr-download`: the record (the PDF's CreationDate) must lie within `window_days`
-/// before the upload (DOMAIN rule 3). An encrypted PDF whose date cannot be read gets a
-/// warning, not a failure: the gateway is not given the citizens' passwords.
-pub fn record_date_check(creation_date: Option<&str>, accepted_at: i64, window_days: u32) -> Check {
+/// `emr-download`: the record (the PDF's CreationDate) must lie within the request
+/// window (DOMAIN rule 3: calendar months before the request date, or the upload's).
+/// An encrypted PDF whose date cannot be read gets a warning, not a failure: the
+/// gateway is not given the citizens' passwords.
+pub fn record_date_check(
+    creation_date: Option<&str>,
+    window: &crate::pipeline::request::RecordWindow,
+) -> Check {
     let Some(raw) = creation_date else {
         return Check::new(
             "pdf.record_date_unknown",
@@ -413,19 +417,29 @@ pub fn record_date_check(creation_date: Option<&str>, accepted_at: i64, window_d
             format!("the record date `{raw}` is not a PDF date"),
         );
     };
-    let age = accepted_at.div_euclid(86_400) - days;
-    if age > i64::from(window_days) {
+    let dated = crate::pipeline::request::day_string(days);
+    if window.too_old(days) {
         Check::new(
             "pdf.record_too_old",
             Severity::Error,
-            format!("the record is {age} days old; this profile takes records up to {window_days} days old"),
+            format!(
+                "the record is dated {dated}; this profile takes {}",
+                window.describe()
+            ),
         )
-        .with_detail(serde_json::json!({ "creation_date": raw, "age_days": age }))
+        .with_detail(serde_json::json!({
+            "creation_date": raw,
+            "earliest": crate::pipeline::request::day_string(window.earliest_day),
+            "basis": window.basis,
+        }))
     } else {
         Check::new(
             "pdf.record_date",
             Severity::Info,
-            format!("record dated {age} day(s) before upload"),
+            format!(
+                "record dated {dated}, within the window ({})",
+                window.describe()
+            ),
         )
     }
 }
@@ -435,22 +449,17 @@ pub(crate) fn pdf_date_days(s: &str) -> Option<i64> {
     let d = s.strip_prefix("D:").unwrap_or(s);
     let num = |r: std::ops::Range<usize>| d.get(r)?.parse::<i64>().ok();
     let (y, m, day) = (num(0..4)?, num(4..6).unwrap_or(1), num(6..8).unwrap_or(1));
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
-        return None;
-    }
-    // Howard Hinnant's days-from-civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
+    crate::util::days_from_civil(y, m, day)
 }
 
 /// A small, valid PDF built with lopdf, for tests and benchmarks: one page whose content
 /// stream carries `body`, optionally with an outline entry and a JavaScript open action.
 pub fn sample(body: &str, outline: bool, script: bool) -> Vec<u8> {
+    sample_dated(body, outline, script, "D:20261101000000Z")
+}
+
+/// [`sample`] with the record date (`CreationDate`) given as a PDF date.
+pub fn sample_dated(body: &str, outline: bool, script: bool, creation_date: &str) -> Vec<u8> {
     use lopdf::{Stream, dictionary};
     let mut doc = Document::with_version("1.7");
     let pages_id = doc.new_object_id();
@@ -488,7 +497,7 @@ pub fn sample(body: &str, outline: bool, script: bool) -> Vec<u8> {
     }
     let catalog_id = doc.add_object(catalog);
     doc.trailer.set("Root", catalog_id);
-    let info = doc.add_object(dictionary! { "Title" => Object::string_literal("Test record"), "CreationDate" => Object::string_literal("D:20261101000000Z") });
+    let info = doc.add_object(dictionary! { "Title" => Object::string_literal("Test record"), "CreationDate" => Object::string_literal(creation_date) });
     doc.trailer.set("Info", info);
     let mut out = Vec::new();
     doc.save_to(&mut out).expect("lopdf writes to memory");
@@ -528,17 +537,18 @@ mod tests {
         assert_eq!(pdf_date_days("D:20261123"), Some(20_780));
         assert_eq!(pdf_date_days("D:20000229"), Some(11_016));
         assert_eq!(pdf_date_days("garbage"), None);
-        let now = 20_780 * 86_400;
+        let rules = crate::pipeline::request::RequestRules::compile(&Default::default()).unwrap();
+        let window = rules.window(None, 20_780 * 86_400);
         assert_eq!(
-            record_date_check(Some("D:20261001"), now, 183).code,
+            record_date_check(Some("D:20261001"), &window).code,
             "pdf.record_date"
         );
         assert_eq!(
-            record_date_check(Some("D:20250101"), now, 183).code,
+            record_date_check(Some("D:20250101"), &window).code,
             "pdf.record_too_old"
         );
         assert_eq!(
-            record_date_check(None, now, 183).code,
+            record_date_check(None, &window).code,
             "pdf.record_date_unknown"
         );
     }

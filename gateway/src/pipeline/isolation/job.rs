@@ -43,7 +43,7 @@ pub enum Job {
         name: String,
         tenant: String,
         profile: Profile,
-        accepted_at: i64,
+        window: crate::pipeline::request::RecordWindow,
         cfg: InspectConfig,
     },
     /// Validate a folder-tree DICOMDIR set: the DICOMDIR and the files of its folder
@@ -97,7 +97,7 @@ fn inspect_upload(job: &Job) -> std::io::Result<Inspected> {
         name,
         tenant,
         profile,
-        accepted_at,
+        window,
         cfg,
     } = job
     else {
@@ -136,7 +136,7 @@ fn inspect_upload(job: &Job) -> std::io::Result<Inspected> {
             name,
             tenant,
             profile: *profile,
-            accepted_at: *accepted_at,
+            window,
         };
         inspect::inspect(&mut plain, *plaintext_len, subject, cfg).map(|i| Ok((i, None)))
     };

@@ -73,6 +73,50 @@ impl SqliteCatalog {
             .collect::<Result<_, _>>()?)
     }
 
+    /// Pre-checks (DOMAIN rule 21) whose checks ended before `cutoff`.
+    pub async fn prechecks_ended(&self, cutoff: i64) -> Result<Vec<UploadRow>, CatalogError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            upload_columns!(),
+            " FROM uploads WHERE name LIKE 'precheck/%' \
+             AND state IN ('prechecked', 'rejected', 'expired') AND updated_at < ? \
+             ORDER BY updated_at LIMIT 1000"
+        ))
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| {
+                r.try_get::<&str, _>("name")
+                    .is_ok_and(crate::session::names::is_precheck)
+            })
+            .map(UploadRow::try_from)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Removes a finished pre-check's records (its result included), with an audit
+    /// record: a pre-check leaves nothing behind but that record.
+    pub async fn delete_precheck(&self, upload: &UploadRow) -> Result<(), CatalogError> {
+        let mut tx = self.write_tx().await?;
+        for sql in [
+            "DELETE FROM checks WHERE upload_id = ?",
+            "DELETE FROM upload_states WHERE upload_id = ?",
+            "DELETE FROM uploads WHERE id = ? AND name LIKE 'precheck/%'",
+        ] {
+            sqlx::query(sql).bind(&upload.id).execute(&mut **tx).await?;
+        }
+        sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)")
+            .bind(unix_now())
+            .bind(&upload.tenant)
+            .bind("precheck.removed")
+            .bind(serde_json::json!({ "upload": upload.id, "name": upload.name }).to_string())
+            .execute(&mut **tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records that an upload's spooled bytes were removed, with an audit record.
     pub async fn mark_purged(&self, upload: &UploadRow) -> Result<(), CatalogError> {
         let now = unix_now();

@@ -277,8 +277,8 @@ impl SqliteCatalog {
         .fetch_all(&mut **tx)
         .await?;
         sqlx::query(
-            "INSERT INTO files (id, upload_id, tenant, name, sha256, size, media_type, object_key, metadata, indexed_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO files (id, upload_id, tenant, name, sha256, size, media_type, object_key, metadata, indexed_at, expires_at, request_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&file.id)
         .bind(&upload.id)
@@ -291,6 +291,7 @@ impl SqliteCatalog {
         .bind(file.metadata.to_string())
         .bind(now)
         .bind(file.retain_secs.map(|s| now.saturating_add(s)))
+        .bind(&file.request_id)
         .execute(&mut **tx)
         .await?;
         for old in &superseded {
@@ -329,6 +330,57 @@ impl SqliteCatalog {
         .await?;
         tx.commit().await?;
         self.outbox_changed();
+        Ok(())
+    }
+
+    /// A pre-check's end (DOMAIN rule 21): `checking` → `prechecked` (passed) or
+    /// `rejected`, with its findings — no file, no event: nothing is handed on.
+    pub async fn finish_precheck(
+        &self,
+        id: &str,
+        passed: bool,
+        checks: &[Check],
+    ) -> Result<(), CatalogError> {
+        let state = if passed {
+            UploadState::Prechecked
+        } else {
+            UploadState::Rejected
+        };
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE uploads SET state = ?, updated_at = ? WHERE id = ?")
+            .bind(state.as_str())
+            .bind(unix_now())
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        insert_checks(&mut tx, id, checks).await?;
+        let detail = serde_json::json!({ "precheck": true });
+        record_state_detail(&mut tx, id, state, &detail).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records the requests files answer, as a batch manifest names them (DOMAIN rule
+    /// 20): `(file id, request id, metadata.request)` for each.
+    pub async fn assign_requests(
+        &self,
+        tenant: &str,
+        files: &[(String, String, serde_json::Value)],
+    ) -> Result<(), CatalogError> {
+        let mut tx = self.write_tx().await?;
+        for (file_id, request_id, request) in files {
+            sqlx::query(
+                "UPDATE files SET request_id = ?, metadata = json_set(metadata, '$.request', json(?)) \
+                 WHERE id = ? AND tenant = ?",
+            )
+            .bind(request_id)
+            .bind(request.to_string())
+            .bind(file_id)
+            .bind(tenant)
+            .execute(&mut **tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

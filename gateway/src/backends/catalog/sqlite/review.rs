@@ -49,7 +49,7 @@ pub(super) fn facts_of(row: &SqliteRow, tenant: &str) -> OwnedFacts {
 
 const FILE_COLUMNS: &str = "f.rowid AS seq, f.id, f.upload_id, f.tenant, f.name, f.sha256, f.size, \
      f.media_type, f.object_key, f.metadata, f.indexed_at, f.superseded_by, f.expires_at, \
-     f.expired_at, f.downloads, f.last_downloaded_at";
+     f.expired_at, f.downloads, f.last_downloaded_at, f.request_id";
 
 fn file_row(row: &SqliteRow) -> FileRow {
     FileRow {
@@ -69,6 +69,7 @@ fn file_row(row: &SqliteRow) -> FileRow {
         expired_at: row.get("expired_at"),
         downloads: row.get("downloads"),
         last_downloaded_at: row.get("last_downloaded_at"),
+        request_id: row.get("request_id"),
     }
 }
 
@@ -94,6 +95,9 @@ fn push_filters(q: &mut QueryBuilder<Sqlite>, f: &FileQuery) {
         Some("live") => q.push(" AND f.expired_at IS NULL"),
         _ => q,
     };
+    if let Some(r) = &f.request_id {
+        q.push(" AND f.request_id = ").push_bind(r.clone());
+    }
     if let Some(m) = &f.media_type {
         q.push(" AND f.media_type = ").push_bind(m.clone());
     }

@@ -33,6 +33,7 @@ impl TryFrom<SqliteRow> for UploadRow {
             updated_at: r.try_get("updated_at")?,
             check_attempts: u32::try_from(r.try_get::<i64, _>("check_attempts")?).unwrap_or(0),
             waits_for: r.try_get("waits_for")?,
+            request_id: r.try_get("request_id")?,
         })
     }
 }
@@ -41,7 +42,8 @@ impl TryFrom<SqliteRow> for UploadRow {
 macro_rules! upload_columns_def {
     () => {
         "id, tenant, name, protocol, state, declared_len, durable_offset, plaintext_len, \
-         plaintext_sha256, accept_seq, accepted_at, updated_at, check_attempts, waits_for"
+         plaintext_sha256, accept_seq, accepted_at, updated_at, check_attempts, waits_for, \
+         request_id"
     };
 }
 pub(super) use upload_columns_def as upload_columns;
@@ -91,7 +93,20 @@ impl SqliteCatalog {
             updated_at: now,
             check_attempts: 0,
             waits_for: None,
+            request_id: None,
         })
+    }
+
+    /// Records the request a partial upload answers, as its client gave it.
+    pub async fn set_upload_request(&self, id: &str, request_id: &str) -> Result<(), CatalogError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE uploads SET request_id = ? WHERE id = ? AND state = 'receiving'")
+            .bind(request_id)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn upload(&self, id: &str) -> Result<Option<UploadRow>, CatalogError> {

@@ -23,6 +23,8 @@ pub struct ListQuery {
     category: Option<String>,
     case_class: Option<String>,
     serial: Option<String>,
+    /// The request the files answer (DOMAIN rule 20).
+    request_id: Option<String>,
     patient_id: Option<String>,
     study_uid: Option<String>,
     modality: Option<String>,
@@ -102,6 +104,7 @@ impl ListQuery {
             media_type: self.r#type.as_deref().map(media_type),
             category: self.category.clone(),
             case_class: self.case_class.clone(),
+            request_id: self.request_id.clone(),
             serial: self.serial.clone(),
             patient_id: self.patient_id.clone(),
             study_uid: self.study_uid.clone(),
