@@ -199,7 +199,11 @@ other = subprocess.run(["age-keygen"], capture_output=True, check=True, text=Tru
 other_recipient = next(l.split(": ")[1] for l in other.splitlines() if "public key" in l)
 add("age wrong key", write("wrong_key.age", age(["-r", other_recipient], plain)), sealed=True)
 add("age two recipients", write("two.age", age(["-r", RECIPIENT, "-r", other_recipient], plain)), sealed=True)
-add("age armored", write("armored.age", age(["-a", "-r", RECIPIENT], plain)), sealed=True)
+# Armored files (`age -a`) are accepted; one whose armor is broken (a character no
+# base64 has, in its second line) is refused with its own code.
+armored = age(["-a", "-r", RECIPIENT], plain).split(b"\n")
+armored[2] = b"*" + armored[2][1:]
+add("age armor malformed", write("bad_armor.age", b"\n".join(armored)), sealed=True)
 env = dict(os.environ, AGE_PASSPHRASE="x")
 scrypt = subprocess.run(["python3", "-c", "import pyrage,sys;sys.stdout.buffer.write(pyrage.passphrase.encrypt(b'data', 'pw'))"],
                         capture_output=True, check=True).stdout

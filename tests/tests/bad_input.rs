@@ -103,7 +103,7 @@ fn expected() -> BTreeMap<&'static str, (&'static str, &'static str)> {
         ("age tampered header mac", same("sealed.bad_header_mac")),
         ("age wrong key", same("sealed.not_a_recipient")),
         ("age two recipients", same("sealed.extra_recipients")),
-        ("age armored", same("sealed.not_age_file")),
+        ("age armor malformed", same("sealed.bad_armor")),
         (
             "age scrypt passphrase",
             same("sealed.passphrase_not_accepted"),

@@ -562,6 +562,12 @@ impl Pipeline {
         spool: &std::path::Path,
     ) -> Result<PathBuf, PipelineError> {
         if spool.exists() {
+            // An armored upload (`age -a`) is made binary once, before anything reads
+            // it: inspectors, the object store and downloads know the binary form only.
+            let path = spool.to_owned();
+            tokio::task::spawn_blocking(move || crate::sealed::armor::dearmor_in_place(&path))
+                .await
+                .map_err(std::io::Error::other)??;
             return Ok(spool.to_owned());
         }
         let sha = upload.plaintext_sha256.as_deref().unwrap_or_default();

@@ -34,6 +34,8 @@ pub enum SealedError {
     EmptyFinalChunk { index: u64 },
     #[error("data follows the final chunk ({extra} byte(s) at least)")]
     TrailingData { extra: u64 },
+    #[error("malformed ASCII armor: {0}")]
+    BadArmor(String),
     #[error("invalid key: {0}")]
     BadKey(String),
     #[error("I/O error: {0}")]
@@ -47,6 +49,7 @@ impl SealedError {
     pub fn code(&self) -> &'static str {
         match self {
             SealedError::NotAgeFile => "sealed.not_age_file",
+            SealedError::BadArmor(_) => "sealed.bad_armor",
             SealedError::MalformedHeader(_) => "sealed.malformed_header",
             SealedError::HeaderTooLarge { .. } => "sealed.header_too_large",
             SealedError::TooManyStanzas { .. } => "sealed.too_many_stanzas",

@@ -6,6 +6,7 @@
 //! published one so that any vendor can produce it; the implementation is our own
 //! because every existing one decrypts sequentially. See `docs/sealed-files.md`.
 
+pub mod armor;
 mod diagnose;
 mod error;
 pub mod header;

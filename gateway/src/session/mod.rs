@@ -124,6 +124,46 @@ struct Receiving {
     spare: Vec<u8>,
     /// When the spool was last made durable (a slow line syncs on time, not bytes).
     last_sync: std::time::Instant,
+    /// ASCII armor (`age -a`), known from the first byte: the verifier is fed the
+    /// decoded bytes; the spool keeps what the client sent (its offsets are the
+    /// client's), and the check turns it binary before anything else reads it.
+    armor: Armor,
+}
+
+enum Armor {
+    Unknown,
+    Binary,
+    Armored(Box<crate::sealed::armor::Dearmor>, Vec<u8>),
+}
+
+impl Armor {
+    /// Feeds `data` (as the client sent it) to `opener`.
+    fn verify(&mut self, opener: &mut StreamOpener<Vec<u8>>, data: &[u8]) -> Result<()> {
+        if let (Armor::Unknown, Some(&first)) = (&*self, data.first()) {
+            *self = if crate::sealed::armor::looks_armored(first) {
+                Armor::Armored(Box::default(), Vec::new())
+            } else {
+                Armor::Binary
+            };
+        }
+        match self {
+            Armor::Armored(d, buf) => {
+                buf.clear();
+                d.push(data, buf)?;
+                opener.push(buf)?;
+            }
+            _ => opener.push(data)?,
+        }
+        Ok(())
+    }
+
+    /// Whether the armor, if any, is complete too.
+    fn complete(&mut self) -> bool {
+        match self {
+            Armor::Armored(d, _) => d.complete(),
+            _ => true,
+        }
+    }
 }
 
 impl Receiving {
@@ -134,6 +174,7 @@ impl Receiving {
             sha: ring::digest::Context::new(&ring::digest::SHA256),
             spare: Vec::new(),
             last_sync: std::time::Instant::now(),
+            armor: Armor::Unknown,
         })
     }
 
@@ -150,6 +191,7 @@ impl Receiving {
             sha,
             spare,
             last_sync,
+            armor,
         } = self;
         let (interval, period) = every;
         std::mem::swap(opener.sink_mut(), spare);
@@ -168,7 +210,7 @@ impl Receiving {
                     None
                 })
             },
-            || opener.push(data),
+            || armor.verify(opener, data),
         );
         verified?;
         // The previous plaintext is hashed: its buffer is not kept between writes, so an
@@ -183,7 +225,7 @@ impl Receiving {
     /// Whether the file is complete: the final chunk authenticated. Then returns the
     /// plaintext length and SHA-256.
     fn complete(&mut self) -> Option<(u64, [u8; 32])> {
-        if !self.opener.probe_final() {
+        if !self.opener.probe_final() || !self.armor.complete() {
             return None;
         }
         // `spare` was hashed during the last push; the sink holds the rest.
@@ -417,7 +459,7 @@ impl IngestCore {
                 }
                 r.sha.update(r.opener.sink_mut());
                 r.opener.sink_mut().clear();
-                r.opener.push(&buf[..n])?;
+                r.armor.verify(&mut r.opener, &buf[..n])?;
             }
             Ok(r)
         })

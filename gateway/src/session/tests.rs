@@ -339,3 +339,27 @@ async fn futures_poll_once<F: std::future::Future + ?Sized>(
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_armored_upload_verifies_resumes_mid_line_and_accepts() {
+    let f = fixture().await;
+    let (sealed, sha) = f.seal(300_000);
+    let armored = crate::sealed::armor::armor(&sealed).into_bytes();
+    let cut = armored.len() / 2 + 17;
+    let mut u = f.core.open(&who(), "a.pdf", None).await.unwrap();
+    let id = u.id().to_string();
+    write_all(&mut u, &armored[..cut], 9_999).await;
+    u.suspend().await.unwrap();
+    let mut u = f.core.resume(&who(), &id).await.unwrap();
+    let off = u.offset() as usize;
+    write_all(&mut u, &armored[off..], 65_536).await;
+    let acc = u.finish().await.unwrap();
+    assert_eq!(acc.plaintext_sha256, sha);
+    assert_eq!(acc.sealed_len, armored.len() as u64, "the client's bytes");
+
+    let mut broken = armored.clone();
+    broken[100] = b'*';
+    let mut u = f.core.open(&who(), "b.pdf", None).await.unwrap();
+    let err = u.write_at(0, broken).await.unwrap_err();
+    assert_eq!(err.code(), "sealed.bad_armor");
+}
