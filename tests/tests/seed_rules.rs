@@ -1006,6 +1006,7 @@ fn a_hospital_sees_its_files_downloaded_in_its_results_and_its_own_feed() {
         .tenant(TestTenant::new(CODE).token(TOKEN).ssh_key(&public))
         .tenant(TestTenant::new(OTHER).token(OTHER_TOKEN))
         .reviewer(TestReviewer::new("review", &[CODE, OTHER], REVIEWER))
+        .config("[retention]\ngeneric_days = 14\nsweep_interval_secs = 1\n")
         .start()
         .unwrap();
     gw.wait_ready().unwrap();
@@ -1019,9 +1020,13 @@ fn a_hospital_sees_its_files_downloaded_in_its_results_and_its_own_feed() {
     let up = h
         .http
         .upload("record.txt", &h.seal(b"a record for the review side\n"));
+    let unread = h
+        .http
+        .upload("unread.txt", &h.seal(b"a record nobody fetches\n"));
     let other = Client::new(h.gw.https, Some(OTHER_TOKEN));
     other.upload("theirs.txt", &h.seal(b"another hospital's record\n"));
     assert_eq!(h.http.wait_result(&up)["status"], "passed");
+    assert_eq!(h.http.wait_result(&unread)["status"], "passed");
     let r = h.result_of("record.txt");
     assert_eq!(r["download"]["state"], "ready", "{r}");
 
@@ -1029,7 +1034,14 @@ fn a_hospital_sees_its_files_downloaded_in_its_results_and_its_own_feed() {
         .review
         .call("GET", &format!("/v1/files?tenant={CODE}"), &[], None)
         .json();
-    let id = files["files"][0]["id"].as_str().unwrap().to_string();
+    let id = files["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "record.txt")
+        .and_then(|f| f["id"].as_str())
+        .unwrap()
+        .to_string();
     let got = h
         .review
         .call("GET", &format!("/v1/files/{id}/content"), &[], None);
@@ -1070,6 +1082,43 @@ fn a_hospital_sees_its_files_downloaded_in_its_results_and_its_own_feed() {
         assert!(std::time::Instant::now() < deadline, "{feed}");
     };
     assert!(kinds.iter().any(|k| k == "file.indexed"), "{kinds:?}");
+
+    // Rule 19's other outcome: the 14 days pass (the catalog's clock is moved, as the
+    // test cannot wait two weeks); the file never fetched expired unread, the other
+    // expired after its download — in the results and in the hospital's feed.
+    let db = h.gw.data_dir.join("catalog.db");
+    let moved = std::process::Command::new("python3")
+        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1], timeout=30); c.execute('UPDATE files SET expires_at = 1 WHERE tenant = ?', (sys.argv[2],)); c.commit()"])
+        .arg(&db)
+        .arg(CODE)
+        .status()
+        .unwrap();
+    assert!(moved.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (a, b) = (h.result_of("unread.txt"), h.result_of("record.txt"));
+        if a["download"]["state"] == "expired_unread" && b["download"]["state"] == "expired" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{a}\n{b}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let r = h
+        .http
+        .call("GET", &format!("{unread}/result"), &[], None)
+        .json();
+    assert_eq!(r["download"]["state"], "expired_unread", "{r}");
+    let feed = h
+        .http
+        .call("GET", "/v1/hospital/events?wait=1", &[], None)
+        .json();
+    let expired = feed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "file.expired")
+        .count();
+    assert_eq!(expired, 2, "{feed}");
 }
 
 /// Rule 24: on a slow line what is durable after a break is measured in seconds, not
