@@ -2,7 +2,7 @@
 """Uploads one file with tuspy (the tus project's Python client) and prints JSON lines.
 
 usage: tuspy_upload.py ENDPOINT TOKEN FILE NAME STORE [--chunk BYTES] [--pace SECONDS]
-                       [--checksum]
+                       [--checksum] [--meta KEY=VALUE ...]
 
 STORE is tuspy's URL store (a JSON file): a second run with the same STORE resumes the
 upload the first run began (after the first was killed, or the gateway restarted).
@@ -24,6 +24,7 @@ for a in ["endpoint", "token", "file", "name", "store"]:
 p.add_argument("--chunk", type=int, default=1 << 20)
 p.add_argument("--pace", type=float, default=0.0)
 p.add_argument("--checksum", action="store_true")
+p.add_argument("--meta", action="append", default=[], help="more Upload-Metadata, KEY=VALUE")
 args = p.parse_args()
 urllib3.disable_warnings()  # the gateway under test has a self-signed certificate
 
@@ -31,7 +32,7 @@ c = client.TusClient(args.endpoint, headers={"Authorization": f"Bearer {args.tok
 up = c.uploader(
     args.file,
     chunk_size=args.chunk,
-    metadata={"filename": args.name},
+    metadata={"filename": args.name, **dict(m.split("=", 1) for m in args.meta)},
     verify_tls_cert=False,
     store_url=True,
     url_storage=FileStorage(args.store),
