@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Memory under concurrency and what bounding it costs: the suite's 50 OpenSSH `sftp` +
 # 50 tus uploads of 16 MiB each (tests/tests/concurrency.rs) against the release
-# gateway, alternately with the shared write-buffer pool at its default
-# (`sftp.write_buffer_mib = 32`) and effectively unbounded (4096 MiB, the behaviour before
-# the pool: each session may queue a full SSH window), RUNS pairs (default 3).
+# gateway, alternately with the shared buffer budgets at their defaults
+# (`sftp.write_buffer_mib = 32`, `https.upload_buffer_mib = 32`, `https.upload_write_kib =
+# 256`) and effectively unbounded as before them (4096 MiB each, 1 MiB tus writes: each
+# SFTP session may queue a full SSH window, each tus upload two blocks), RUNS pairs
+# (default 3).
 # Prints each run's aggregate MB/s and peak RSS, then the ratio bounded / unbounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,8 +14,9 @@ cargo build --release --locked -p gateway --bin gateway >&2
 cargo build --locked -p gateway-tests --tests >&2
 export GATEWAY_BIN=$PWD/target/release/gateway
 run() {
-  GATEWAY_SFTP__WRITE_BUFFER_MIB=$1 cargo test --locked -q -p gateway-tests --test concurrency \
-    -- --nocapture 2>&1 | grep -o '[0-9.]* MB/s aggregate); gateway peak RSS [0-9]* MiB' || echo "0 MB/s failed"
+  local kib=256; [ "$1" = 4096 ] && kib=1024
+  GATEWAY_SFTP__WRITE_BUFFER_MIB=$1 GATEWAY_HTTPS__UPLOAD_BUFFER_MIB=$1 GATEWAY_HTTPS__UPLOAD_WRITE_KIB=$kib cargo test --locked -q -p gateway-tests --test concurrency \
+    -- --nocapture 2>&1 | grep -o '[0-9.]* MB/s aggregate); gateway peak RSS [0-9]* MiB' || true
 }
 for n in $(seq "$RUNS"); do
   for mib in 32 4096; do

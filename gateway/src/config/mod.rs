@@ -185,6 +185,11 @@ pub struct HttpsConfig {
     pub body_idle_timeout_secs: u64,
     /// Seconds a download waits for a client to take its next piece before it ends.
     pub download_stall_secs: u64,
+    /// Upload bodies being collected into writes, all tus uploads together, in MiB; an
+    /// upload beyond its share waits (TCP pushes back), as `sftp.write_buffer_mib` does.
+    pub upload_buffer_mib: u64,
+    /// Bytes a tus upload collects before handing them to its session as one write, KiB.
+    pub upload_write_kib: u64,
     /// Seconds a tus upload may sit between requests before its open state is dropped
     /// (it stays resumable; the next request reopens it).
     pub idle_upload_secs: u64,
@@ -212,6 +217,8 @@ impl Default for HttpsConfig {
             body_idle_timeout_secs: 30,
             download_stall_secs: 60,
             idle_upload_secs: 300,
+            upload_buffer_mib: 32,
+            upload_write_kib: 256,
             checksum_max_chunk_bytes: 64 << 20,
             cors_origins: Vec::new(),
             client_certificates: false,

@@ -34,6 +34,9 @@ pub struct Https {
     pub app: AppState,
     open: Arc<open_uploads::OpenUploads>,
     rate: Arc<rate::Limiter>,
+    /// Upload bytes collected and not yet written, all tus uploads together, in KiB
+    /// (`https.upload_buffer_mib`).
+    buffers: Arc<tokio::sync::Semaphore>,
 }
 
 /// The OpenAPI 3.1 description of this API (kept in docs/, served as is).
@@ -47,6 +50,10 @@ pub fn router(state: AppState) -> Router {
             std::time::Duration::from_secs(state.config.https.idle_upload_secs.max(1)),
         )),
         rate: Arc::default(),
+        buffers: Arc::new(tokio::sync::Semaphore::new(
+            usize::try_from(state.config.https.upload_buffer_mib.max(1) * 1024)
+                .unwrap_or(usize::MAX),
+        )),
     };
     let tus = Router::new()
         .route(

@@ -28,10 +28,6 @@ pub const EXTENSIONS: &str =
     "creation,creation-with-upload,creation-defer-length,checksum,expiration,termination";
 pub const CHECKSUMS: &str = "sha256,sha1";
 const OFFSET_STREAM: &str = "application/offset+octet-stream";
-/// Bytes handed to the session per write while a body streams in (1 MiB: an upload
-/// holds about a block being filled, one being written and its plaintext, so the size
-/// is what memory grows by per concurrent upload).
-const BLOCK: usize = 1 << 20;
 
 fn h(name: &'static str) -> HeaderName {
     HeaderName::from_static(name)
@@ -491,7 +487,15 @@ async fn append(
                 caller,
                 tenants: &s.app.tenants,
             };
-            stream_into(&mut up, body, idle, watch).await
+            let block = usize::try_from(s.app.config.https.upload_write_kib.max(4) << 10)
+                .unwrap_or(1 << 20);
+            let total = s.app.config.https.upload_buffer_mib.max(1) * 1024;
+            let pool = Pool {
+                buffers: s.buffers.clone(),
+                total_kib: u32::try_from(total).unwrap_or(u32::MAX),
+                block,
+            };
+            stream_into(&mut up, body, idle, watch, pool).await
         }
     };
     let id = up.id().to_string();
@@ -608,14 +612,62 @@ async fn next_data(body: &mut Body, idle: Duration) -> Result<Option<axum::body:
     }
 }
 
-/// Streams `body` into the upload in [`BLOCK`]-sized writes.
+/// The shared budget of collected bytes (KiB permits) and the size of one write.
+struct Pool {
+    buffers: std::sync::Arc<tokio::sync::Semaphore>,
+    /// The whole budget: a piece larger than it (never seen: body frames are far
+    /// smaller) holds all of it rather than waiting for ever.
+    total_kib: u32,
+    block: usize,
+}
+
+type Held = Option<tokio::sync::OwnedSemaphorePermit>;
+
+fn kib(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(1024))
+        .unwrap_or(u32::MAX)
+        .max(1)
+}
+
+impl Pool {
+    /// Holds `bytes` more against the shared budget without waiting; `false` when the
+    /// budget is spent.
+    fn try_hold(&self, bytes: usize, held: &mut Held) -> bool {
+        match self
+            .buffers
+            .clone()
+            .try_acquire_many_owned(kib(bytes).min(self.total_kib))
+        {
+            Ok(p) => {
+                match held {
+                    Some(h) => h.merge(p),
+                    None => *held = Some(p),
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Waits for `bytes` of budget; called holding nothing, so waiters never hold
+    /// part of the budget another waiter needs.
+    async fn hold(&self, bytes: usize) -> Held {
+        let want = kib(bytes).min(self.total_kib);
+        self.buffers.clone().acquire_many_owned(want).await.ok()
+    }
+}
+
+/// Streams `body` into the upload in `pool.block`-sized writes, each collected against
+/// the listener's shared buffer budget.
 async fn stream_into(
     up: &mut Upload,
     mut body: Body,
     idle: Duration,
     mut watch: Revocation<'_>,
+    pool: Pool,
 ) -> Result<(), Cut> {
-    let mut buf = Vec::with_capacity(BLOCK);
+    let mut buf = Vec::with_capacity(pool.block);
+    let mut held = None;
     let mut watching = true;
     loop {
         let next = tokio::select! {
@@ -651,12 +703,23 @@ async fn stream_into(
         };
         let last = piece.is_none();
         if let Some(data) = piece {
+            if !pool.try_hold(data.len(), &mut held) {
+                // The budget is spent: write what this upload holds first, then wait
+                // with empty hands.
+                if !buf.is_empty() {
+                    let at = up.offset();
+                    let part = std::mem::replace(&mut buf, Vec::with_capacity(pool.block));
+                    up.write_at(at, part).await.map_err(Cut::Ingest)?;
+                }
+                held = pool.hold(data.len()).await;
+            }
             buf.extend_from_slice(&data);
         }
-        if buf.len() >= BLOCK || (last && !buf.is_empty()) {
+        if buf.len() >= pool.block || (last && !buf.is_empty()) {
             let at = up.offset();
-            let full = std::mem::replace(&mut buf, Vec::with_capacity(BLOCK));
+            let full = std::mem::replace(&mut buf, Vec::with_capacity(pool.block));
             up.write_at(at, full).await.map_err(Cut::Ingest)?;
+            held = None;
         }
         if last {
             return Ok(());
