@@ -137,23 +137,8 @@ impl Client {
     /// A whole sealed file in one tus creation-with-upload request; returns the
     /// upload's path.
     pub fn upload(&self, name: &str, sealed: &[u8]) -> String {
-        use base64::Engine;
-        let meta = format!(
-            "filename {}",
-            base64::engine::general_purpose::STANDARD.encode(name)
-        );
+        let r = self.upload_with(name, sealed, &[]);
         let len = sealed.len().to_string();
-        let r = self.call(
-            "POST",
-            "/v1/uploads",
-            &[
-                ("Tus-Resumable", "1.0.0"),
-                ("Upload-Length", &len),
-                ("Upload-Metadata", &meta),
-                ("Content-Type", "application/offset+octet-stream"),
-            ],
-            Some(sealed),
-        );
         assert_eq!(r.status, 201, "{r:?}");
         assert_eq!(r.header("upload-offset"), Some(len.as_str()), "{r:?}");
         r.header("location").expect("Location").to_string()
