@@ -6,6 +6,7 @@
 # 256`) and effectively unbounded as before them (4096 MiB each, 1 MiB tus writes: each
 # SFTP session may queue a full SSH window, each tus upload two blocks), RUNS pairs
 # (default 3).
+# Each SFTP connection is offered its share of the pool as SSH window (2–16 MiB).
 # Prints each run's aggregate MB/s and peak RSS, then the ratio bounded / unbounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."

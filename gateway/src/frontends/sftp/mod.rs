@@ -9,6 +9,7 @@ mod revoke;
 mod server;
 mod upload;
 pub mod vfs;
+mod window;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -49,8 +50,9 @@ pub fn server_config(
         // take as fast as they came). Then 64 were measured at 19 MiB per upload with 50
         // uploads at once (955 MiB): now 8 messages (2 MiB) per session, and the data
         // queued for the disk is held against one pool for the whole listener
-        // (`write_buffer_mib`), so memory no longer grows with the session count.
-        window_size: 16 << 20,
+        // (`write_buffer_mib`), so memory no longer grows with the session count. The
+        // window is then narrowed to each session's share of that pool (window.rs).
+        window_size: window::Windows::WIDEST,
         maximum_packet_size: 256 << 10,
         channel_buffer_size: 8,
         preferred: algorithms(cfg),
@@ -139,6 +141,7 @@ pub async fn run(listener: TcpListener, l: Listener, mut shutdown: watch::Receiv
     let pool = Arc::new(tokio::sync::Semaphore::new(
         usize::try_from(limits.write_buffer_mib.max(1) * 1024).unwrap_or(usize::MAX),
     ));
+    let windows = window::Windows::new(limits.write_buffer_mib);
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -181,9 +184,11 @@ pub async fn run(listener: TcpListener, l: Listener, mut shutdown: watch::Receiv
                     stop: shutdown.clone(),
                     in_flight: in_flight.clone(),
                     pool: pool.clone(),
+                    windows: windows.clone(),
+                    counted: windows.join(),
                     login_key: revoke::LoginKey::default(),
                 };
-                let config = config.clone();
+                let config = Arc::new(window::config_with_window(&config, windows.target()));
                 let stop = shutdown.clone();
                 let login = Login {
                     done: handler.logged_in.clone(),
@@ -310,6 +315,10 @@ struct Connection {
     logged_in: Arc<AtomicBool>,
     /// The listener's write-buffer pool.
     pool: Arc<tokio::sync::Semaphore>,
+    /// The listener's window shares, and this connection's place in them.
+    windows: Arc<window::Windows>,
+    #[allow(dead_code)] // held for its Drop
+    counted: window::Counted,
     temp_suffixes: Arc<[String]>,
     stop: watch::Receiver<bool>,
     in_flight: upload::InFlight,
@@ -402,6 +411,10 @@ impl Drop for Connection {
 
 impl russh::server::Handler for Connection {
     type Error = russh::Error;
+
+    fn adjust_window(&mut self, _channel: ChannelId, _current: u32) -> u32 {
+        self.windows.target()
+    }
 
     async fn auth_publickey_offered(
         &mut self,
