@@ -37,6 +37,8 @@ pub struct Metrics {
     pub housekeeping_bytes: IntCounterVec,
     pub retention_files: IntCounter,
     pub retention_objects: IntCounter,
+    pub catalog_writes: IntCounter,
+    pub catalog_commits: IntCounter,
     pub retention_bytes: IntCounter,
     pub outbox_delivered: IntCounterVec,
     pub outbox_failures: IntCounterVec,
@@ -279,6 +281,16 @@ impl Metrics {
                 &registry,
                 "gateway_retention_objects_deleted_total",
                 "Stored objects deleted because no current file used them any more.",
+            ),
+            catalog_writes: counter(
+                &registry,
+                "gateway_catalog_writes_total",
+                "Catalog write transactions committed; writers queued together share one commit.",
+            ),
+            catalog_commits: counter(
+                &registry,
+                "gateway_catalog_commits_total",
+                "Catalog commits (one WAL sync each); writes / commits is the mean group size.",
             ),
             retention_bytes: counter(
                 &registry,
