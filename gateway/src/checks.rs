@@ -1,4 +1,4 @@
-//! Check results (DOMAIN rule 11): what a hospital sees for each upload — a status
+//! Check results (rule 11): what a hospital sees for each upload — a status
 //! (`receiving`, `checking`, `passed`, `failed`) and a list of findings with stable
 //! codes. The format is documented, with its JSON schema, in docs/check-results.md.
 
@@ -66,11 +66,11 @@ pub struct CheckResult {
     pub received_bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
-    /// A pre-check (DOMAIN rule 21): checked only, never submitted.
+    /// A pre-check (rule 21): checked only, never submitted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub precheck: bool,
     pub checks: Vec<Check>,
-    /// What the review side did with the indexed file (DOMAIN rules 13 and 19), once
+    /// What the review side did with the indexed file (rules 13 and 19), once
     /// there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub download: Option<DownloadState>,

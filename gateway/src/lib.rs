@@ -1,5 +1,6 @@
 //! The ingestion gateway library. The binary in `main.rs` is a thin CLI over it.
-//! Folder map: see docs/ARCHITECTURE.md.
+//! Folder map: see docs/ARCHITECTURE.md. "Rule N" in a comment is the domain rule of
+//! that number in docs/domain.md.
 
 pub mod backends;
 pub mod checks;

@@ -278,7 +278,7 @@ async fn fresh(c: &Conn, t: &mut Transfer<'_>) -> Result<russh_sftp::client::fs:
 /// What opening for writing found.
 enum Opened {
     File(Box<russh_sftp::client::fs::File>),
-    /// Refused as a file already accepted (DOMAIN rule 10).
+    /// Refused as a file already accepted (rule 10).
     Accepted,
     /// No such upload (only when resuming).
     Absent,

@@ -1,4 +1,4 @@
-//! CAB archives (DOMAIN rule 16: the review channel's packaging for DICOMDIR sets) made
+//! CAB archives (rule 16: the review channel's packaging for DICOMDIR sets) made
 //! by a real CAB tool, Debian's `gcab`, and checked with `cabextract`; then the hostile
 //! forms, made by editing gcab's output the way a broken or malicious packer would.
 

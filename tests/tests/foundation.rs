@@ -233,7 +233,7 @@ fn sighup_reloads_tenants_and_bad_files_keep_the_old_ones() {
     );
 
     // A reload that removes the key ends the session logged in with it, at once
-    // (DOMAIN rule 18), and refuses the key from then on.
+    // (rule 18), and refuses the key from then on.
     gw.write_tenants(&[TestTenant::new(CODE).ssh_key(&pub_b)])
         .unwrap();
     gw.signal("HUP").unwrap();

@@ -1,4 +1,4 @@
-//! DOMAIN rules 20 and 21 through real clients against the real binary: request ids
+//! rules 20 and 21 through real clients against the real binary: request ids
 //! (tus metadata, file names, batch manifests; validated per profile, indexed,
 //! filterable, in events, and the request window counted from the request's date) and
 //! pre-checks (SFTP `/precheck/`, tus metadata `precheck`: the full check, never

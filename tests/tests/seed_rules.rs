@@ -1,4 +1,4 @@
-//! The seeds' rules as written (`../shared/DOMAIN.md`), through real clients against the
+//! The seeds' rules as written (docs/domain.md), through real clients against the
 //! real binary: OpenSSH `sftp` and tus (the gateway's HTTP API as curl drives it).
 
 use gateway::sealed::seal_to_vec;

@@ -290,7 +290,7 @@ pub struct IngestConfig {
     pub partial_expiry_hours: u64,
     /// Days a rejected upload's bytes are kept for inspection (quarantine).
     pub quarantine_days: u64,
-    /// Hours a pre-check (DOMAIN rule 21) and its result are kept after its checks.
+    /// Hours a pre-check (rule 21) and its result are kept after its checks.
     pub precheck_hours: u64,
     /// Seconds between housekeeping sweeps (expiry and the end of quarantine).
     pub housekeeping_interval_secs: u64,
@@ -372,7 +372,7 @@ pub struct PipelineConfig {
     pub maintenance_windows: Vec<String>,
     /// The local time of the maintenance windows, as a fixed offset from UTC.
     pub utc_offset: String,
-    /// Announced outages (DOMAIN rule 26), checks wait as in a maintenance window:
+    /// Announced outages (rule 26), checks wait as in a maintenance window:
     /// `YYYY-MM-DD HH:MM-HH:MM` or `YYYY-MM-DDTHH:MM/YYYY-MM-DDTHH:MM`, local time.
     pub outages: Vec<String>,
     /// Uploads checked at once (taken in arrival order).

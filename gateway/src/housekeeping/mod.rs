@@ -5,7 +5,7 @@
 //! - A rejected upload's bytes stay in the spool for inspection (quarantine) for
 //!   `ingest.quarantine_days`, then are removed (audit record `upload.purged`). The
 //!   check result stays, so a hospital can still read why the upload failed.
-//! - A pre-check (DOMAIN rule 21) is removed `ingest.precheck_hours` after its checks
+//! - A pre-check (rule 21) is removed `ingest.precheck_hours` after its checks
 //!   ended: bytes first, then its records (audit record `precheck.removed`) — a crash
 //!   in between leaves records that the next sweep removes, never an orphan file.
 //!

@@ -1,4 +1,4 @@
-//! Retention (DOMAIN rules 2 and 13): an indexed file is kept for its profile's (or
+//! Retention (rules 2 and 13): an indexed file is kept for its profile's (or
 //! tenant's) retention period, counted from indexing, then expires: the file row stays
 //! as a tombstone (`expired`, so listings and cursors stay stable and the review API can
 //! answer 410), a `file.expired` event goes out in the same transaction, and its stored

@@ -1,5 +1,5 @@
 //! Index stage: one catalog transaction records the file, the findings (including
-//! duplicate detection, DOMAIN rule 4) and the `file.indexed` event for hand-off.
+//! duplicate detection, rule 4) and the `file.indexed` event for hand-off.
 
 use crate::backends::catalog::{Catalog, CatalogError, NewFile, UploadRow};
 use crate::checks::{Check, Severity};

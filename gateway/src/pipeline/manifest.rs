@@ -8,7 +8,7 @@
 //! ```
 //!
 //! `record_date` (optional) is the date of the record a file holds. For the
-//! `emr-download` profile it is checked against the request window (DOMAIN rule 3) —
+//! `emr-download` profile it is checked against the request window (rule 3) —
 //! the way to date records whose PDF is encrypted with a password the gateway lacks.
 //! `request_id` (optional) is the request the file answers (rule 20): validated like
 //! any request id, recorded on the file, and the file's window counts from its date.

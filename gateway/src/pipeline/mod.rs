@@ -70,7 +70,7 @@ pub enum Outcome {
     Deferred {
         upload_id: String,
     },
-    /// A pre-check that passed: checked, not indexed (DOMAIN rule 21).
+    /// A pre-check that passed: checked, not indexed (rule 21).
     Prechecked {
         upload_id: String,
     },
@@ -337,7 +337,7 @@ impl Pipeline {
             checks.push(dup);
         }
         if upload.is_precheck() {
-            // Checked in full; nothing is stored, indexed or handed on (DOMAIN rule 21).
+            // Checked in full; nothing is stored, indexed or handed on (rule 21).
             catalog.finish_precheck(&upload.id, true, &checks).await?;
             return Ok(Outcome::Prechecked {
                 upload_id: upload.id.clone(),

@@ -1,4 +1,4 @@
-//! Request ids (DOMAIN rule 20): an upload may answer a request — a citizen's
+//! Request ids (rule 20): an upload may answer a request — a citizen's
 //! application (`emr-download`), a sampling-list case (`nhi-review`). The id comes with
 //! the upload (tus metadata `request_id`), from its file name (a per-profile pattern), or
 //! from its batch manifest (`request_id` per entry). It is validated against the

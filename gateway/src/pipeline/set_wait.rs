@@ -1,5 +1,5 @@
 //! DICOMDIR sets sent as folder trees arrive in whatever order the client chooses
-//! (DOMAIN rule 16): `lftp mirror -R`, WinSCP, FileZilla and rclone send the DICOMDIR
+//! (rule 16): `lftp mirror -R`, WinSCP, FileZilla and rclone send the DICOMDIR
 //! before, between or after its images, and after an interruption send the rest in yet
 //! another order. So neither side of a set fails for what has not arrived yet:
 //!

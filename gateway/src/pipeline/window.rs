@@ -1,4 +1,4 @@
-//! Maintenance windows (DOMAIN rule 12): daily periods, in the operator's local time,
+//! Maintenance windows (rule 12): daily periods, in the operator's local time,
 //! during which uploads are still received and accepted but checks wait; afterwards they
 //! run in arrival order. Announced outages (rule 26) are dated periods that behave the
 //! same: `YYYY-MM-DD HH:MM-HH:MM` (one day) or `YYYY-MM-DDTHH:MM/YYYY-MM-DDTHH:MM`. Written as `HH:MM-HH:MM` with a fixed UTC offset (`+08:00`):

@@ -41,7 +41,7 @@ pub struct IngestSettings {
     /// Accepted-but-unchecked uploads before new ones wait (0: never), and how long.
     pub max_backlog: u64,
     pub admission_wait: std::time::Duration,
-    /// What request ids look like per profile (DOMAIN rule 20), compiled once.
+    /// What request ids look like per profile (rule 20), compiled once.
     pub requests: Arc<crate::pipeline::request::RequestRules>,
 }
 
@@ -180,7 +180,7 @@ impl Receiving {
 
     /// Appends `data` to the spool and verifies it, side by side: one core writes the
     /// spool (and fsyncs every `every.0` bytes, or once `every.1` has passed since the
-    /// last sync — on a 64 kbit/s line 8 MiB take 17 minutes, DOMAIN rule 24) and hashes
+    /// last sync — on a 64 kbit/s line 8 MiB take 17 minutes, rule 24) and hashes
     /// the plaintext of the previous write while the other authenticates and decrypts
     /// this one. Returns the new durable length when it synced.
     fn push(&mut self, data: &[u8], every: (u64, std::time::Duration)) -> Result<Option<u64>> {
@@ -536,7 +536,7 @@ impl IngestCore {
     }
 
     /// Refuses a new upload that the tenant's quota cannot take; returns accepted bytes.
-    /// The tenant's quota with `incoming` more bytes; a pre-check (DOMAIN rule 21) is
+    /// The tenant's quota with `incoming` more bytes; a pre-check (rule 21) is
     /// held to the concurrency limit only, as it never stays.
     async fn check_quota(&self, tenant: &str, incoming: u64, precheck: bool) -> Result<u64> {
         let snapshot = self.tenants.snapshot();

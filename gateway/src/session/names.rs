@@ -1,10 +1,10 @@
-//! Upload names: ASCII letters, digits and `._-` only (DOMAIN rule 5 notes: no Chinese
+//! Upload names: ASCII letters, digits and `._-` only (rule 5 notes: no Chinese
 //! characters), one path component, no leading dot. Folder structure, where a protocol
 //! has it (SFTP case folders), is kept as `/`-separated components each obeying this.
 
 const MAX_LEN: usize = 255;
 
-/// The folder pre-checks live under (DOMAIN rule 21): `/precheck/` over SFTP, tus
+/// The folder pre-checks live under (rule 21): `/precheck/` over SFTP, tus
 /// metadata `precheck`. A pre-check of `a.pdf` is the upload named `precheck/a.pdf`, so
 /// it never resumes, supersedes or counts as the real `a.pdf`.
 pub const PRECHECK: &str = "precheck/";

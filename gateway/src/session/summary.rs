@@ -1,4 +1,4 @@
-//! A batch's result list (DOMAIN rule 22, 上傳結果清單): every upload of a folder, with
+//! A batch's result list (rule 22, 上傳結果清單): every upload of a folder, with
 //! its status and codes, in one document a hospital can file or print — JSON, CSV or
 //! plain text. Built from two catalog queries for the whole folder (the uploads and
 //! all their findings), the same ones the `/results` listing uses.

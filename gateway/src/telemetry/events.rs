@@ -167,7 +167,7 @@ impl InternalEvent for HttpsConnectionRefused {
 }
 
 /// A logged-in session, or an HTTPS upload under way, ended because a reload took its
-/// access away (DOMAIN rule 18).
+/// access away (rule 18).
 pub struct SessionRevoked<'a> {
     pub protocol: &'static str,
     pub tenant: &'a str,

@@ -1,6 +1,6 @@
 //! Who may act for a hospital: the hospital itself, or an IT vendor that both sides
 //! admit — the vendor names the hospital in its `tenants`, the hospital names the vendor
-//! in `allow_vendors` (DOMAIN rule 17: either side alone is refused). A vendor signs in
+//! in `allow_vendors` (rule 17: either side alone is refused). A vendor signs in
 //! with its own keys and tokens, from its own allow-list.
 
 use std::net::IpAddr;

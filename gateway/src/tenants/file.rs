@@ -48,7 +48,7 @@ pub enum Role {
     Reviewer,
     Admin,
     /// An IT vendor (HIS廠商) acting for hospitals: only for those it lists in `tenants`
-    /// that also list it in `allow_vendors` (DOMAIN rule 17).
+    /// that also list it in `allow_vendors` (rule 17).
     Vendor,
 }
 
@@ -122,8 +122,7 @@ pub struct Tenant {
     /// Registered source addresses; a connection from elsewhere is refused.
     #[serde(default)]
     pub allow_ips: Vec<NetRange>,
-    /// The "SFTP host IP" and "system host IP" a hospital registers separately (DOMAIN
-    /// rule 23): when given, they replace `allow_ips` for SFTP and for the HTTPS API.
+    /// The "SFTP host IP" and "system host IP" a hospital registers separately (rule 23): when given, they replace `allow_ips` for SFTP and for the HTTPS API.
     #[serde(default)]
     pub sftp_allow_ips: Option<Vec<NetRange>>,
     #[serde(default)]
@@ -139,7 +138,7 @@ pub struct Tenant {
     pub allow_vendors: Vec<String>,
     /// Seconds received bytes may wait before they are made durable, overriding
     /// `[ingest] fsync_interval_secs` (a hospital on a slow line re-sends less after a
-    /// break, DOMAIN rule 24).
+    /// break, rule 24).
     #[serde(default)]
     pub durable_interval_secs: Option<u64>,
     /// See [`Suspension`].
@@ -149,7 +148,7 @@ pub struct Tenant {
     pub suspended_reason: Option<String>,
 }
 
-/// A suspension (DOMAIN rule 18): until when (`YYYY-MM-DD` or
+/// A suspension (rule 18): until when (`YYYY-MM-DD` or
 /// `YYYY-MM-DDTHH:MM:SSZ`; `"indefinite"` for no end) and why — the reason is what the
 /// party hears (`auth.suspended`). A reload that suspends ends its open sessions.
 #[derive(Debug, Clone, Copy)]
@@ -220,7 +219,7 @@ pub struct Principal {
     #[serde(default)]
     pub allow_ips: Vec<NetRange>,
     /// An age recipient (`age1…`): when set, every file this principal downloads is
-    /// sealed to it (encrypted download, DOMAIN rule 13) unless the request names another.
+    /// sealed to it (encrypted download, rule 13) unless the request names another.
     #[serde(default)]
     pub age_recipient: Option<String>,
     /// See [`Suspension`].

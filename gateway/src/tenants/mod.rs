@@ -105,7 +105,7 @@ impl Tenants {
 
     /// The tenant a client certificate (DER) names by its hospital code — the subject's
     /// serialNumber or common name is exactly a tenant's 10-digit code. Only for
-    /// certificates already verified against the operator's client CA (DOMAIN rule 25:
+    /// certificates already verified against the operator's client CA (rule 25:
     /// institution cards carry the institution's code).
     pub fn by_cert_subject(&self, der: &[u8]) -> Option<&Tenant> {
         use x509_parser::prelude::{FromDer, X509Certificate};

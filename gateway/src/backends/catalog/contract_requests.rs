@@ -1,4 +1,4 @@
-//! The contract for request ids (DOMAIN rule 20) and pre-checks (rule 21): a request id
+//! The contract for request ids (rule 20) and pre-checks (rule 21): a request id
 //! given with an upload is kept on it; files are found by their request; a pre-check
 //! ends without a file or an event, never counts against what a tenant holds, and is
 //! removed whole.

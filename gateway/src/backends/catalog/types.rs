@@ -10,7 +10,7 @@ pub enum UploadState {
     Indexed,
     Rejected,
     Expired,
-    /// A pre-check (DOMAIN rule 21) that passed: checked in full, never indexed.
+    /// A pre-check (rule 21) that passed: checked in full, never indexed.
     Prechecked,
 }
 
@@ -62,12 +62,12 @@ pub struct UploadRow {
     /// What a deferred check waits for (`members`: a DICOMDIR for the files it
     /// references; `dicomdir`: a loose DICOM file for a set to belong to).
     pub waits_for: Option<String>,
-    /// The request this upload answers, as its client gave it (DOMAIN rule 20).
+    /// The request this upload answers, as its client gave it (rule 20).
     pub request_id: Option<String>,
 }
 
 impl UploadRow {
-    /// Whether this upload is a pre-check (DOMAIN rule 21): named under `precheck/`.
+    /// Whether this upload is a pre-check (rule 21): named under `precheck/`.
     pub fn is_precheck(&self) -> bool {
         crate::session::names::is_precheck(&self.name)
     }
@@ -95,7 +95,7 @@ pub struct NewFile {
     pub retain_secs: Option<i64>,
     /// DICOM instances the file holds (itself, or entries of a batch/set).
     pub instances: Vec<DicomRow>,
-    /// The request the file answers (DOMAIN rule 20), also in `metadata.request`.
+    /// The request the file answers (rule 20), also in `metadata.request`.
     pub request_id: Option<String>,
 }
 
@@ -205,7 +205,7 @@ pub struct FileQuery {
     pub category: Option<String>,
     pub case_class: Option<String>,
     pub serial: Option<String>,
-    /// The request the files answer (DOMAIN rule 20).
+    /// The request the files answer (rule 20).
     pub request_id: Option<String>,
     /// DICOM index fields (any instance of the file).
     pub patient_id: Option<String>,

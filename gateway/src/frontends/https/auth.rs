@@ -38,7 +38,7 @@ pub enum Credential {
     Cert(TokenHash),
     /// A certificate from the client CA that names the hospital by its code.
     CertSubject,
-    /// A vendor's token, acting for the hospital it named (DOMAIN rule 17).
+    /// A vendor's token, acting for the hospital it named (rule 17).
     Vendor {
         name: String,
         token: TokenHash,
@@ -51,7 +51,7 @@ pub const HOSPITAL_HEADER: &str = "x-hospital-code";
 impl Caller {
     /// Why the caller's access is gone under the current tenants, if it is: a reload
     /// removed its token or certificate, suspended or removed its hospital, or took its
-    /// address off the allow-list (DOMAIN rule 18: revocation takes effect at once).
+    /// address off the allow-list (rule 18: revocation takes effect at once).
     pub fn revoked(&self, tenants: &Registry) -> Option<&'static str> {
         let snapshot = tenants.snapshot();
         if let Credential::Vendor { name, token } = &self.credential {

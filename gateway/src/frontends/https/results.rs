@@ -32,7 +32,7 @@ pub struct SummaryQuery {
 }
 
 /// `GET /v1/results/summary?folder=…&format=json|csv|txt`: a batch's result list
-/// (DOMAIN rule 22), the same document as `/results/<folder>/SUMMARY.*` over SFTP.
+/// (rule 22), the same document as `/results/<folder>/SUMMARY.*` over SFTP.
 pub async fn summary(
     State(s): State<Https>,
     caller: Caller,

@@ -103,7 +103,7 @@ pub fn metadata_value(meta: &str, key: &str) -> Result<Option<String>, &'static 
 }
 
 /// What `Upload-Metadata` asks besides the name: a pre-check (key `precheck`, any
-/// value or none; DOMAIN rule 21) and the request the upload answers (`request_id`,
+/// value or none; rule 21) and the request the upload answers (`request_id`,
 /// rule 20), validated for the tenant's profile before anything is created.
 fn upload_intent(
     s: &Https,

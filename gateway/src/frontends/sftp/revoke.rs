@@ -1,4 +1,4 @@
-//! Immediate revocation (DOMAIN rule 18: access of departed staff ends "at once"): a
+//! Immediate revocation (rule 18: access of departed staff ends "at once"): a
 //! tenants reload that removes the key a session logged in with, suspends or removes
 //! its tenant, or takes its address off the allow-list ends that session then, not at
 //! its next login. Uploads it had under way stay resumable from their durable offsets.

@@ -109,7 +109,7 @@ fn unpark(parked: &Parked, name: &str) -> Option<Upload> {
 
 impl Sftp {
     /// Opens `rel` for writing: resumes its partial upload, or starts one. A file that
-    /// was accepted is never overwritten or appended to (DOMAIN rule 10).
+    /// was accepted is never overwritten or appended to (rule 10).
     pub(super) async fn open_upload(
         &self,
         rel: &str,
@@ -127,8 +127,7 @@ impl Sftp {
         if let Some(u) = &latest {
             match u.state {
                 UploadState::Accepted | UploadState::Checking | UploadState::Indexed => {
-                    let msg =
-                        "accepted files cannot be overwritten or appended to (DOMAIN rule 10)";
+                    let msg = "accepted files cannot be overwritten or appended to (rule 10)";
                     return Err((Code::PermissionDenied, msg.into()));
                 }
                 UploadState::Receiving if flags & p::FXF_TRUNC != 0 => {
@@ -193,7 +192,7 @@ impl Sftp {
             .as_ref()
             .is_some_and(|t| vfs::visible_in_inbox(t) && t.state != UploadState::Receiving)
         {
-            let msg = "accepted files cannot be replaced (DOMAIN rule 10)";
+            let msg = "accepted files cannot be replaced (rule 10)";
             return self.deny(id, "rename", &to, msg).await;
         }
         match source.map(|s| s.state) {
@@ -204,7 +203,7 @@ impl Sftp {
                 | UploadState::Indexed
                 | UploadState::Prechecked,
             ) => {
-                let msg = "accepted files cannot be renamed (DOMAIN rule 10)";
+                let msg = "accepted files cannot be renamed (rule 10)";
                 return self.deny(id, "rename", &from, msg).await;
             }
             _ => {
@@ -284,7 +283,7 @@ impl Sftp {
                 }
             }
             Ok(Some(u)) if vfs::visible_in_inbox(&u) => {
-                let msg = "accepted files cannot be removed (DOMAIN rule 10)";
+                let msg = "accepted files cannot be removed (rule 10)";
                 self.deny(id, "remove", &rel, msg).await
             }
             Ok(_) => self.status(id, Code::NoSuchFile, "no such file").await,

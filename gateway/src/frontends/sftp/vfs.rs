@@ -4,7 +4,7 @@
 //! ```text
 //! /            the tenant's root (".." here stays here)
 //! /inbox/…     uploads: write, resume, list; case folders allowed
-//! /precheck/…  pre-checks (DOMAIN rule 21): checked in full, never indexed, removed
+//! /precheck/…  pre-checks (rule 21): checked in full, never indexed, removed
 //!              after a day; their results under /results/precheck/
 //! /results/…   read-only: <name>.json and <name>.txt per finished upload
 //! ```
@@ -102,7 +102,7 @@ pub fn visible_in_inbox(u: &UploadRow) -> bool {
 }
 
 /// Whether an upload has a result file: from its acceptance on, showing `checking`
-/// (檢核中, DOMAIN rule 11) until its checks are over.
+/// (檢核中, rule 11) until its checks are over.
 pub fn has_result(u: &UploadRow) -> bool {
     matches!(
         u.state,

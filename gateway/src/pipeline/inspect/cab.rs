@@ -1,5 +1,5 @@
 //! Microsoft Cabinet (CAB) archives: the packaging the review channel prescribes for
-//! DICOMDIR sets (DOMAIN rule 16). Checked like a ZIP batch — from the directory before
+//! DICOMDIR sets (rule 16). Checked like a ZIP batch — from the directory before
 //! anything is expanded (entry count, declared sizes against the archive's size, unsafe
 //! and colliding names, spanned cabinets, compressions), then every file expanded once
 //! as a stream with the declared sizes enforced on the actual bytes and each typed by

@@ -1,4 +1,4 @@
-//! DICOMDIR sets (DOMAIN rule 6): the DICOMDIR is read as an ordinary DICOM object and
+//! DICOMDIR sets (rule 6): the DICOMDIR is read as an ordinary DICOM object and
 //! its Directory Record Sequence walked PATIENT → STUDY → SERIES → instance through the
 //! records' byte offsets; every referenced file must exist in the set, be Part-10, and
 //! match its record and parents. Files nobody references are orphans.

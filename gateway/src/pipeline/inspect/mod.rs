@@ -49,11 +49,11 @@ pub struct Subject<'a> {
     pub name: &'a str,
     pub tenant: &'a str,
     pub profile: Profile,
-    /// The request window its records must fall in (DOMAIN rule 3).
+    /// The request window its records must fall in (rule 3).
     pub window: &'a crate::pipeline::request::RecordWindow,
 }
 
-/// Types each profile accepts (DOMAIN rule 5 for `nhi-review`, plus ZIP batches, rule 8; `emr-download` takes
+/// Types each profile accepts (rule 5 for `nhi-review`, plus ZIP batches, rule 8; `emr-download` takes
 /// encrypted PDF records only; `generic` anything recognised that is not executable).
 pub fn allowed(profile: Profile, t: MediaType) -> bool {
     use MediaType::*;

@@ -1,4 +1,4 @@
-//! Naming rules of the `nhi-review` profile (DOMAIN rules 7 and 8).
+//! Naming rules of the `nhi-review` profile (rules 7 and 8).
 //!
 //! - Review records: `LL C K… NNNNNN[-n|_n].ext` — level-1 code, category A–D, case
 //!   classification (one character for the inpatient codes 21 and 22, two for every

@@ -16,7 +16,7 @@ use crate::checks::{Check, Severity};
 /// What the PDF policy of a profile asks for.
 #[derive(Debug, Clone, Copy)]
 pub struct PdfPolicy {
-    /// A bookmark tree is required (category-A review records, DOMAIN rule 9).
+    /// A bookmark tree is required (category-A review records, rule 9).
     pub require_outline: bool,
     /// The PDF itself must be encrypted (`emr-download`).
     pub require_encryption: bool,
@@ -396,7 +396,7 @@ fn active_content(doc: &Document) -> Vec<&'static str> {
 }
 
 /// `emr-download`: the record (the PDF's CreationDate) must lie within the request
-/// window (DOMAIN rule 3: calendar months before the request date, or the upload's).
+/// window (rule 3: calendar months before the request date, or the upload's).
 /// An encrypted PDF whose date cannot be read gets a warning, not a failure: the
 /// gateway is not given the citizens' passwords.
 pub fn record_date_check(

@@ -1,4 +1,4 @@
-//! ZIP batches (DOMAIN rule 8): the archive's central directory is checked before any
+//! ZIP batches (rule 8): the archive's central directory is checked before any
 //! byte is expanded — entry count, declared sizes and compression ratios, unsafe paths,
 //! links, encrypted entries, names that collide when case is ignored — so a zip bomb is
 //! refused from its directory, not after filling a disk. Entries are then expanded one

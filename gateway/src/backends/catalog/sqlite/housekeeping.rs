@@ -73,7 +73,7 @@ impl SqliteCatalog {
             .collect::<Result<_, _>>()?)
     }
 
-    /// Pre-checks (DOMAIN rule 21) whose checks ended before `cutoff`.
+    /// Pre-checks (rule 21) whose checks ended before `cutoff`.
     pub async fn prechecks_ended(&self, cutoff: i64) -> Result<Vec<UploadRow>, CatalogError> {
         let rows = sqlx::query(concat!(
             "SELECT ",

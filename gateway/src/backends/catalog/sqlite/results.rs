@@ -333,7 +333,7 @@ impl SqliteCatalog {
         Ok(())
     }
 
-    /// A pre-check's end (DOMAIN rule 21): `checking` → `prechecked` (passed) or
+    /// A pre-check's end (rule 21): `checking` → `prechecked` (passed) or
     /// `rejected`, with its findings — no file, no event: nothing is handed on.
     pub async fn finish_precheck(
         &self,
@@ -360,7 +360,7 @@ impl SqliteCatalog {
         Ok(())
     }
 
-    /// Records the requests files answer, as a batch manifest names them (DOMAIN rule
+    /// Records the requests files answer, as a batch manifest names them (rule
     /// 20): `(file id, request id, metadata.request)` for each.
     pub async fn assign_requests(
         &self,

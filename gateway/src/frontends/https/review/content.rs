@@ -1,7 +1,7 @@
 //! `GET /v1/files/{id}/content`: the plaintext, decrypted from storage on the fly and
 //! streamed (stored objects stay sealed; nothing is written in the clear), with single
 //! byte ranges, `ETag` = the SHA-256, `Content-Digest`/`Repr-Digest` (RFC 9530), and
-//! the encrypted download of DOMAIN rule 13: with `?recipient=age1…`, or for a reviewer
+//! the encrypted download of rule 13: with `?recipient=age1…`, or for a reviewer
 //! with a registered recipient, the content is sealed to that recipient instead.
 //!
 //! A request whose answer starts at byte 0 counts as a download (rule 13: state

@@ -42,7 +42,7 @@ pub async fn events(
 }
 
 /// `GET /v1/hospital/events`: the same feed for a hospital, of its own files only —
-/// checked, indexed, downloaded, expired unread (DOMAIN rule 19).
+/// checked, indexed, downloaded, expired unread (rule 19).
 pub async fn hospital_events(
     State(s): State<Https>,
     caller: crate::frontends::https::auth::Caller,

@@ -23,7 +23,7 @@ pub struct ListQuery {
     category: Option<String>,
     case_class: Option<String>,
     serial: Option<String>,
-    /// The request the files answer (DOMAIN rule 20).
+    /// The request the files answer (rule 20).
     request_id: Option<String>,
     patient_id: Option<String>,
     study_uid: Option<String>,
