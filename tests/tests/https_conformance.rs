@@ -1,6 +1,7 @@
 //! The HTTPS listener against tools nobody here wrote: `schemathesis` fuzzes every
 //! operation of `/v1/openapi.json` (bounded) and finds no server error and no response
-//! that breaks the document; `sslyze` finds TLS 1.2+ only and no weak cipher suite.
+//! that breaks the document; `sslyze` finds TLS 1.2+ only and no weak cipher suite; a
+//! client still sending its body when it is answered gets the answer.
 
 use std::process::Command;
 
@@ -144,4 +145,44 @@ fn sslyze_finds_modern_tls_only() {
             "a weak TLS 1.2 suite: {suite}"
         );
     }
+}
+
+fn early_answer(gw: &TestGateway, mode: &str) -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/early_answer.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .args([
+            "127.0.0.1",
+            &gw.https.port().to_string(),
+            "/v1/uploads/x",
+            mode,
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Refused before its body was read (schemathesis met this as an EOF under load): the
+/// answer arrives and the connection stays usable for the next request.
+#[test]
+fn an_answer_given_before_the_body_arrived_reaches_the_client() {
+    let gw = gateway();
+    let out = early_answer(&gw, "late");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        ["HTTP/1.1 401 Unauthorized", "HTTP/1.1 401 Unauthorized"],
+        "{out}"
+    );
+    // A body that never comes is not waited for long, and the answer says so.
+    let out = early_answer(&gw, "never");
+    assert!(
+        out.starts_with("http/1.1 401") && out.contains("connection: close"),
+        "{out}"
+    );
+    let (_, metrics) = gw.admin_get("/metrics").unwrap();
+    assert!(
+        metrics.contains("gateway_https_unread_bodies_total{outcome=\"drained\"} 2"),
+        "{metrics}"
+    );
 }

@@ -166,6 +166,26 @@ impl InternalEvent for HttpsConnectionRefused {
     }
 }
 
+/// A request answered before its body was read: the rest was read and discarded
+/// (`drained`) or the connection closed after the answer (`closed`, too large or too
+/// slow to wait for).
+pub struct HttpsUnreadBody {
+    pub outcome: &'static str,
+}
+
+impl InternalEvent for HttpsUnreadBody {
+    fn emit(self) {
+        METRICS
+            .https_unread_bodies
+            .with_label_values(&[self.outcome])
+            .inc();
+        tracing::debug!(
+            outcome = self.outcome,
+            "request answered before its body was read"
+        );
+    }
+}
+
 /// A logged-in session, or an HTTPS upload under way, ended because a reload took its
 /// access away (rule 18).
 pub struct SessionRevoked<'a> {

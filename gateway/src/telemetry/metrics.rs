@@ -22,6 +22,7 @@ pub struct Metrics {
     pub http_auth_failures: IntCounterVec,
     pub ssh_refused_connections: IntCounterVec,
     pub https_refused_connections: IntCounterVec,
+    pub https_unread_bodies: IntCounterVec,
     pub https_connections: IntGauge,
     pub ssh_lockouts: IntCounter,
     pub sessions_revoked: IntCounterVec,
@@ -181,6 +182,12 @@ impl Metrics {
                 "gateway_https_refused_connections_total",
                 "HTTPS connections turned away before the TLS handshake, by reason (listener_full).",
                 &["reason"],
+            ),
+            https_unread_bodies: counter_vec(
+                &registry,
+                "gateway_https_unread_bodies_total",
+                "HTTP/1.1 requests answered before their body was read, by what happened to the rest (drained, closed).",
+                &["outcome"],
             ),
             checks_paused: gauge(
                 &registry,

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod dicomweb;
 pub mod limit;
+mod linger;
 mod open_uploads;
 mod rate;
 mod results;
@@ -43,6 +44,10 @@ pub struct Https {
 pub const OPENAPI: &str = include_str!("../../../../docs/openapi.json");
 
 pub fn router(state: AppState) -> Router {
+    routes(state).layer(axum::middleware::from_fn(linger::settle_unread_body))
+}
+
+fn routes(state: AppState) -> Router {
     let cors = cors(&state.config.https.cors_origins);
     let https = Https {
         app: state.clone(),
