@@ -1,12 +1,12 @@
 //! Index stage: one catalog transaction records the file, the findings (including
 //! duplicate detection, rule 4) and the `file.indexed` event for hand-off.
 
-use crate::backends::catalog::{Catalog, CatalogError, NewFile, UploadRow};
+use crate::backends::catalog::{CatalogError, FileIndex, NewFile, UploadRow};
 use crate::checks::{Check, Severity};
 
 /// A finding when the tenant already has a current file with the same content.
 pub async fn duplicate_check(
-    catalog: &Catalog,
+    catalog: &dyn FileIndex,
     tenant: &str,
     sha256: &str,
 ) -> Result<Option<Check>, CatalogError> {
@@ -30,7 +30,7 @@ pub async fn duplicate_check(
 }
 
 pub async fn index(
-    catalog: &Catalog,
+    catalog: &dyn FileIndex,
     upload: &UploadRow,
     file: &NewFile,
     checks: &[Check],

@@ -333,7 +333,8 @@ impl Pipeline {
             inspection.metadata["request"] = r.metadata();
         }
         self.wait_for_earlier(upload, None, Some(&sha256)).await?;
-        if let Some(dup) = index::duplicate_check(catalog, &upload.tenant, &sha256).await? {
+        if let Some(dup) = index::duplicate_check(catalog.as_ref(), &upload.tenant, &sha256).await?
+        {
             checks.push(dup);
         }
         if upload.is_precheck() {
@@ -373,7 +374,7 @@ impl Pipeline {
         };
         drop(timer);
         let timer = stage("index");
-        index::index(catalog, upload, &file, &checks).await?;
+        index::index(catalog.as_ref(), upload, &file, &checks).await?;
         drop(timer);
         Ok(Outcome::Indexed {
             upload_id: upload.id.clone(),

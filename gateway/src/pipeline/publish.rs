@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::backends::catalog::{Catalog, CatalogError, OutboxEvent};
+use crate::backends::catalog::{CatalogError, Outbox, OutboxEvent};
 use crate::backends::sinks::Sink;
 use crate::config::PublishConfig;
 use crate::telemetry::metrics::METRICS;
@@ -69,7 +69,7 @@ impl From<CatalogError> for Stop {
 }
 
 struct Dispatcher {
-    catalog: Catalog,
+    catalog: Arc<dyn Outbox>,
     sink: Arc<dyn Sink>,
     policy: Policy,
     stop: watch::Receiver<bool>,
@@ -229,7 +229,7 @@ impl Dispatcher {
 
 /// Runs one dispatcher per sink until `stop` turns true.
 pub async fn run(
-    catalog: Catalog,
+    catalog: Arc<dyn Outbox>,
     sinks: Vec<Arc<dyn Sink>>,
     policy: Policy,
     stop: watch::Receiver<bool>,

@@ -23,20 +23,29 @@ pub use types::{
 
 use crate::checks::{Check, CheckResult};
 
+/// What a catalog call can fail with, in our terms: each implementation classifies its
+/// driver's errors when they happen (`sqlite::error`), so no driver type reaches the
+/// callers and every backend answers the same codes.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     #[error("cannot open catalog: {0}")]
-    Open(sqlx::Error),
+    Open(String),
     #[error("catalog migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(String),
     #[error("catalog query failed: {0}")]
-    Query(#[from] sqlx::Error),
+    Query(String),
     #[error("catalog URL `{0}` is not supported yet (only embedded SQLite)")]
     Unsupported(String),
     #[error("catalog conflict: {0}")]
     Conflict(String),
+    /// The database cannot be used for now, through no fault of the request (locked by
+    /// another process past the busy timeout, not writable, failing I/O). Clients are
+    /// told to try again (503 `catalog.unavailable`); nothing is lost.
     #[error("the catalog cannot be written for now: {0}")]
     Unavailable(String),
+    /// The database could not write because its disk is full.
+    #[error("the catalog's disk is full: {0}")]
+    DiskFull(String),
 }
 
 impl CatalogError {
@@ -44,53 +53,21 @@ impl CatalogError {
         match self {
             CatalogError::Open(_) => "catalog.open",
             CatalogError::Migrate(_) => "catalog.migrate",
-            CatalogError::Query(_) if self.is_unavailable() => "catalog.unavailable",
             CatalogError::Query(_) => "catalog.query",
             CatalogError::Unsupported(_) => "catalog.unsupported",
             CatalogError::Conflict(_) => "catalog.conflict",
             CatalogError::Unavailable(_) => "catalog.unavailable",
+            CatalogError::DiskFull(_) => "catalog.disk_full",
         }
     }
 
-    /// The database cannot be used for now, through no fault of the request: locked by
-    /// another process past the busy timeout (SQLITE_BUSY, SQLITE_LOCKED), not writable
-    /// (SQLITE_READONLY) or failing I/O (SQLITE_IOERR, SQLITE_CANTOPEN). Clients are
-    /// told to try again (503 `catalog.unavailable`); nothing is lost.
+    /// Whether to refuse for now and let the client retry (see [`CatalogError::Unavailable`]).
     pub fn is_unavailable(&self) -> bool {
-        let e = match self {
-            CatalogError::Query(e) => e,
-            CatalogError::Unavailable(_) => return true,
-            _ => return false,
-        };
-        match e {
-            sqlx::Error::Database(d) => d
-                .code()
-                .and_then(|c| c.parse::<i64>().ok())
-                .is_some_and(|c| matches!(c & 0xff, 5 | 6 | 8 | 10 | 14)),
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
-            _ => false,
-        }
+        matches!(self, CatalogError::Unavailable(_))
     }
 
-    /// The database could not write because its disk is full (SQLITE_FULL, or the
-    /// driver's own I/O failing with ENOSPC).
     pub fn is_disk_full(&self) -> bool {
-        let CatalogError::Query(e) = self else {
-            return false;
-        };
-        match e {
-            sqlx::Error::Database(d) => {
-                // SQLITE_FULL is 13; extended codes keep it in the low byte.
-                d.code()
-                    .and_then(|c| c.parse::<i64>().ok())
-                    .is_some_and(|c| c & 0xff == 13)
-            }
-            sqlx::Error::Io(io) => {
-                io.kind() == std::io::ErrorKind::StorageFull
-                    || io.raw_os_error() == Some(libc::ENOSPC)
-            }
-            _ => false,
-        }
+        matches!(self, CatalogError::DiskFull(_))
     }
 }
 
@@ -116,170 +93,227 @@ pub async fn open_with(
     ))
 }
 
-/// Declares the [`CatalogStore`] trait and implements it for types whose inherent
-/// async methods have the same names and arguments (today the SQLite one; the
-/// PostgreSQL one will take a second invocation of the forwarding half). One list, so the trait and the
-/// forwarding cannot drift apart; the trait methods return boxed futures so that the
-/// catalog can be a trait object (`async fn` in traits is not object-safe).
-macro_rules! catalog_api {
-    (impl for $ty:ty; $( $(#[$doc:meta])* fn $name:ident($($arg:ident: $argty:ty),*) -> $ret:ty; )*) => {
-        pub trait CatalogStore: Send + Sync {
-            $( $(#[$doc])* fn $name<'a>(&'a self $(, $arg: $argty)*) -> BoxFuture<'a, Result<$ret, CatalogError>>; )*
-            /// Flushes and closes (at shutdown). Never fails; problems are logged.
-            fn close(&self) -> BoxFuture<'_, ()>;
-            /// Changes whenever outbox events were committed.
-            fn outbox_watch(&self) -> tokio::sync::watch::Receiver<u64>;
-        }
-        impl CatalogStore for $ty {
+/// Declares each catalog trait (one per concern) and implements it for a type whose
+/// inherent async methods have the same names and arguments (today the SQLite one; the
+/// PostgreSQL one will take a second invocation). One list, so the traits and the
+/// forwarding cannot drift apart; the methods return boxed futures so that a catalog
+/// can be a trait object (`async fn` in traits is not object-safe).
+macro_rules! catalog_traits {
+    (impl for $ty:ty; $( $(#[$tdoc:meta])* trait $trait:ident {
+        $( sync $sname:ident -> $sret:ty; )*
+        $( $(#[$doc:meta])* fn $name:ident($($arg:ident: $argty:ty),*) -> $ret:ty; )*
+    } )*) => {
+        $(
+            $(#[$tdoc])*
+            pub trait $trait: Send + Sync {
+                $( fn $sname(&self) -> $sret; )*
+                $( $(#[$doc])* fn $name<'a>(&'a self $(, $arg: $argty)*) -> BoxFuture<'a, Result<$ret, CatalogError>>; )*
+            }
+            impl $trait for $ty {
+                $( fn $sname(&self) -> $sret {
+                    <$ty>::$sname(self)
+                } )*
                 $( fn $name<'a>(&'a self $(, $arg: $argty)*) -> BoxFuture<'a, Result<$ret, CatalogError>> {
                     Box::pin(<$ty>::$name(self $(, $arg)*))
                 } )*
-                fn close(&self) -> BoxFuture<'_, ()> {
-                    Box::pin(<$ty>::close(self))
-                }
-                fn outbox_watch(&self) -> tokio::sync::watch::Receiver<u64> {
-                    <$ty>::outbox_watch(self)
-                }
-        }
+            }
+        )*
     };
 }
 
-catalog_api! {
+/// Every concern together: what a backend implements and what `serve` hands out. A
+/// part of the gateway that needs one concern takes that trait alone (an
+/// `Arc<dyn CatalogStore>` coerces to `Arc<dyn CheckQueue>` and the others).
+pub trait CatalogStore:
+    UploadLedger
+    + CheckQueue
+    + FileIndex
+    + ResultsQueries
+    + ReviewQueries
+    + DicomQueries
+    + Outbox
+    + Housekeeping
+    + Operations
+{
+    /// Flushes and closes (at shutdown). Never fails; problems are logged.
+    fn close(&self) -> BoxFuture<'_, ()>;
+}
+
+impl CatalogStore for sqlite::SqliteCatalog {
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(sqlite::SqliteCatalog::close(self))
+    }
+}
+
+catalog_traits! {
     impl for sqlite::SqliteCatalog;
 
-    /// Cheap liveness probe for `/readyz`.
-    fn ping() -> ();
-    /// Appends to the audit log.
-    fn audit(actor: &'a str, action: &'a str, detail: &'a serde_json::Value) -> ();
-    fn audit_count(action: &'a str) -> i64;
+    /// The upload ledger: partial uploads, their durable offsets and the commit point
+    /// (`receiving` → `accepted`), what each tenant holds.
+    trait UploadLedger {
+        /// A new `receiving` upload.
+        fn create_upload(id: &'a str, tenant: &'a str, name: &'a str, protocol: &'a str, declared_len: Option<u64>) -> UploadRow;
+        /// Records the request a partial upload answers, as its client gave it.
+        fn set_upload_request(id: &'a str, request_id: &'a str) -> ();
+        fn upload(id: &'a str) -> Option<UploadRow>;
+        /// The partial upload of `name` a client would resume, if any.
+        fn receiving_upload(tenant: &'a str, name: &'a str) -> Option<UploadRow>;
+        /// Renames a partial upload; `false` if it is no longer receiving.
+        fn rename_upload(id: &'a str, name: &'a str) -> bool;
+        /// Declares the length of a partial upload created without one.
+        fn set_declared_len(id: &'a str, len: u64) -> bool;
+        /// Records that the spool file holds `offset` bytes on stable storage.
+        fn set_durable_offset(id: &'a str, offset: u64) -> ();
+        /// The commit point: `receiving` → `accepted`, with its `upload.accepted` audit
+        /// record; returns the place in the check order.
+        fn accept_upload(id: &'a str, sealed_len: u64, plaintext_len: u64, plaintext_sha256: &'a str) -> i64;
+        /// A partial upload the client gave up: `receiving` → `expired`.
+        fn abandon_upload(upload: &'a UploadRow, why: &'a str) -> bool;
+        /// A tenant's uploads, newest first (optionally in one state), ids below `before`.
+        fn list_uploads(tenant: &'a str, state: Option<UploadState>, before: Option<&'a str>, limit: i64) -> Vec<UploadRow>;
+        /// The newest upload of `name`, in any state.
+        fn latest_upload(tenant: &'a str, name: &'a str) -> Option<UploadRow>;
+        /// The newest upload of each name under `prefix`, at most `limit` names.
+        fn latest_uploads(tenant: &'a str, prefix: &'a str, limit: i64) -> Vec<UploadRow>;
+        fn tenant_usage(tenant: &'a str) -> TenantUsage;
+        /// What all tenants hold together.
+        fn usage_totals() -> TenantUsage;
+        /// Bytes held durably for uploads still receiving.
+        fn spool_bytes() -> u64;
+        fn count_in_state(state: UploadState) -> i64;
+    }
 
-    /// A new `receiving` upload.
-    fn create_upload(id: &'a str, tenant: &'a str, name: &'a str, protocol: &'a str, declared_len: Option<u64>) -> UploadRow;
-    /// Records the request a partial upload answers, as its client gave it.
-    fn set_upload_request(id: &'a str, request_id: &'a str) -> ();
-    fn upload(id: &'a str) -> Option<UploadRow>;
-    /// The partial upload of `name` a client would resume, if any.
-    fn receiving_upload(tenant: &'a str, name: &'a str) -> Option<UploadRow>;
-    /// Renames a partial upload; `false` if it is no longer receiving.
-    fn rename_upload(id: &'a str, name: &'a str) -> bool;
-    /// Declares the length of a partial upload created without one.
-    fn set_declared_len(id: &'a str, len: u64) -> bool;
-    /// A tenant's uploads, newest first (optionally in one state), ids below `before`.
-    fn list_uploads(tenant: &'a str, state: Option<UploadState>, before: Option<&'a str>, limit: i64) -> Vec<UploadRow>;
-    /// Records that the spool file holds `offset` bytes on stable storage.
-    fn set_durable_offset(id: &'a str, offset: u64) -> ();
-    /// The commit point: `receiving` → `accepted`, with its `upload.accepted` audit
-    /// record; returns the place in the check order.
-    fn accept_upload(id: &'a str, sealed_len: u64, plaintext_len: u64, plaintext_sha256: &'a str) -> i64;
-    fn tenant_usage(tenant: &'a str) -> TenantUsage;
-    /// What all tenants hold together.
-    fn usage_totals() -> TenantUsage;
+    /// The check queue: accepted uploads claimed once each in arrival order, requeued
+    /// after errors or restarts, held back while a set is still arriving.
+    trait CheckQueue {
+        /// Takes the oldest accepted upload (`accepted` → `checking`) whose backoff is
+        /// over, counting the attempt; never the same twice.
+        fn claim_next_accepted() -> Option<UploadRow>;
+        /// The same, among uploads of at most `max_bytes` (the small-file lane).
+        fn claim_next_small(max_bytes: u64) -> Option<UploadRow>;
+        /// After a restart: uploads caught mid-check go back to the queue.
+        fn requeue_checking() -> u64;
+        /// A check that ended in an error goes back to the queue, not before `after`.
+        fn requeue_upload(id: &'a str, after: i64) -> bool;
+        /// A check that waits for the rest of its set goes back to the queue until `after`,
+        /// its attempt given back.
+        fn defer_check(id: &'a str, after: i64, waits_for: &'a str) -> bool;
+        /// Uploads under a folder waiting for checks, and their last arrival.
+        fn folder_activity(tenant: &'a str, prefix: &'a str, except: &'a str) -> FolderActivity;
+        /// Whether a DICOMDIR is uploaded or on its way in one of `folders`.
+        fn dicomdir_in(tenant: &'a str, folders: &'a [String]) -> bool;
+        /// Uploads accepted before `seq` whose checks are pending (under `prefix`, with
+        /// plaintext `sha256`, when given).
+        fn earlier_pending(tenant: &'a str, seq: i64, prefix: Option<&'a str>, sha256: Option<&'a str>) -> i64;
+    }
 
-    /// After a restart: uploads caught mid-check go back to the queue.
-    fn requeue_checking() -> u64;
-    /// A check that ended in an error goes back to the queue, not before `after`.
-    fn requeue_upload(id: &'a str, after: i64) -> bool;
-    /// A check that waits for the rest of its set goes back to the queue until `after`,
-    /// its attempt given back.
-    fn defer_check(id: &'a str, after: i64, waits_for: &'a str) -> bool;
-    /// Uploads under a folder waiting for checks, and their last arrival.
-    fn folder_activity(tenant: &'a str, prefix: &'a str, except: &'a str) -> FolderActivity;
-    /// Whether a DICOMDIR is uploaded or on its way in one of `folders`.
-    fn dicomdir_in(tenant: &'a str, folders: &'a [String]) -> bool;
-    /// Takes the oldest accepted upload (`accepted` → `checking`) whose backoff is
-    /// over, counting the attempt; never the same twice.
-    fn claim_next_accepted() -> Option<UploadRow>;
-    /// The same, among uploads of at most `max_bytes` (the small-file lane).
-    fn claim_next_small(max_bytes: u64) -> Option<UploadRow>;
-    /// The tenant's current file with this content, if any.
-    fn same_content(tenant: &'a str, sha256: &'a str) -> Option<SameContent>;
-    /// `checking` → `indexed` with the file, findings and outbox event, together.
-    fn index_upload(upload: &'a UploadRow, file: &'a NewFile, checks: &'a [Check], event: &'a serde_json::Value) -> ();
-    /// Any state → `rejected` with the findings and the `upload.rejected` event.
-    fn reject_upload(id: &'a str, tenant: &'a str, checks: &'a [Check]) -> ();
-    /// A pre-check's end: `prechecked` or `rejected`, findings, no file, no event.
-    fn finish_precheck(id: &'a str, passed: bool, checks: &'a [Check]) -> ();
-    /// Records the requests files answer, as a batch manifest names them.
-    fn assign_requests(tenant: &'a str, files: &'a [(String, String, serde_json::Value)]) -> ();
-    fn count_in_state(state: UploadState) -> i64;
-    /// Bytes held durably for uploads still receiving.
-    fn spool_bytes() -> u64;
-    /// (upload id, sha256) of every indexed file.
-    fn all_indexed() -> Vec<(String, String)>;
-    fn outbox_count(kind: &'a str) -> i64;
-    /// (file id, sha256, object key) of the files an upload yielded.
-    fn indexed_files(upload_id: &'a str) -> Vec<(String, String, String)>;
-    /// The findings of every upload of `tenant` under `prefix`, as (upload id, check),
-    /// in upload then check order (one query for a whole `/results` listing).
-    fn checks_under(tenant: &'a str, prefix: &'a str) -> Vec<(String, Check)>;
-    /// The download state of every indexed file under `prefix`, by upload id.
-    fn download_states_under(tenant: &'a str, prefix: &'a str) -> Vec<(String, crate::checks::DownloadState)>;
-    /// The hospital-facing result of one upload.
-    fn check_result(id: &'a str) -> Option<CheckResult>;
+    /// The file index: a check's outcome recorded with its findings and event (indexed,
+    /// rejected, pre-checked), versions and duplicates of a tenant's files.
+    trait FileIndex {
+        /// The tenant's current file with this content, if any.
+        fn same_content(tenant: &'a str, sha256: &'a str) -> Option<SameContent>;
+        /// `checking` → `indexed` with the file, findings and outbox event, together.
+        fn index_upload(upload: &'a UploadRow, file: &'a NewFile, checks: &'a [Check], event: &'a serde_json::Value) -> ();
+        /// Any state → `rejected` with the findings and the `upload.rejected` event.
+        fn reject_upload(id: &'a str, tenant: &'a str, checks: &'a [Check]) -> ();
+        /// A pre-check's end: `prechecked` or `rejected`, findings, no file, no event.
+        fn finish_precheck(id: &'a str, passed: bool, checks: &'a [Check]) -> ();
+        /// Records the requests files answer, as a batch manifest names them.
+        fn assign_requests(tenant: &'a str, files: &'a [(String, String, serde_json::Value)]) -> ();
+        /// (upload id, sha256) of every indexed file.
+        fn all_indexed() -> Vec<(String, String)>;
+        /// (file id, sha256, object key) of the files an upload yielded.
+        fn indexed_files(upload_id: &'a str) -> Vec<(String, String, String)>;
+        /// The tenant's current files whose names start with `prefix`.
+        fn current_files_under(tenant: &'a str, prefix: &'a str) -> Vec<CurrentFile>;
+    }
 
-    /// Expires partial uploads untouched since before `cutoff` (unix seconds).
-    fn expire_receiving(cutoff: i64) -> Vec<UploadRow>;
-    /// Rejected uploads whose quarantine ended before `cutoff` and whose bytes remain.
-    fn quarantine_ended(cutoff: i64) -> Vec<UploadRow>;
-    /// Pre-checks whose checks ended before `cutoff`.
-    fn prechecks_ended(cutoff: i64) -> Vec<UploadRow>;
-    /// Removes a finished pre-check's records.
-    fn delete_precheck(upload: &'a UploadRow) -> ();
-    /// Records that an upload's spooled bytes were removed.
-    fn mark_purged(upload: &'a UploadRow) -> ();
-    /// The tenant's current files whose names start with `prefix`.
-    fn current_files_under(tenant: &'a str, prefix: &'a str) -> Vec<CurrentFile>;
-    /// The newest upload of each name under `prefix`, at most `limit` names.
-    fn latest_uploads(tenant: &'a str, prefix: &'a str, limit: i64) -> Vec<UploadRow>;
-    /// The newest upload of `name`, in any state.
-    fn latest_upload(tenant: &'a str, name: &'a str) -> Option<UploadRow>;
-    /// A partial upload the client gave up: `receiving` → `expired`.
-    fn abandon_upload(upload: &'a UploadRow, why: &'a str) -> bool;
-    /// Uploads accepted before `seq` whose checks are pending (under `prefix`, with
-    /// plaintext `sha256`, when given).
-    fn earlier_pending(tenant: &'a str, seq: i64, prefix: Option<&'a str>, sha256: Option<&'a str>) -> i64;
-    /// The indexed DICOM instances of a tenant's study.
-    fn study_instances(tenant: &'a str, study_uid: &'a str) -> Vec<DicomRow>;
-    /// QIDO-RS: studies or series matching a query, with counts.
-    fn dicom_groups(query: &'a DicomQuery) -> Vec<DicomGroup>;
-    /// QIDO-RS / WADO-RS: instances matching a query, and where their bytes are.
-    fn dicom_instances(query: &'a DicomQuery) -> Vec<DicomLocation>;
-    /// Refreshes the query planner's statistics (run by housekeeping).
-    fn refresh_statistics() -> ();
+    /// What a hospital reads back: check results, findings and download states.
+    trait ResultsQueries {
+        /// The hospital-facing result of one upload.
+        fn check_result(id: &'a str) -> Option<CheckResult>;
+        /// The findings of every upload of `tenant` under `prefix`, as (upload id, check),
+        /// in upload then check order (one query for a whole `/results` listing).
+        fn checks_under(tenant: &'a str, prefix: &'a str) -> Vec<(String, Check)>;
+        /// The download state of every indexed file under `prefix`, by upload id.
+        fn download_states_under(tenant: &'a str, prefix: &'a str) -> Vec<(String, crate::checks::DownloadState)>;
+    }
 
-    /// Files matching a review query, in indexing order after its cursor.
-    fn list_files(query: &'a FileQuery) -> Vec<FileRow>;
-    fn file(id: &'a str) -> Option<FileRow>;
-    /// Counts a download with its `file.downloaded` event; `None` if the file expired.
-    fn record_download(file_id: &'a str, by: &'a str, encrypted: bool) -> Option<i64>;
-    /// Marks files whose retention ended by `now` expired, with `file.expired` events.
-    fn expire_due(now: i64, limit: i64) -> Vec<ExpiredFile>;
-    /// True while a file that is not expired uses the object.
-    fn object_in_use(object_key: &'a str) -> bool;
-    /// Expired files whose objects retention has not dealt with yet.
-    fn expired_unpurged(limit: i64) -> Vec<ExpiredFile>;
-    fn mark_file_purged(file_id: &'a str) -> ();
+    /// What reviewers read: file listings, one file, downloads counted.
+    trait ReviewQueries {
+        /// Files matching a review query, in indexing order after its cursor.
+        fn list_files(query: &'a FileQuery) -> Vec<FileRow>;
+        fn file(id: &'a str) -> Option<FileRow>;
+        /// Counts a download with its `file.downloaded` event; `None` if the file expired.
+        fn record_download(file_id: &'a str, by: &'a str, encrypted: bool) -> Option<i64>;
+    }
 
-    /// Outbox events after `after`, oldest first (only `tenants`' when given).
-    fn outbox_after(after: i64, tenants: Option<&'a [String]>, limit: i64) -> Vec<OutboxEvent>;
-    fn outbox_head() -> i64;
-    /// How far a sink has delivered.
-    fn sink_cursor(sink: &'a str) -> i64;
-    fn advance_sink(sink: &'a str, seq: i64) -> ();
-    /// Gives up on an event for a sink (moving its cursor past it when `advance`).
-    fn dead_letter(sink: &'a str, seq: i64, attempts: i64, error: &'a str, advance: bool) -> ();
-    fn dead_letters(sink: Option<&'a str>) -> Vec<DeadLetter>;
-    /// Asks for another delivery round of dead letters; returns how many.
-    fn retry_dead_letters(sink: Option<&'a str>) -> u64;
-    fn retries_due(sink: &'a str, limit: i64) -> Vec<OutboxEvent>;
-    fn clear_dead_letter(sink: &'a str, seq: i64) -> ();
-    /// The newest rejections, for `gateway status`.
-    fn recent_rejections(limit: i64) -> Vec<Rejection>;
+    /// QIDO-RS and WADO-RS: studies, series and instances of a tenant.
+    trait DicomQueries {
+        /// The indexed DICOM instances of a tenant's study.
+        fn study_instances(tenant: &'a str, study_uid: &'a str) -> Vec<DicomRow>;
+        /// QIDO-RS: studies or series matching a query, with counts.
+        fn dicom_groups(query: &'a DicomQuery) -> Vec<DicomGroup>;
+        /// QIDO-RS / WADO-RS: instances matching a query, and where their bytes are.
+        fn dicom_instances(query: &'a DicomQuery) -> Vec<DicomLocation>;
+    }
+
+    /// The outbox: committed events in order, each sink's cursor and dead letters;
+    /// `outbox_watch` changes whenever events were committed.
+    trait Outbox {
+        sync outbox_watch -> tokio::sync::watch::Receiver<u64>;
+        /// Outbox events after `after`, oldest first (only `tenants`' when given).
+        fn outbox_after(after: i64, tenants: Option<&'a [String]>, limit: i64) -> Vec<OutboxEvent>;
+        fn outbox_head() -> i64;
+        fn outbox_count(kind: &'a str) -> i64;
+        /// How far a sink has delivered.
+        fn sink_cursor(sink: &'a str) -> i64;
+        fn advance_sink(sink: &'a str, seq: i64) -> ();
+        /// Gives up on an event for a sink (moving its cursor past it when `advance`).
+        fn dead_letter(sink: &'a str, seq: i64, attempts: i64, error: &'a str, advance: bool) -> ();
+        fn dead_letters(sink: Option<&'a str>) -> Vec<DeadLetter>;
+        /// Asks for another delivery round of dead letters; returns how many.
+        fn retry_dead_letters(sink: Option<&'a str>) -> u64;
+        fn retries_due(sink: &'a str, limit: i64) -> Vec<OutboxEvent>;
+        fn clear_dead_letter(sink: &'a str, seq: i64) -> ();
+    }
+
+    /// Housekeeping and retention: expiry of partial uploads, quarantines and pre-checks,
+    /// files whose retention ended, objects still in use, statistics.
+    trait Housekeeping {
+        /// Expires partial uploads untouched since before `cutoff` (unix seconds).
+        fn expire_receiving(cutoff: i64) -> Vec<UploadRow>;
+        /// Rejected uploads whose quarantine ended before `cutoff` and whose bytes remain.
+        fn quarantine_ended(cutoff: i64) -> Vec<UploadRow>;
+        /// Pre-checks whose checks ended before `cutoff`.
+        fn prechecks_ended(cutoff: i64) -> Vec<UploadRow>;
+        /// Removes a finished pre-check's records.
+        fn delete_precheck(upload: &'a UploadRow) -> ();
+        /// Records that an upload's spooled bytes were removed.
+        fn mark_purged(upload: &'a UploadRow) -> ();
+        /// Marks files whose retention ended by `now` expired, with `file.expired` events.
+        fn expire_due(now: i64, limit: i64) -> Vec<ExpiredFile>;
+        /// True while a file that is not expired uses the object.
+        fn object_in_use(object_key: &'a str) -> bool;
+        /// Expired files whose objects retention has not dealt with yet.
+        fn expired_unpurged(limit: i64) -> Vec<ExpiredFile>;
+        fn mark_file_purged(file_id: &'a str) -> ();
+        /// Refreshes the query planner's statistics (run by housekeeping).
+        fn refresh_statistics() -> ();
+    }
+
+    /// For operators: liveness, the audit log, recent rejections.
+    trait Operations {
+        /// Cheap liveness probe for `/readyz`.
+        fn ping() -> ();
+        /// Appends to the audit log.
+        fn audit(actor: &'a str, action: &'a str, detail: &'a serde_json::Value) -> ();
+        fn audit_count(action: &'a str) -> i64;
+        /// The newest rejections, for `gateway status`.
+        fn recent_rejections(limit: i64) -> Vec<Rejection>;
+    }
 }
 
 #[cfg(test)]
+#[macro_use]
 pub mod contract;
-#[cfg(test)]
-mod contract_handoff;
-#[cfg(test)]
-mod contract_requests;

@@ -2,6 +2,7 @@
 //! is kept to what PostgreSQL accepts too, so the scale-out implementation can share it.
 
 mod dicom;
+mod error;
 mod group;
 mod handoff;
 mod housekeeping;
@@ -81,7 +82,7 @@ impl SqliteCatalog {
         let options = if url.is_empty() {
             SqliteConnectOptions::new().filename(data_dir.join("catalog.db"))
         } else if url.starts_with("sqlite:") {
-            SqliteConnectOptions::from_str(url).map_err(CatalogError::Open)?
+            SqliteConnectOptions::from_str(url).map_err(error::open)?
         } else {
             return Err(CatalogError::Unsupported(
                 url.split(':').next().unwrap_or("").to_string(),
@@ -120,14 +121,14 @@ impl SqliteCatalog {
             .max_connections(4)
             .connect_with(options.clone())
             .await
-            .map_err(CatalogError::Open)?;
+            .map_err(error::open)?;
         MIGRATOR.run(&pool).await?;
         sqlx::query("ANALYZE").execute(&pool).await?;
         let reads = SqlitePoolOptions::new()
             .max_connections(2)
             .connect_with(options.read_only(true).pragma("mmap_size", "1073741824"))
             .await
-            .map_err(CatalogError::Open)?;
+            .map_err(error::open)?;
         Ok(SqliteCatalog {
             pool,
             reads,
@@ -250,11 +251,10 @@ impl SqliteCatalog {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn passes_the_catalog_contract() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = SqliteCatalog::open("", dir.path()).await.unwrap();
-        crate::backends::catalog::contract::run(&c).await;
+    /// Every suite of the catalog contract, each on a fresh catalog.
+    mod contract {
+        use super::SqliteCatalog;
+        crate::contract_suites!(|dir| async { SqliteCatalog::open("", dir).await.unwrap() });
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

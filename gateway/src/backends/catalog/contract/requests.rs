@@ -3,10 +3,9 @@
 //! ends without a file or an event, never counts against what a tenant holds, and is
 //! removed whole.
 
-use super::{CatalogStore, FileQuery, NewFile, UploadRow, UploadState};
+use super::T;
+use crate::backends::catalog::{CatalogStore, FileQuery, NewFile, UploadRow, UploadState};
 use crate::checks::{Check, Severity, Status};
-
-const T: &str = "3501200000";
 
 /// Accepts upload `id` and claims it for checking (claiming any earlier ones on the way).
 async fn checking(c: &dyn CatalogStore, id: &str, name: &str, sha: &str) -> UploadRow {

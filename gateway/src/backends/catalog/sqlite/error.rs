@@ -1,0 +1,50 @@
+//! sqlx's errors in the catalog's terms, classified where they happen so that no
+//! driver type leaves this module.
+
+use super::super::CatalogError;
+
+/// SQLite's primary result codes (the low byte of an extended code) that mean "not
+/// now" rather than "wrong": BUSY, LOCKED, READONLY, IOERR, CANTOPEN.
+const UNAVAILABLE: [i64; 5] = [5, 6, 8, 10, 14];
+/// SQLITE_FULL.
+const FULL: i64 = 13;
+
+impl From<sqlx::Error> for CatalogError {
+    fn from(e: sqlx::Error) -> CatalogError {
+        let text = e.to_string();
+        match &e {
+            sqlx::Error::Database(d) => {
+                let code = d
+                    .code()
+                    .and_then(|c| c.parse::<i64>().ok())
+                    .map(|c| c & 0xff);
+                match code {
+                    Some(FULL) => CatalogError::DiskFull(text),
+                    Some(c) if UNAVAILABLE.contains(&c) => CatalogError::Unavailable(text),
+                    _ => CatalogError::Query(text),
+                }
+            }
+            sqlx::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::StorageFull
+                    || io.raw_os_error() == Some(libc::ENOSPC) =>
+            {
+                CatalogError::DiskFull(text)
+            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                CatalogError::Unavailable(text)
+            }
+            _ => CatalogError::Query(text),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for CatalogError {
+    fn from(e: sqlx::migrate::MigrateError) -> CatalogError {
+        CatalogError::Migrate(e.to_string())
+    }
+}
+
+/// An error opening the database (the gateway does not start without it).
+pub(super) fn open(e: sqlx::Error) -> CatalogError {
+    CatalogError::Open(e.to_string())
+}
