@@ -5,6 +5,7 @@
 pub mod backends;
 pub mod checks;
 pub mod config;
+pub mod events;
 pub mod frontends;
 pub mod housekeeping;
 pub mod keys;

@@ -72,7 +72,7 @@ async fn main() -> Result<()> {
             instances: vec![instance],
             request_id: None,
         };
-        c.index_upload(&row, &file, &[], &serde_json::json!({}))
+        c.index_upload(&row, &file, &[], &file.indexed_event(&row, &[]))
             .await?;
     }
     c.close().await;

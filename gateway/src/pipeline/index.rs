@@ -35,16 +35,6 @@ pub async fn index(
     file: &NewFile,
     checks: &[Check],
 ) -> Result<(), CatalogError> {
-    let facts = super::events::FileFacts {
-        tenant: &upload.tenant,
-        upload_id: &upload.id,
-        file_id: &file.id,
-        name: &file.name,
-        sha256: &file.sha256,
-        size: file.size,
-        media_type: &file.media_type,
-    };
-    let event =
-        super::events::file_indexed(&facts, &file.metadata, checks, crate::util::unix_now());
+    let event = file.indexed_event(upload, checks);
     catalog.index_upload(upload, file, checks, &event).await
 }

@@ -8,7 +8,6 @@
 //! because indexing and the state change are one transaction, nothing is indexed twice.
 
 pub mod decrypt;
-pub mod events;
 pub mod folder_set;
 pub mod index;
 pub mod inspect;
@@ -21,6 +20,7 @@ pub mod spool;
 pub mod store;
 pub mod window;
 
+use crate::events::Event;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -669,7 +669,11 @@ impl Pipeline {
         } else {
             self.core
                 .catalog()
-                .reject_upload(&upload.id, &upload.tenant, &checks)
+                .reject_upload(
+                    &upload.id,
+                    &checks,
+                    &Event::upload_rejected(&upload.tenant, &upload.id, &upload.name, &checks),
+                )
                 .await?;
         }
         Ok(Outcome::Rejected {

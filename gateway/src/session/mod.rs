@@ -861,7 +861,16 @@ impl Upload {
         if let Err(ce) = self
             .core
             .catalog
-            .reject_upload(&self.row.id, &self.row.tenant, &[check])
+            .reject_upload(
+                &self.row.id,
+                std::slice::from_ref(&check),
+                &crate::events::Event::upload_rejected(
+                    &self.row.tenant,
+                    &self.row.id,
+                    &self.row.name,
+                    std::slice::from_ref(&check),
+                ),
+            )
             .await
         {
             tracing::error!(code = ce.code(), error = %ce, "cannot record rejection");

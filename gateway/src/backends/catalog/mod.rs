@@ -22,6 +22,7 @@ pub use types::{
 };
 
 use crate::checks::{Check, CheckResult};
+use crate::events::Event;
 
 /// What a catalog call can fail with, in our terms: each implementation classifies its
 /// driver's errors when they happen (`sqlite::error`), so no driver type reaches the
@@ -213,9 +214,9 @@ catalog_traits! {
         /// The tenant's current file with this content, if any.
         fn same_content(tenant: &'a str, sha256: &'a str) -> Option<SameContent>;
         /// `checking` → `indexed` with the file, findings and outbox event, together.
-        fn index_upload(upload: &'a UploadRow, file: &'a NewFile, checks: &'a [Check], event: &'a serde_json::Value) -> ();
+        fn index_upload(upload: &'a UploadRow, file: &'a NewFile, checks: &'a [Check], event: &'a Event) -> ();
         /// Any state → `rejected` with the findings and the `upload.rejected` event.
-        fn reject_upload(id: &'a str, tenant: &'a str, checks: &'a [Check]) -> ();
+        fn reject_upload(id: &'a str, checks: &'a [Check], event: &'a Event) -> ();
         /// A pre-check's end: `prechecked` or `rejected`, findings, no file, no event.
         fn finish_precheck(id: &'a str, passed: bool, checks: &'a [Check]) -> ();
         /// Records the requests files answer, as a batch manifest names them.

@@ -1,6 +1,7 @@
 //! The catalog's records, independent of the database behind it.
 
 use crate::checks::{Check, CheckResult, Status};
+use crate::events::{Event, FileFacts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UploadState {
@@ -97,6 +98,26 @@ pub struct NewFile {
     pub instances: Vec<DicomRow>,
     /// The request the file answers (rule 20), also in `metadata.request`.
     pub request_id: Option<String>,
+}
+
+impl NewFile {
+    /// The `file.indexed` event for this file of `upload`, now.
+    pub fn indexed_event(&self, upload: &UploadRow, checks: &[Check]) -> Event {
+        Event::FileIndexed {
+            file: FileFacts {
+                tenant: upload.tenant.clone(),
+                upload_id: upload.id.clone(),
+                file_id: self.id.clone(),
+                name: self.name.clone(),
+                sha256: self.sha256.clone(),
+                size: self.size,
+                media_type: self.media_type.clone(),
+            },
+            metadata: self.metadata.clone(),
+            checks: checks.to_vec(),
+            at: crate::util::unix_now(),
+        }
+    }
 }
 
 /// One DICOM instance for the four-level index.

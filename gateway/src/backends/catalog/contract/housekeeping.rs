@@ -4,6 +4,7 @@
 use super::T;
 use crate::backends::catalog::{CatalogStore, UploadState};
 use crate::checks::{Check, Severity, Status};
+use crate::events::Event;
 use crate::util::unix_now;
 
 pub async fn run(c: &dyn CatalogStore) {
@@ -20,7 +21,8 @@ async fn rejection_and_quarantine(c: &dyn CatalogStore) {
         Severity::Error,
         "an executable",
     )];
-    c.reject_upload(&u2.id, T, &why).await.unwrap();
+    let rejected = Event::upload_rejected(T, &u2.id, &u2.name, &why);
+    c.reject_upload(&u2.id, &why, &rejected).await.unwrap();
     let result = c.check_result("u2").await.unwrap().unwrap();
     assert_eq!(result.status, Status::Failed);
     assert_eq!(result.checks, why);

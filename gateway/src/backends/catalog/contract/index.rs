@@ -28,16 +28,11 @@ async fn indexing_versions_and_duplicates(c: &dyn CatalogStore) {
         ..DicomRow::default()
     };
     f1.instances = vec![inst.clone()];
-    c.index_upload(
-        &u1,
-        &f1,
-        &checks,
-        &serde_json::json!({"kind": "file.indexed"}),
-    )
-    .await
-    .unwrap();
+    c.index_upload(&u1, &f1, &checks, &f1.indexed_event(&u1, &checks))
+        .await
+        .unwrap();
     assert!(
-        c.index_upload(&u1, &f1, &checks, &serde_json::json!({}))
+        c.index_upload(&u1, &f1, &checks, &f1.indexed_event(&u1, &checks))
             .await
             .is_err(),
         "an upload is indexed once"
@@ -79,14 +74,10 @@ async fn indexing_versions_and_duplicates(c: &dyn CatalogStore) {
     accepted(c, "u4", "a/12A03123345.pdf", &sha(4), 900).await;
     let u4 = c.claim_next_accepted().await.unwrap().unwrap();
     assert_eq!(u4.id, "u4");
-    c.index_upload(
-        &u4,
-        &file("u4", &u4.name, &sha(4), 900),
-        &[],
-        &serde_json::json!({}),
-    )
-    .await
-    .unwrap();
+    let f4 = file("u4", &u4.name, &sha(4), 900);
+    c.index_upload(&u4, &f4, &[], &f4.indexed_event(&u4, &[]))
+        .await
+        .unwrap();
     assert!(
         c.same_content(T, &sha(1)).await.unwrap().is_none(),
         "superseded"

@@ -77,8 +77,9 @@ pub(super) async fn indexed(
         instances: Vec::new(),
         request_id: None,
     };
-    let event = serde_json::json!({ "event_id": format!("file.indexed:{}", file.id) });
-    c.index_upload(&row, &file, &[], &event).await.unwrap();
+    c.index_upload(&row, &file, &[], &file.indexed_event(&row, &[]))
+        .await
+        .unwrap();
     file.id
 }
 

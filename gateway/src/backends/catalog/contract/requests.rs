@@ -60,7 +60,7 @@ async fn request_ids(c: &dyn CatalogStore) {
         instances: Vec::new(),
         request_id: row.request_id.clone(),
     };
-    c.index_upload(&row, &file, &[], &serde_json::json!({}))
+    c.index_upload(&row, &file, &[], &file.indexed_event(&row, &[]))
         .await
         .unwrap();
     let by = |id: &str| FileQuery {

@@ -2,6 +2,7 @@
 //! one transaction with the upload's state change, so a crash can never leave a file
 //! indexed without its event, or an upload indexed twice.
 
+use crate::events::Event;
 use sqlx::Row;
 
 use super::SqliteCatalog;
@@ -54,25 +55,15 @@ async fn insert_checks(
     Ok(())
 }
 
-/// The `event_id` an event carries.
-pub(super) fn event_id(event: &serde_json::Value) -> &str {
-    event["event_id"].as_str().unwrap_or_default()
-}
-
-pub(super) async fn insert_event(
-    tx: &mut Tx<'_>,
-    tenant: &str,
-    kind: &str,
-    event_id: &str,
-    payload: &serde_json::Value,
-) -> Result<(), CatalogError> {
+/// Stores `event` in the outbox, in the transaction of the change it reports.
+pub(super) async fn insert_event(tx: &mut Tx<'_>, event: &Event) -> Result<(), CatalogError> {
     sqlx::query(
         "INSERT INTO outbox (event_id, tenant, kind, payload, created_at) VALUES (?, ?, ?, ?, ?)",
     )
-    .bind(event_id)
-    .bind(tenant)
-    .bind(kind)
-    .bind(payload.to_string())
+    .bind(event.id())
+    .bind(event.tenant())
+    .bind(event.kind())
+    .bind(event.payload().to_string())
     .bind(unix_now())
     .execute(&mut **tx)
     .await?;
@@ -253,7 +244,7 @@ impl SqliteCatalog {
         upload: &UploadRow,
         file: &NewFile,
         checks: &[Check],
-        event: &serde_json::Value,
+        event: &Event,
     ) -> Result<(), CatalogError> {
         let now = unix_now();
         let mut tx = self.write_tx().await?;
@@ -295,17 +286,12 @@ impl SqliteCatalog {
         .execute(&mut **tx)
         .await?;
         for old in &superseded {
-            let facts = super::review::facts_of(old, &upload.tenant);
-            let facts = facts.as_facts();
-            let payload = crate::pipeline::events::file_superseded(&facts, &file.id, now);
-            insert_event(
-                &mut tx,
-                &upload.tenant,
-                "file.superseded",
-                event_id(&payload),
-                &payload,
-            )
-            .await?;
+            let superseded = Event::FileSuperseded {
+                file: super::review::facts_of(old, &upload.tenant),
+                by: file.id.clone(),
+                at: now,
+            };
+            insert_event(&mut tx, &superseded).await?;
         }
         sqlx::query("UPDATE files SET superseded_by = ? WHERE tenant = ? AND name = ? AND id != ? AND superseded_by IS NULL")
             .bind(&file.id)
@@ -318,9 +304,7 @@ impl SqliteCatalog {
             insert_instance(&mut tx, &file.id, &upload.tenant, d).await?;
         }
         insert_checks(&mut tx, &upload.id, checks).await?;
-        // The id is the file's, whatever the payload says (see pipeline/events.rs).
-        let id = format!("file.indexed:{}", file.id);
-        insert_event(&mut tx, &upload.tenant, "file.indexed", &id, event).await?;
+        insert_event(&mut tx, event).await?;
         record_state_detail(
             &mut tx,
             &upload.id,
@@ -388,15 +372,11 @@ impl SqliteCatalog {
     pub async fn reject_upload(
         &self,
         id: &str,
-        tenant: &str,
         checks: &[Check],
+        event: &Event,
     ) -> Result<(), CatalogError> {
         let now = unix_now();
         let mut tx = self.write_tx().await?;
-        let name: Option<String> = sqlx::query_scalar("SELECT name FROM uploads WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?;
         sqlx::query("UPDATE uploads SET state = 'rejected', updated_at = ? WHERE id = ?")
             .bind(now)
             .bind(id)
@@ -408,21 +388,7 @@ impl SqliteCatalog {
             .filter(|c| c.severity == Severity::Error)
             .map(|c| c.code.as_str())
             .collect();
-        let payload = crate::pipeline::events::upload_rejected(
-            tenant,
-            id,
-            name.as_deref().unwrap_or_default(),
-            checks,
-            now,
-        );
-        insert_event(
-            &mut tx,
-            tenant,
-            "upload.rejected",
-            event_id(&payload),
-            &payload,
-        )
-        .await?;
+        insert_event(&mut tx, event).await?;
         record_state_detail(
             &mut tx,
             id,

@@ -5,38 +5,14 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::SqliteCatalog;
-use super::results::{event_id, insert_event};
+use super::results::insert_event;
 use crate::backends::catalog::{CatalogError, ExpiredFile, FileQuery, FileRow};
-use crate::pipeline::events::{self, FileFacts};
+use crate::events::{Event, FileFacts};
 
-/// A file's event facts, owned (read from a row inside a transaction).
-pub(super) struct OwnedFacts {
-    tenant: String,
-    upload_id: String,
-    file_id: String,
-    name: String,
-    sha256: String,
-    size: u64,
-    media_type: String,
-}
-
-impl OwnedFacts {
-    pub(super) fn as_facts(&self) -> FileFacts<'_> {
-        FileFacts {
-            tenant: &self.tenant,
-            upload_id: &self.upload_id,
-            file_id: &self.file_id,
-            name: &self.name,
-            sha256: &self.sha256,
-            size: self.size,
-            media_type: &self.media_type,
-        }
-    }
-}
-
-/// From a row with `id, upload_id, name, sha256, size, media_type`.
-pub(super) fn facts_of(row: &SqliteRow, tenant: &str) -> OwnedFacts {
-    OwnedFacts {
+/// A file's event facts, from a row with `id, upload_id, name, sha256, size, media_type`
+/// (read inside the transaction that changes the file).
+pub(super) fn facts_of(row: &SqliteRow, tenant: &str) -> FileFacts {
+    FileFacts {
         tenant: tenant.to_string(),
         upload_id: row.get("upload_id"),
         file_id: row.get("id"),
@@ -185,16 +161,14 @@ impl SqliteCatalog {
         };
         let tenant: String = row.get("tenant");
         let n: i64 = row.get("downloads");
-        let facts = facts_of(&row, &tenant);
-        let payload = events::file_downloaded(&facts.as_facts(), by, n, encrypted, now);
-        insert_event(
-            &mut tx,
-            &tenant,
-            "file.downloaded",
-            event_id(&payload),
-            &payload,
-        )
-        .await?;
+        let downloaded = Event::FileDownloaded {
+            file: facts_of(&row, &tenant),
+            by: by.to_string(),
+            n,
+            encrypted,
+            at: now,
+        };
+        insert_event(&mut tx, &downloaded).await?;
         sqlx::query(
             "INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, 'file.downloaded', ?)",
         )
@@ -233,20 +207,19 @@ impl SqliteCatalog {
                 .bind(&facts.file_id)
                 .execute(&mut **tx)
                 .await?;
-            let payload = events::file_expired(&facts.as_facts(), now);
-            insert_event(
-                &mut tx,
-                &tenant,
-                "file.expired",
-                event_id(&payload),
-                &payload,
-            )
-            .await?;
             expired.push(ExpiredFile {
                 file_id: facts.file_id.clone(),
                 tenant,
                 object_key: row.get("object_key"),
             });
+            insert_event(
+                &mut tx,
+                &Event::FileExpired {
+                    file: facts,
+                    at: now,
+                },
+            )
+            .await?;
         }
         tx.commit().await?;
         if !expired.is_empty() {
