@@ -12,12 +12,11 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
-use crate::backends::catalog::{self, Catalog, CatalogError};
-use crate::backends::objects::ObjectStore;
+use crate::backends::catalog::{self, CatalogError};
 use crate::backends::objects::local::LocalStore;
 use crate::config::Config;
-use crate::frontends;
-use crate::keys::{self, GatewayKeys, KeysError};
+use crate::frontends::{self, AppState};
+use crate::keys::{self, KeysError};
 use crate::session::{IngestCore, IngestSettings};
 use crate::telemetry::events::{InternalEvent, ListenerStarted};
 use crate::tenants::{Registry, TenantsError};
@@ -51,17 +50,6 @@ pub enum ServeError {
     Signals(std::io::Error),
     #[error("cannot find the gateway binary to start inspector workers: {0}")]
     WorkerBinary(std::io::Error),
-}
-
-/// What every request handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub catalog: Catalog,
-    pub tenants: Registry,
-    pub keys: Arc<GatewayKeys>,
-    pub objects: Arc<dyn ObjectStore>,
-    pub ingest: Arc<IngestCore>,
 }
 
 /// The bound addresses, written to `data_dir/run/listeners.json` once listening

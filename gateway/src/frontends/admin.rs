@@ -14,7 +14,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 
-use crate::serve::AppState;
+use crate::frontends::AppState;
 use crate::telemetry::metrics::METRICS;
 
 pub fn router(state: AppState) -> Router {

@@ -24,8 +24,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::backends::catalog::{CatalogError, UploadRow};
-use crate::pipeline::spool::spool_path;
 use crate::session::IngestCore;
+use crate::session::spool::spool_path;
 use crate::telemetry::events::{InternalEvent, UploadCleanedUp};
 
 #[derive(Debug, Clone, Copy)]

@@ -16,7 +16,6 @@ pub mod manifest;
 pub mod publish;
 pub mod request;
 pub mod set_wait;
-pub mod spool;
 pub mod store;
 pub mod window;
 
@@ -209,7 +208,11 @@ impl Pipeline {
 
     async fn check(&self, upload: &UploadRow) -> Result<Outcome, PipelineError> {
         let catalog = self.core.catalog();
-        let spool = spool::spool_path(&self.core.settings().spool_dir, &upload.tenant, &upload.id);
+        let spool = crate::session::spool::spool_path(
+            &self.core.settings().spool_dir,
+            &upload.tenant,
+            &upload.id,
+        );
         let (identity, policy) = (
             self.core.identity().clone(),
             self.core.settings().header_policy.clone(),

@@ -147,7 +147,8 @@ async fn a_sealed_executable_fails_with_its_code_and_stays_quarantined() {
             .unwrap()
             .is_empty()
     );
-    let spooled = spool::spool_path(&f.core.settings().spool_dir, &result.tenant, &acc.id);
+    let spooled =
+        crate::session::spool::spool_path(&f.core.settings().spool_dir, &result.tenant, &acc.id);
     assert!(spooled.exists(), "rejected bytes are kept for inspection");
 }
 
@@ -204,7 +205,7 @@ async fn a_check_interrupted_after_the_store_stage_completes_from_the_object() {
     let acc = f.upload("12A03123345.pdf", &pdf("interrupted")).await;
     let claimed = f.core.catalog().claim_next_accepted().await.unwrap();
     assert_eq!(claimed.map(|r| r.id), Some(acc.id.clone()));
-    let spooled = spool::spool_path(
+    let spooled = crate::session::spool::spool_path(
         &f.core.settings().spool_dir,
         crate::session::testing::CODE,
         &acc.id,

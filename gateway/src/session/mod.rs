@@ -9,6 +9,7 @@
 
 mod error;
 pub mod names;
+pub mod spool;
 pub mod summary;
 
 use std::io;
@@ -21,8 +22,8 @@ mod live;
 
 use crate::backends::catalog::{Catalog, UploadRow, UploadState};
 use crate::checks::{Check, Severity};
-use crate::pipeline::spool::SpoolFile;
 use crate::sealed::{HeaderPolicy, Identity, StreamOpener};
+use crate::session::spool::SpoolFile;
 use crate::telemetry::events::{InternalEvent, UploadAccepted, UploadRejected, UploadStarted};
 use crate::tenants::Registry;
 
@@ -521,7 +522,7 @@ impl IngestCore {
     /// at once and its spooled bytes are removed.
     pub async fn abandon(&self, upload: &UploadRow, why: &str) -> Result<()> {
         if self.catalog.abandon_upload(upload, why).await? {
-            let path = crate::pipeline::spool::spool_path(
+            let path = crate::session::spool::spool_path(
                 &self.settings.spool_dir,
                 &upload.tenant,
                 &upload.id,

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
-use crate::serve::AppState;
+use crate::frontends::AppState;
 use crate::session::IngestError;
 use crate::telemetry::events::{HttpRequestServed, InternalEvent};
 
