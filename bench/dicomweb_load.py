@@ -1,9 +1,11 @@
 """DICOMweb load for bench/run-dicomweb.sh (same run as the gateway it measures).
 
-  dicomweb_load.py stow URL TOKEN CA COUNT CLIENTS BATCH
+  dicomweb_load.py stow ROOT TOKEN CA COUNT CLIENTS BATCH
       COUNT instances made from pydicom's CT_small.dcm with fresh UIDs (made before the
       clock starts), sent by CLIENTS parallel STOW-RS clients in requests of BATCH
-      instances; every answer comes only once its instances are indexed. Prints JSON.
+      instances to ROOT/studies (the gateway's https://…/dicomweb, or Orthanc's
+      http://…/dicom-web with TOKEN and CA given as "-"); every answer comes only once
+      its instances are indexed. Prints JSON.
   dicomweb_load.py qido URL TOKEN CA REQUESTS
       REQUESTS QIDO-RS searches of a mix viewers send, one at a time on a kept-alive
       connection. Prints latency percentiles as JSON.
@@ -26,8 +28,10 @@ urllib3.disable_warnings()
 def session(token, ca):
     s = requests.Session()
     s.trust_env = False
-    s.verify = ca
-    s.headers["Authorization"] = f"Bearer {token}"
+    if ca != "-":
+        s.verify = ca
+    if token != "-":
+        s.headers["Authorization"] = f"Bearer {token}"
     return s
 
 
@@ -58,11 +62,15 @@ def stow(url, token, ca, count, clients, batch):
     def worker(k):
         s = session(token, ca)
         for data, boundary in requests_[k::clients]:
-            r = s.post(f"{url}/dicomweb/studies", data=data, headers={
+            r = s.post(f"{url}/studies", data=data, headers={
                 "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
                 "Accept": "application/dicom+json",
             })
-            doc = r.json()
+            doc = r.json() if r.content else {}
+            if r.status_code >= 400 and not doc:
+                with lock:
+                    failed[0] += data.count(b"Content-Type: application/dicom\r\n")
+                continue
             with lock:
                 stored[0] += len(doc.get("00081199", {}).get("Value", []))
                 failed[0] += len(doc.get("00081198", {}).get("Value", []))

@@ -8,6 +8,7 @@ pub mod config;
 pub mod events;
 pub mod frontends;
 pub mod housekeeping;
+pub mod jobs;
 pub mod keys;
 pub mod pipeline;
 pub mod push;

@@ -10,7 +10,6 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::watch;
 
 use crate::backends::catalog::{self, CatalogError};
 use crate::backends::objects::local::LocalStore;
@@ -139,7 +138,8 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         pid: std::process::id(),
     };
 
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut jobs = crate::jobs::Jobs::new();
+    let stop_rx = jobs.stop_signal();
 
     let ssh_config = Arc::new(frontends::sftp::server_config(
         state.keys.ssh_host_key.clone(),
@@ -220,30 +220,32 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         cfg.pipeline.small_file_workers,
         cfg.pipeline.small_file_bytes,
     );
-    let pipeline_task = tokio::spawn(pipeline.run(cfg.pipeline.workers, lane, stop_rx.clone()));
-    let housekeeping_task = tokio::spawn(crate::housekeeping::run(
-        state.ingest.clone(),
-        crate::housekeeping::Policy::from_config(&cfg.ingest),
-        stop_rx.clone(),
-    ));
+    let workers = cfg.pipeline.workers;
+    jobs.start("pipeline", move |stop| pipeline.run(workers, lane, stop));
+    let policy = crate::housekeeping::Policy::from_config(&cfg.ingest);
+    let core = state.ingest.clone();
+    jobs.start("housekeeping", move |stop| {
+        crate::housekeeping::run(core, policy, stop)
+    });
 
-    let sampler_task = tokio::spawn(crate::telemetry::sampler::run(
-        state.ingest.clone(),
-        cfg.server.data_dir.clone(),
-        stop_rx.clone(),
-    ));
-    let publish_task = tokio::spawn(crate::pipeline::publish::run(
-        state.catalog.clone(),
-        crate::pipeline::publish::sinks(&cfg.publish)?,
-        crate::pipeline::publish::Policy::from_config(&cfg.publish),
-        stop_rx.clone(),
-    ));
-    let retention_task = tokio::spawn(crate::housekeeping::run_retention(
-        state.ingest.clone(),
-        state.objects.clone(),
-        Duration::from_secs(cfg.retention.sweep_interval_secs),
-        stop_rx.clone(),
-    ));
+    let (core, data_dir) = (state.ingest.clone(), cfg.server.data_dir.clone());
+    jobs.start("sampler", move |stop| {
+        crate::telemetry::sampler::run(core, data_dir, stop)
+    });
+    let catalog = state.catalog.clone();
+    let sinks = crate::pipeline::publish::sinks(&cfg.publish)?;
+    let publish = crate::pipeline::publish::Policy::from_config(&cfg.publish);
+    // Without sinks the outbox only fills (reviewers read it through /v1/events).
+    if !sinks.is_empty() {
+        jobs.start("outbox", move |stop| {
+            crate::pipeline::publish::run(catalog, sinks, publish, stop)
+        });
+    }
+    let (core, objects) = (state.ingest.clone(), state.objects.clone());
+    let every = Duration::from_secs(cfg.retention.sweep_interval_secs);
+    jobs.start("retention", move |stop| {
+        crate::housekeeping::run_retention(core, objects, every, stop)
+    });
 
     let admin_app = frontends::admin::router(state.clone());
     let mut admin_stop = stop_rx.clone();
@@ -294,22 +296,20 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         "shutting down: no new connections"
     );
     https_handle.graceful_shutdown(Some(grace));
-    let _ = stop_tx.send(true);
-    let all = async {
-        let _ = pipeline_task.await;
-        let _ = housekeeping_task.await;
-        let _ = retention_task.await;
-        let _ = publish_task.await;
-        let _ = sampler_task.await;
+    jobs.signal_stop();
+    let within = grace + Duration::from_secs(1);
+    let listeners = async {
         let _ = sftp_task.await;
         let _ = https_task.await;
         let _ = admin_task.await;
     };
-    if tokio::time::timeout(grace + Duration::from_secs(1), all)
-        .await
-        .is_err()
-    {
+    let (late, listeners) =
+        tokio::join!(jobs.stop(within), tokio::time::timeout(within, listeners));
+    if listeners.is_err() {
         tracing::warn!("grace period over: remaining connections are cut");
+    }
+    if !late.is_empty() {
+        tracing::warn!(jobs = ?late, "grace period over: jobs still running are cut");
     }
     audit(&state, "gateway.stopped", serde_json::json!({})).await;
     state.catalog.close().await;

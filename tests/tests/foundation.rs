@@ -29,6 +29,11 @@ fn starts_with_health_metrics_tls13_and_ssh() {
     assert_eq!(status, 200);
     assert!(metrics.contains("gateway_build_info{"), "{metrics}");
     assert!(metrics.contains("gateway_uptime_seconds"), "{metrics}");
+    // (`outbox` runs when sinks are configured: tests/tests/handoff.rs.)
+    for job in ["pipeline", "housekeeping", "retention", "sampler"] {
+        let name = format!("gateway_jobs_running{{job=\"{job}\"}}");
+        assert_eq!(metric(&metrics, &name), Some(1.0), "{name}: {metrics}");
+    }
     let promtool = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())
@@ -305,6 +310,11 @@ fn sigterm_exits_zero_within_the_grace_period() {
     assert!(took < Duration::from_secs(4), "took {took:?}");
     let log = gw.log();
     assert!(log.contains("\"stopped\""), "{log}");
+    // Every background job wound down within the grace period, none ended before.
+    assert!(
+        !log.contains("jobs still running") && !log.contains("ended while the gateway runs"),
+        "{log}"
+    );
     for line in log.lines().filter(|l| !l.trim().is_empty()) {
         assert!(
             serde_json::from_str::<serde_json::Value>(line).is_ok(),

@@ -279,6 +279,7 @@ fn webhooks_get_every_event_in_order_after_failures_and_dead_letters_can_be_retr
         .start()
         .unwrap();
     gw.wait_ready().unwrap();
+    assert_eq!(metric(&gw, "gateway_jobs_running{job=\"outbox\"}"), 1.0);
     for (i, name) in ["one.txt", "two.txt", "three.txt"].iter().enumerate() {
         upload(&gw, name, i as u8);
     }

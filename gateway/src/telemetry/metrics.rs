@@ -23,6 +23,8 @@ pub struct Metrics {
     pub ssh_refused_connections: IntCounterVec,
     pub https_refused_connections: IntCounterVec,
     pub https_unread_bodies: IntCounterVec,
+    pub jobs_running: IntGaugeVec,
+    pub job_ends: IntCounterVec,
     pub https_connections: IntGauge,
     pub ssh_lockouts: IntCounter,
     pub sessions_revoked: IntCounterVec,
@@ -188,6 +190,18 @@ impl Metrics {
                 "gateway_https_unread_bodies_total",
                 "HTTP/1.1 requests answered before their body was read, by what happened to the rest (drained, closed).",
                 &["outcome"],
+            ),
+            jobs_running: gauge_vec(
+                &registry,
+                "gateway_jobs_running",
+                "Background jobs running, by job (pipeline, outbox, housekeeping, retention, sampler): each should be 1.",
+                &["job"],
+            ),
+            job_ends: counter_vec(
+                &registry,
+                "gateway_job_ends_total",
+                "Background jobs that ended, by job and outcome (stopped at shutdown; ended_early or panicked: the job is gone, restart the gateway).",
+                &["job", "outcome"],
             ),
             checks_paused: gauge(
                 &registry,
