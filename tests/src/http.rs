@@ -172,7 +172,16 @@ impl Client {
 
     /// Waits (at most 30 s) for an upload's check result to be final.
     pub fn wait_result(&self, upload: &str) -> serde_json::Value {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        self.wait_result_within(upload, std::time::Duration::from_secs(30))
+    }
+
+    /// Waits at most `limit` for an upload's check result to be final.
+    pub fn wait_result_within(
+        &self,
+        upload: &str,
+        limit: std::time::Duration,
+    ) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + limit;
         loop {
             let r = self.call("GET", &format!("{upload}/result"), &[], None);
             assert_eq!(r.status, 200, "{r:?}");
