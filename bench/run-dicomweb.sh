@@ -94,4 +94,4 @@ echo "|---|---|---|---|---|"
 echo "| gateway | $(field "$S" stored) | $(field "$S" failed) | $(field "$S" seconds) | ${rate} |"
 echo "| Orthanc ${ORTHANC_VERSION} + DICOMweb plugin (Debian) | $(field "$O" stored) | $(field "$O" failed) | $(field "$O" seconds) | ${orate} |"
 echo
-echo "Gateway / Orthanc: **$(echo "scale=2; $rate / $orate" | bc)×** (goal ≥ 4×; ≥ 2,000 instances/s)."
+echo "Gateway / Orthanc: **$(printf "%.2f" "$(echo "scale=4; $rate / $orate" | bc)")×** (goal ≥ 4×; ≥ 2,000 instances/s)."
