@@ -29,6 +29,8 @@ pub enum IngestError {
     NotReceiving(String),
     #[error("upload `{0}` is in use by another connection; retry in a moment")]
     Busy(String),
+    #[error("`{name}` was accepted: accepted files cannot be {refused} (rule 10)")]
+    Accepted { name: String, refused: &'static str },
     #[error(transparent)]
     Sealed(#[from] SealedError),
     #[error("storage error: {0}")]
@@ -52,6 +54,7 @@ impl IngestError {
             IngestError::NotFound(_) => "ingest.not_found",
             IngestError::NotReceiving(_) => "ingest.not_receiving",
             IngestError::Busy(_) => "ingest.busy",
+            IngestError::Accepted { .. } => "ingest.accepted",
             _ if self.is_disk_full() => "ingest.disk_full",
             IngestError::Sealed(e) => e.code(),
             IngestError::Io(_) => "ingest.io",

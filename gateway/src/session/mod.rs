@@ -8,6 +8,7 @@
 //! durable length the catalog recorded.
 
 mod error;
+mod inbox;
 pub mod names;
 pub mod spool;
 pub mod summary;
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use error::IngestError;
+pub use inbox::Renamed;
 mod admission;
 mod live;
 

@@ -217,7 +217,7 @@ pub fn ingest_problem(e: &IngestError) -> Response {
         IngestError::TooManyUploads { .. } => StatusCode::TOO_MANY_REQUESTS,
         IngestError::UnknownTenant(_) => StatusCode::FORBIDDEN,
         IngestError::NotFound(_) => StatusCode::NOT_FOUND,
-        IngestError::NotReceiving(_) => StatusCode::FORBIDDEN,
+        IngestError::NotReceiving(_) | IngestError::Accepted { .. } => StatusCode::FORBIDDEN,
         IngestError::Busy(_) => StatusCode::LOCKED,
         IngestError::Sealed(_) => StatusCode::UNPROCESSABLE_ENTITY,
         IngestError::Io(_) | IngestError::Catalog(_) => StatusCode::SERVICE_UNAVAILABLE,

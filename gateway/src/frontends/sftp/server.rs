@@ -132,7 +132,8 @@ async fn write_replies<W: AsyncWrite + Unpin>(write: W, mut rx: mpsc::Receiver<V
 pub(super) fn ingest_error(e: &IngestError) -> (Code, String) {
     let code = match e {
         IngestError::NotFound(_) => Code::NoSuchFile,
-        IngestError::NameNotAllowed { .. }
+        IngestError::Accepted { .. }
+        | IngestError::NameNotAllowed { .. }
         | IngestError::QuotaBytes { .. }
         | IngestError::QuotaFiles { .. }
         | IngestError::TooManyUploads { .. } => Code::PermissionDenied,

@@ -18,8 +18,7 @@ use tokio::sync::{mpsc, watch};
 use super::protocol::{self as p, Attrs, Code};
 use super::server::{Replies, Sftp, ingest_error, ingest_status};
 use super::vfs::{self, Place};
-use crate::backends::catalog::UploadState;
-use crate::session::Upload;
+use crate::session::{Renamed, Upload};
 
 /// Writes merged into one `write_at` at most (OpenSSH sends 255 KiB each). 1 MiB keeps
 /// the per-write overhead small while an upload holds at most about that much plaintext
@@ -108,8 +107,8 @@ fn unpark(parked: &Parked, name: &str) -> Option<Upload> {
 }
 
 impl Sftp {
-    /// Opens `rel` for writing: resumes its partial upload, or starts one. A file that
-    /// was accepted is never overwritten or appended to (rule 10).
+    /// Opens `rel` for writing (the session decides: resume, start over on truncate,
+    /// or refuse an accepted name, rule 10).
     pub(super) async fn open_upload(
         &self,
         rel: &str,
@@ -119,33 +118,10 @@ impl Sftp {
             let msg = "gateway.shutting_down: the gateway is restarting; resume in a moment";
             return Err((Code::Failure, msg.into()));
         }
-        let catalog = self.ctx.core.catalog();
-        let latest = catalog
-            .latest_upload(&self.ctx.who.tenant, rel)
-            .await
-            .map_err(|e| (Code::Failure, e.to_string()))?;
-        if let Some(u) = &latest {
-            match u.state {
-                UploadState::Accepted | UploadState::Checking | UploadState::Indexed => {
-                    let msg = "accepted files cannot be overwritten or appended to (rule 10)";
-                    return Err((Code::PermissionDenied, msg.into()));
-                }
-                UploadState::Receiving if flags & p::FXF_TRUNC != 0 => {
-                    // A plain `put` after an interrupted one starts over; `reput` resumes.
-                    drop(unpark(&self.parked, rel));
-                    if let Err(e) = self.ctx.core.abandon(u, "started over (truncate)").await {
-                        return Err(ingest_error(&e));
-                    }
-                }
-                _ => {}
-            }
-        }
-        if let Some(up) = unpark(&self.parked, rel) {
-            return Ok(up);
-        }
+        let held = unpark(&self.parked, rel);
         self.ctx
             .core
-            .open(&self.ctx.who, rel, None)
+            .open_for_write(&self.ctx.who, rel, flags & p::FXF_TRUNC != 0, held)
             .await
             .map_err(|e| ingest_error(&e))
     }
@@ -179,42 +155,12 @@ impl Sftp {
         if from.is_empty() || to.is_empty() {
             return self.deny(id, "rename", &from, "/inbox itself stays").await;
         }
-        let catalog = self.ctx.core.catalog().clone();
-        let tenant = self.ctx.who.tenant.clone();
-        let (source, target) = match tokio::try_join!(
-            catalog.latest_upload(&tenant, &from),
-            catalog.latest_upload(&tenant, &to)
-        ) {
-            Ok(both) => both,
-            Err(e) => return self.status(id, Code::Failure, &e.to_string()).await,
-        };
-        if target
-            .as_ref()
-            .is_some_and(|t| vfs::visible_in_inbox(t) && t.state != UploadState::Receiving)
-        {
-            let msg = "accepted files cannot be replaced (rule 10)";
-            return self.deny(id, "rename", &to, msg).await;
-        }
-        match source.map(|s| s.state) {
-            Some(UploadState::Receiving) => {}
-            Some(
-                UploadState::Accepted
-                | UploadState::Checking
-                | UploadState::Indexed
-                | UploadState::Prechecked,
-            ) => {
-                let msg = "accepted files cannot be renamed (rule 10)";
-                return self.deny(id, "rename", &from, msg).await;
+        if let Err(e) = self.ctx.core.may_rename(&self.ctx.who, &from, &to).await {
+            let (code, msg) = ingest_error(&e);
+            if code == Code::PermissionDenied {
+                return self.deny(id, "rename", &from, &msg).await;
             }
-            _ => {
-                return self
-                    .status(
-                        id,
-                        Code::NoSuchFile,
-                        &format!("{}: no such file", vfs::shown(&from)),
-                    )
-                    .await;
-            }
+            return self.status(id, code, &msg).await;
         }
         if self.open_names().any(|n| n == from) {
             let msg = "the file is still open; close it before renaming";
@@ -235,31 +181,20 @@ impl Sftp {
         self.reply(reply).await;
     }
 
-    async fn commit_renamed(&self, id: u32, mut up: Upload, from: &str, to: &str) -> Vec<u8> {
-        if let Err(e) = up.rename(to).await {
-            if up.name() == from {
-                park(&self.parked, up);
+    async fn commit_renamed(&self, id: u32, up: Upload, from: &str, to: &str) -> Vec<u8> {
+        let keep = is_temp(to, &self.ctx.temp_suffixes);
+        match up.rename_into_place(to, keep).await {
+            Ok(Renamed::Committed) => p::status(id, Code::Ok, ""),
+            Ok(Renamed::Kept(up)) => {
+                park(&self.parked, *up);
+                p::status(id, Code::Ok, "")
             }
-            return ingest_status(id, &e);
-        }
-        if is_temp(to, &self.ctx.temp_suffixes) {
-            park(&self.parked, up);
-            return p::status(id, Code::Ok, "");
-        }
-        let upload_id = up.id().to_string();
-        match up.finish().await {
-            Ok(_) => p::status(id, Code::Ok, ""),
-            Err(e) if e.is_resumable() => {
-                // Incomplete: it stays a partial upload under the name it had.
-                let _ = self
-                    .ctx
-                    .core
-                    .catalog()
-                    .rename_upload(&upload_id, from)
-                    .await;
+            Err((e, held)) => {
+                if let Some(up) = held.filter(|up| up.name() == from) {
+                    park(&self.parked, *up);
+                }
                 ingest_status(id, &e)
             }
-            Err(e) => ingest_status(id, &e),
         }
     }
 
@@ -268,26 +203,16 @@ impl Sftp {
             let msg = vfs::refusal(path, "files can be removed in /inbox and /precheck only");
             return self.deny(id, "remove", path, &msg).await;
         };
-        let latest = self
-            .ctx
-            .core
-            .catalog()
-            .latest_upload(&self.ctx.who.tenant, &rel)
-            .await;
-        match latest {
-            Ok(Some(u)) if u.state == UploadState::Receiving => {
-                drop(unpark(&self.parked, &rel));
-                match self.ctx.core.abandon(&u, "removed by the client").await {
-                    Ok(()) => self.status(id, Code::Ok, "").await,
-                    Err(e) => self.reply(ingest_status(id, &e)).await,
+        drop(unpark(&self.parked, &rel));
+        match self.ctx.core.remove(&self.ctx.who, &rel).await {
+            Ok(()) => self.status(id, Code::Ok, "").await,
+            Err(e) => {
+                let (code, msg) = ingest_error(&e);
+                if code == Code::PermissionDenied {
+                    return self.deny(id, "remove", &rel, &msg).await;
                 }
+                self.status(id, code, &msg).await
             }
-            Ok(Some(u)) if vfs::visible_in_inbox(&u) => {
-                let msg = "accepted files cannot be removed (rule 10)";
-                self.deny(id, "remove", &rel, msg).await
-            }
-            Ok(_) => self.status(id, Code::NoSuchFile, "no such file").await,
-            Err(e) => self.status(id, Code::Failure, &e.to_string()).await,
         }
     }
 }
