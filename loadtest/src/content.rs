@@ -69,7 +69,7 @@ fn pdf(size: u64, rng: &mut Rng) -> Vec<u8> {
     while (body.len() as u64) < size.saturating_sub(600) {
         body += &format!("BT /F1 12 Tf 72 700 Td ({:016x}) Tj ET\n", rng.next());
     }
-    gateway::pipeline::inspect::pdf::sample(&body, false, false)
+    gateway_fixtures::pdf::sample(&body, false, false)
 }
 
 fn video(size: u64, rng: &mut Rng, f: &mut impl std::io::Write) -> std::io::Result<u64> {

@@ -30,7 +30,7 @@ fn age_armored_files_are_accepted_over_sftp_and_tus_and_resume_mid_line() {
     let review = Client::new(gw.https, Some(REVIEWER));
     let recipient = gw.age_recipient().unwrap().to_string();
     // Several chunks, so the armor spans many lines and chunk boundaries.
-    let plain = gateway::pipeline::inspect::pdf::sample(&"x".repeat(150_000), false, false);
+    let plain = gateway_fixtures::pdf::sample(&"x".repeat(150_000), false, false);
     let plain_path = dir.path().join("record.pdf");
     std::fs::write(&plain_path, &plain).unwrap();
     let armored_path = dir.path().join("record.pdf.age");

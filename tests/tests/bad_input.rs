@@ -301,7 +301,7 @@ fn good_uploads(
     let reviewer = Client::new(gw.https, Some(REVIEWER));
     let mut sent = Vec::new();
     for (i, plain) in [
-        gateway::pipeline::inspect::pdf::sample(tag, false, false),
+        gateway_fixtures::pdf::sample(tag, false, false),
         format!("good record {tag}\n").repeat(1000).into_bytes(),
     ]
     .into_iter()

@@ -93,14 +93,18 @@ fn tokens(text: &str, open: char, close: &[char]) -> Vec<String> {
     out
 }
 
-/// The source, without its test modules (a `#[cfg(test)]` module ends its file here).
+/// The source of the gateway and its leaf crates, without test modules (a
+/// `#[cfg(test)]` module ends its file here) or the catalog contract suites.
 fn source_codes() -> BTreeMap<String, String> {
     let mut paths = Vec::new();
-    files(&root().join("gateway/src"), "rs", &mut paths);
+    for krate in ["gateway", "sealed", "push"] {
+        files(&root().join(krate).join("src"), "rs", &mut paths);
+    }
     let mut out = BTreeMap::new();
     for p in paths {
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        if name == "tests.rs" || name == "contract.rs" || name == "testing.rs" {
+        let contract = p.components().any(|c| c.as_os_str() == "contract");
+        if name == "tests.rs" || name == "testing.rs" || contract {
             continue;
         }
         let text = std::fs::read_to_string(&p).unwrap();

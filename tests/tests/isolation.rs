@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use gateway::pipeline::inspect::pdf;
 use gateway::sealed::seal_to_vec;
+use gateway_fixtures::pdf;
 use gateway_tests::http::Client;
 use gateway_tests::{TestGateway, TestTenant, dicom};
 

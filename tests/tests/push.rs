@@ -65,7 +65,7 @@ fn a_folder_with_a_dicomdir_set_is_pushed_and_checked() {
     std::fs::write(root.join("note.txt"), &note).unwrap();
     // One file sealed beforehand (with the gateway's recipient) goes as it is.
     let recipient = gw.age_recipient().unwrap();
-    let pdf = gateway::pipeline::inspect::pdf::sample("BT (summary) ET", true, false);
+    let pdf = gateway_fixtures::pdf::sample("BT (summary) ET", true, false);
     std::fs::write(
         root.join("summary.pdf"),
         seal_to_vec(&[recipient], &pdf).unwrap(),

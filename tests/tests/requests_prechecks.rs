@@ -151,8 +151,7 @@ fn record(h: &Hospital, day: i64, n: u32) -> Vec<u8> {
 fn record_plain(h: &Hospital, day: i64, n: u32) -> Vec<u8> {
     let plain = h.dir.path().join(format!("plain-{n}.pdf"));
     let date = format!("D:{}090000+08'00'", ymd(day));
-    let pdf =
-        gateway::pipeline::inspect::pdf::sample_dated(&format!("record {n}"), false, false, &date);
+    let pdf = gateway_fixtures::pdf::sample_dated(&format!("record {n}"), false, false, &date);
     std::fs::write(&plain, pdf).unwrap();
     let out = h.dir.path().join(format!("enc-{n}.pdf"));
     let ok = std::process::Command::new("qpdf")
@@ -281,7 +280,7 @@ fn request_ids_are_validated_indexed_and_date_the_window() {
 /// no back door into them.
 #[test]
 fn prechecks_are_checked_in_full_but_never_submitted_or_counted() {
-    let pdf = gateway::pipeline::inspect::pdf::sample("report", true, false);
+    let pdf = gateway_fixtures::pdf::sample("report", true, false);
     // Room for one real upload only (a sealed file's length depends on the plaintext's
     // alone, so any recipient's tells it).
     let any = gateway::sealed::Identity::generate().unwrap().to_public();

@@ -89,7 +89,7 @@ impl Hospital {
 #[test]
 fn inpatient_and_outpatient_case_names_from_the_seeds_pass_and_are_indexed_alike() {
     let h = nhi_review();
-    let pdf = |n: u32| gateway::pipeline::inspect::pdf::sample(&format!("case {n}"), true, false);
+    let pdf = |n: u32| gateway_fixtures::pdf::sample(&format!("case {n}"), true, false);
     h.sftp_put(&[
         ("22A1123456.pdf", h.seal(&pdf(1))),
         ("21C3000123-2.pdf", h.seal(&pdf(2))),
@@ -338,11 +338,7 @@ fn a_dicomdir_set_in_a_cab_passes_over_sftp_and_tus() {
 fn an_aes128_pdf_passes_with_a_warning_and_rc4_is_refused() {
     let h = nhi_review();
     let plain = h.dir.path().join("plain.pdf");
-    std::fs::write(
-        &plain,
-        gateway::pipeline::inspect::pdf::sample("report", true, false),
-    )
-    .unwrap();
+    std::fs::write(&plain, gateway_fixtures::pdf::sample("report", true, false)).unwrap();
     let qpdf = |out: &str, aes: &str| {
         let path = h.dir.path().join(out);
         let mut c = std::process::Command::new("qpdf");
@@ -810,7 +806,7 @@ fn a_token_minted_with_days_expires() {
 #[test]
 fn a_batch_folder_has_a_printable_result_list() {
     let h = nhi_review();
-    let pdf = |n: u32| gateway::pipeline::inspect::pdf::sample(&format!("case {n}"), true, false);
+    let pdf = |n: u32| gateway_fixtures::pdf::sample(&format!("case {n}"), true, false);
     h.sftp_put(&[("12A03123345.pdf", h.seal(&pdf(1)))]);
     let (code, out) = sftp_batch(h.gw.sftp, CODE, &h.key, "mkdir /inbox/batch-7\n").unwrap();
     assert_eq!(code, 0, "{out}");

@@ -164,7 +164,7 @@ fn reput_resumes_after_the_client_or_the_gateway_is_killed() {
 #[test]
 fn paramiko_uploads_and_reads_its_result() {
     let s = setup();
-    let pdf = gateway::pipeline::inspect::pdf::sample("BT (from paramiko) ET", true, false);
+    let pdf = gateway_fixtures::pdf::sample("BT (from paramiko) ET", true, false);
     let (local, sha) = s.sealed("p.pdf", &pdf);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/paramiko_sftp.py");
     let out = Command::new("python3")

@@ -103,10 +103,7 @@ fn codes(result: &serde_json::Value) -> Vec<String> {
 }
 
 fn sealed_pdf(s: &Setup, name: &str, body: &str) -> (PathBuf, String) {
-    s.sealed(
-        name,
-        &gateway::pipeline::inspect::pdf::sample(body, true, false),
-    )
+    s.sealed(name, &gateway_fixtures::pdf::sample(body, true, false))
 }
 
 #[test]

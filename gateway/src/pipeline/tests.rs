@@ -19,7 +19,7 @@ fn pipeline(f: &Fixture, windows: window::Windows) -> Pipeline {
 }
 
 fn pdf(body: &str) -> Vec<u8> {
-    inspect::pdf::sample(body, false, false)
+    gateway_fixtures::pdf::sample(body, false, false)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -452,61 +452,10 @@ pub(crate) fn pdf_date_days(s: &str) -> Option<i64> {
     crate::util::days_from_civil(y, m, day)
 }
 
-/// A small, valid PDF built with lopdf, for tests and benchmarks: one page whose content
-/// stream carries `body`, optionally with an outline entry and a JavaScript open action.
-pub fn sample(body: &str, outline: bool, script: bool) -> Vec<u8> {
-    sample_dated(body, outline, script, "D:20261101000000Z")
-}
-
-/// [`sample`] with the record date (`CreationDate`) given as a PDF date.
-pub fn sample_dated(body: &str, outline: bool, script: bool, creation_date: &str) -> Vec<u8> {
-    use lopdf::{Stream, dictionary};
-    let mut doc = Document::with_version("1.7");
-    let pages_id = doc.new_object_id();
-    let content = doc.add_object(Stream::new(dictionary! {}, body.as_bytes().to_vec()));
-    let page = doc.add_object(dictionary! {
-        "Type" => "Page", "Parent" => pages_id, "Contents" => content,
-        "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
-    });
-    doc.objects.insert(
-        pages_id,
-        Object::Dictionary(
-            dictionary! { "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1 },
-        ),
-    );
-    let mut catalog = dictionary! { "Type" => "Catalog", "Pages" => pages_id };
-    if outline {
-        let outlines_id = doc.new_object_id();
-        let item = doc.add_object(dictionary! {
-            "Title" => Object::string_literal("Discharge summary"), "Parent" => outlines_id,
-            "Dest" => vec![page.into(), "Fit".into()],
-        });
-        doc.objects.insert(
-            outlines_id,
-            Object::Dictionary(
-                dictionary! { "Type" => "Outlines", "First" => item, "Last" => item, "Count" => 1 },
-            ),
-        );
-        catalog.set("Outlines", outlines_id);
-    }
-    if script {
-        let js = doc.add_object(
-            dictionary! { "S" => "JavaScript", "JS" => Object::string_literal("app.alert(1)") },
-        );
-        catalog.set("OpenAction", js);
-    }
-    let catalog_id = doc.add_object(catalog);
-    doc.trailer.set("Root", catalog_id);
-    let info = doc.add_object(dictionary! { "Title" => Object::string_literal("Test record"), "CreationDate" => Object::string_literal(creation_date) });
-    doc.trailer.set("Info", info);
-    let mut out = Vec::new();
-    doc.save_to(&mut out).expect("lopdf writes to memory");
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gateway_fixtures::pdf::sample;
 
     #[test]
     fn sample_pdfs_show_their_outline_scripts_and_info() {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 pub use client::{Remote, TusClient};
 pub use plan::{Item, closes_a_set, plan};
 
-use crate::sealed::{Recipient, SealedSource};
+use gateway_sealed::{Recipient, SealedSource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
@@ -38,7 +38,7 @@ pub enum PushError {
     #[error("the gateway holds {0} bytes; continuing from there")]
     OffsetMoved(u64),
     #[error(transparent)]
-    Sealed(#[from] crate::sealed::SealedError),
+    Sealed(#[from] gateway_sealed::SealedError),
 }
 
 impl PushError {
@@ -277,7 +277,7 @@ async fn send_file(ctx: &Ctx, item: &Item) -> Result<String, PushError> {
         let seed = match entry.seed.as_deref().and_then(|h| hex::decode(h).ok()) {
             Some(s) if s.len() == 32 => <[u8; 32]>::try_from(s.as_slice()).unwrap_or_default(),
             _ => {
-                let s = crate::sealed::random_seed()?;
+                let s = gateway_sealed::random_seed()?;
                 entry.seed = Some(hex::encode(s));
                 ctx.state.set(&key, Some(entry.clone()))?;
                 s

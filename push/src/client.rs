@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::{StatusCode, Url};
 
 use super::PushError;
-use crate::sealed::Recipient;
+use gateway_sealed::Recipient;
 
 const TUS: (&str, &str) = ("Tus-Resumable", "1.0.0");
 

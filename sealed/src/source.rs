@@ -100,7 +100,7 @@ impl SealedSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sealed::{HeaderPolicy, Identity, StreamOpener};
+    use crate::{HeaderPolicy, Identity, StreamOpener};
 
     fn open_all(identity: &Identity, sealed: &[u8]) -> Vec<u8> {
         let mut o = StreamOpener::new(identity.clone(), HeaderPolicy::default(), Vec::new());
