@@ -60,11 +60,6 @@ impl Jobs {
         self.running.push((name, watch));
     }
 
-    /// Names of the jobs started, in order.
-    pub fn names(&self) -> Vec<&'static str> {
-        self.running.iter().map(|(n, _)| *n).collect()
-    }
-
     /// Turns the stop signal on (jobs and whoever shares it begin to wind down).
     pub fn signal_stop(&self) {
         self.stop.send_replace(true);
