@@ -6,11 +6,15 @@
 #      stored); alternating pairs after a warm-up, RUNS (3) each, medians;
 #   2. PAR (8) concurrent uploads of PAR_MIB (256) MiB each, aggregate MB/s;
 #   3. server CPU seconds per GiB on both sides (from /proc: the gateway process; the
-#      sshd master with its reaped session children).
+#      sshd master with its reaped session children);
+#   4. one hospital, one connection: SMALL (2000) sealed 64 KiB files in one `sftp`
+#      session (`put DIR/*`), to sshd vs to the gateway until all are indexed: files/s.
 # Prints a Markdown section for bench/RESULTS.md. Needs root (sshd) and openssh-server.
+# ONLY_SMALL=1 runs part 4 alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${SIZE_MIB:-1024}; RUNS=${RUNS:-3}; PAR=${PAR:-8}; PAR_MIB=${PAR_MIB:-256}
+SMALL=${SMALL:-2000}; ONLY_SMALL=${ONLY_SMALL:-0}
 CIPHER=${CIPHER:-aes256-gcm@openssh.com}
 command -v age >/dev/null || { apt-get update -qq && apt-get install -y -qq age >/dev/null; }
 [ -x /usr/sbin/sshd ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null; }
@@ -65,9 +69,11 @@ EOF
 sleep 0.5
 R=$("$GW" keys show --config "$W/gateway.toml" 2>/dev/null | grep -o 'age1[0-9a-z]*' | head -1)
 mk() { { printf '\0\0\0\030ftypmp42\0\0\0\0mp42isom'; head -c "$(($2 << 20))" /dev/urandom; } | age -r "$R" -o "$1"; }
-mk "$W/big.age" "$SIZE_MIB"
-for i in $(seq "$PAR"); do mk "$W/par$i.age" "$PAR_MIB"; done
-cat "$W"/*.age > /dev/null
+mkdir -p "$W/small" "$W/remote/small"
+head -c $((64 << 10)) /dev/urandom > "$W/small.plain"
+for i in $(seq -w "$SMALL"); do
+  { printf '\0\0\0\030ftypmp42\0\0\0\0mp42isom%s' "$i"; cat "$W/small.plain"; } | age -r "$R" -o "$W/small/s$i.age"
+done
 SFTP_OPTS=(-o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes -o LogLevel=ERROR -c "$CIPHER" -i "$W/key")
 now() { date +%s%N; }
 cpu_of() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"; }   # clock ticks
@@ -79,6 +85,26 @@ ossh_put() { sftp "${SFTP_OPTS[@]}" -b - -P "$SSHD_PORT" "root@127.0.0.1" > /dev
 gw_put() { sftp "${SFTP_OPTS[@]}" -b - -P "$GW_PORT" "$TENANT@127.0.0.1" > /dev/null; }
 one_ossh() { echo "put $W/big.age $W/remote/big.age" | ossh_put; rm -f "$W/remote/big.age"; }
 one_gw() { n=$((n + 1)); echo "put $W/big.age /inbox/big$n.age" | gw_put; wait_checked "$n"; }
+# One connection, many small files (part 4): the whole folder in one session.
+sync; c0=$(cpu_of "$SSHDPID"); s=$(now)
+echo "put $W/small/* $W/remote/small/" | ossh_put
+e=$(now); c1=$(cpu_of "$SSHDPID"); s_o=$(echo "scale=3; ($e - $s) / 1000000000" | bc); sc_o=$(echo "scale=3; ($c1 - $c0) / $TCK" | bc)
+base=$(checked); sync; c0=$(cpu_of "$GWPID"); s=$(now)
+echo "put $W/small/* /inbox/" | gw_put
+a=$(now); wait_checked $((base + SMALL)); e=$(now); c1=$(cpu_of "$GWPID")
+s_a=$(echo "scale=3; ($a - $s) / 1000000000" | bc); s_g=$(echo "scale=3; ($e - $s) / 1000000000" | bc); sc_g=$(echo "scale=3; ($c1 - $c0) / $TCK" | bc)
+n=$((base + SMALL))
+SMALL_MD="One connection: ${SMALL} sealed 64 KiB files in one OpenSSH \`sftp\` session (\`put DIR/*\`):
+
+| server | seconds | files/s | server CPU ms/file | vs OpenSSH |
+|---|---|---|---|---|
+| stock OpenSSH sshd + sftp-server, raw transfer — reference | ${s_o} | $(echo "scale=0; $SMALL / $s_o" | bc) | $(echo "scale=2; $sc_o * 1000 / $SMALL" | bc) | 1.00× |
+| gateway, until the last is indexed (all acknowledged after ${s_a} s) | ${s_g} | $(echo "scale=0; $SMALL / $s_g" | bc) | $(echo "scale=2; $sc_g * 1000 / $SMALL" | bc) | $(echo "scale=2; $s_o / $s_g" | bc)× |
+"
+if [ "$ONLY_SMALL" = 1 ]; then printf '## SFTP, one connection (%s, `bench/run-sftp.sh`, cipher %s)\n\n%s' "$(date -u +%Y-%m-%d)" "$CIPHER" "$SMALL_MD"; exit 0; fi
+mk "$W/big.age" "$SIZE_MIB"
+for i in $(seq "$PAR"); do mk "$W/par$i.age" "$PAR_MIB"; done
+cat "$W"/*.age > /dev/null
 # Warm-up, not timed.
 one_ossh; one_gw; sync
 : > "$W/t_o"; : > "$W/t_g"; : > "$W/c_o"; : > "$W/c_g"
@@ -119,5 +145,6 @@ ${PAR} concurrent uploads of ${PAR_MIB} MiB each (aggregate, until all indexed o
 | stock OpenSSH — reference | ${p_o} | $(echo "scale=0; $pbytes / $p_o / 1000000" | bc) | 1.00× |
 | gateway | ${p_g} | $(echo "scale=0; $pbytes / $p_g / 1000000" | bc) | $(echo "scale=2; $p_o / $p_g" | bc)× |
 
+${SMALL_MD}
 (${passed} uploads passed their checks in this run.)
 MD

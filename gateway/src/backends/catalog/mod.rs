@@ -27,7 +27,7 @@ use crate::events::Event;
 /// What a catalog call can fail with, in our terms: each implementation classifies its
 /// driver's errors when they happen (`sqlite::error`), so no driver type reaches the
 /// callers and every backend answers the same codes.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CatalogError {
     #[error("cannot open catalog: {0}")]
     Open(String),

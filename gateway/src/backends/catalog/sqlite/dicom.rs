@@ -200,10 +200,11 @@ impl SqliteCatalog {
     /// the selective index (a patient's, an accession's) instead of walking the study
     /// index: without statistics SQLite prefers the index that avoids a sort.
     pub async fn refresh_statistics(&self) -> Result<(), CatalogError> {
-        let mut tx = self.write_tx().await?;
-        sqlx::query("ANALYZE").execute(&mut **tx).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(|c| {
+            c.execute_batch("ANALYZE")?;
+            Ok(())
+        })
+        .await
     }
 
     /// Instances matching `query`, in study, series and instance-number order.

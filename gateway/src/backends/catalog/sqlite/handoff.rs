@@ -1,6 +1,7 @@
 //! The outbox from the delivery side: reading events in order, each sink's cursor,
 //! and the dead letters a sink gave up on.
 
+use rusqlite::{Connection, params};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -20,22 +21,13 @@ fn event_row(row: &SqliteRow) -> OutboxEvent {
 }
 
 /// Moves `sink`'s cursor forward to `seq` (never back).
-async fn move_cursor(
-    tx: &mut super::WriteTx,
-    sink: &str,
-    seq: i64,
-    now: i64,
-) -> Result<(), CatalogError> {
-    sqlx::query(
+fn move_cursor(c: &Connection, sink: &str, seq: i64, now: i64) -> Result<(), CatalogError> {
+    c.prepare_cached(
         "INSERT INTO sink_cursors (sink, delivered_seq, updated_at) VALUES (?, ?, ?) \
          ON CONFLICT (sink) DO UPDATE SET delivered_seq = MAX(delivered_seq, excluded.delivered_seq), \
          updated_at = excluded.updated_at",
-    )
-    .bind(sink)
-    .bind(seq)
-    .bind(now)
-    .execute(&mut ***tx)
-    .await?;
+    )?
+    .execute(params![sink, seq, now])?;
     Ok(())
 }
 
@@ -86,10 +78,9 @@ impl SqliteCatalog {
 
     /// Records that `sink` has delivered (or dead-lettered) everything up to `seq`.
     pub async fn advance_sink(&self, sink: &str, seq: i64) -> Result<(), CatalogError> {
-        let mut tx = self.write_tx().await?;
-        move_cursor(&mut tx, sink, seq, unix_now()).await?;
-        tx.commit().await?;
-        Ok(())
+        let sink = sink.to_string();
+        self.write(move |c| move_cursor(c, &sink, seq, unix_now()))
+            .await
     }
 
     /// Gives up on event `seq` for `sink` and moves the cursor past it, together.
@@ -102,24 +93,20 @@ impl SqliteCatalog {
         advance: bool,
     ) -> Result<(), CatalogError> {
         let now = unix_now();
-        let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "INSERT INTO dead_letters (sink, seq, attempts, last_error, dead_at, retry) VALUES (?, ?, ?, ?, ?, 0) \
-             ON CONFLICT (sink, seq) DO UPDATE SET attempts = dead_letters.attempts + excluded.attempts, \
-             last_error = excluded.last_error, dead_at = excluded.dead_at, retry = 0",
-        )
-        .bind(sink)
-        .bind(seq)
-        .bind(attempts)
-        .bind(error)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        if advance {
-            move_cursor(&mut tx, sink, seq, now).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let (sink, error) = (sink.to_string(), error.to_string());
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO dead_letters (sink, seq, attempts, last_error, dead_at, retry) VALUES (?, ?, ?, ?, ?, 0) \
+                 ON CONFLICT (sink, seq) DO UPDATE SET attempts = dead_letters.attempts + excluded.attempts, \
+                 last_error = excluded.last_error, dead_at = excluded.dead_at, retry = 0",
+            )?
+            .execute(params![sink, seq, attempts, error, now])?;
+            if advance {
+                move_cursor(c, &sink, seq, now)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Dead letters, of one sink or all.
@@ -149,15 +136,19 @@ impl SqliteCatalog {
 
     /// Asks for another delivery round of a sink's dead letters (all sinks when `None`).
     pub async fn retry_dead_letters(&self, sink: Option<&str>) -> Result<u64, CatalogError> {
-        let mut tx = self.write_tx().await?;
-        let done = sqlx::query("UPDATE dead_letters SET retry = 1 WHERE ? IS NULL OR sink = ?")
-            .bind(sink)
-            .bind(sink)
-            .execute(&mut **tx)
+        let sink = sink.map(String::from);
+        let n = self
+            .write(move |c| {
+                let n = c
+                    .prepare_cached(
+                        "UPDATE dead_letters SET retry = 1 WHERE ? IS NULL OR sink = ?",
+                    )?
+                    .execute(params![sink, sink])?;
+                Ok(n as u64)
+            })
             .await?;
-        tx.commit().await?;
         self.outbox_changed();
-        Ok(done.rows_affected())
+        Ok(n)
     }
 
     /// The dead letters of `sink` an operator asked to retry, oldest first.
@@ -180,14 +171,13 @@ impl SqliteCatalog {
 
     /// A retried dead letter was delivered after all.
     pub async fn clear_dead_letter(&self, sink: &str, seq: i64) -> Result<(), CatalogError> {
-        let mut tx = self.write_tx().await?;
-        sqlx::query("DELETE FROM dead_letters WHERE sink = ? AND seq = ?")
-            .bind(sink)
-            .bind(seq)
-            .execute(&mut **tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        let sink = sink.to_string();
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM dead_letters WHERE sink = ? AND seq = ?")?
+                .execute(params![sink, seq])?;
+            Ok(())
+        })
+        .await
     }
 
     /// The newest rejections (id, tenant, name, when, first error code).

@@ -4,48 +4,51 @@
 use sqlx::Row;
 
 use super::SqliteCatalog;
-use super::uploads::{record_state_detail, upload_columns};
+use super::uploads::{record_state_detail, upload_columns, upload_row};
 use crate::backends::catalog::{CatalogError, CurrentFile, UploadRow, UploadState};
 use crate::util::unix_now;
+use rusqlite::{Connection, params};
+
+fn audit(
+    c: &Connection,
+    at: i64,
+    actor: &str,
+    action: &str,
+    detail: &serde_json::Value,
+) -> Result<(), CatalogError> {
+    c.prepare_cached("INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)")?
+        .execute(params![at, actor, action, detail.to_string()])?;
+    Ok(())
+}
 
 impl SqliteCatalog {
     /// `receiving` uploads untouched since before `cutoff` (unix seconds) become
     /// `expired`, each with an audit record, in one transaction. Returns them, so that
     /// their spool files can be removed.
     pub async fn expire_receiving(&self, cutoff: i64) -> Result<Vec<UploadRow>, CatalogError> {
-        let mut tx = self.write_tx().await?;
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            upload_columns!(),
-            " FROM uploads WHERE state = 'receiving' AND updated_at < ? ORDER BY updated_at"
-        ))
-        .bind(cutoff)
-        .fetch_all(&mut **tx)
-        .await?;
-        let rows = rows
-            .into_iter()
-            .map(UploadRow::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
-        let now = unix_now();
-        for r in &rows {
-            sqlx::query("UPDATE uploads SET state = 'expired', updated_at = ? WHERE id = ?")
-                .bind(now)
-                .bind(&r.id)
-                .execute(&mut **tx)
-                .await?;
-            let detail = serde_json::json!({
-                "upload": r.id, "name": r.name, "received_bytes": r.durable_offset,
-            });
-            record_state_detail(&mut tx, &r.id, UploadState::Expired, &detail).await?;
-            sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)")
-                .bind(now)
-                .bind(&r.tenant)
-                .bind("upload.expired")
-                .bind(detail.to_string())
-                .execute(&mut **tx)
-                .await?;
-        }
-        tx.commit().await?;
+        let rows = self
+            .write(move |c| {
+                let rows = c
+                    .prepare_cached(concat!(
+                        "SELECT ",
+                        upload_columns!(),
+                        " FROM uploads WHERE state = 'receiving' AND updated_at < ? ORDER BY updated_at"
+                    ))?
+                    .query_map([cutoff], upload_row)?
+                    .collect::<Result<Vec<_>, _>>()?;
+                let now = unix_now();
+                for r in &rows {
+                    c.prepare_cached("UPDATE uploads SET state = 'expired', updated_at = ? WHERE id = ?")?
+                        .execute(params![now, r.id])?;
+                    let detail = serde_json::json!({
+                        "upload": r.id, "name": r.name, "received_bytes": r.durable_offset,
+                    });
+                    record_state_detail(c, &r.id, UploadState::Expired, &detail)?;
+                    audit(c, now, &r.tenant, "upload.expired", &detail)?;
+                }
+                Ok(rows)
+            })
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| UploadRow {
@@ -98,43 +101,32 @@ impl SqliteCatalog {
     /// Removes a finished pre-check's records (its result included), with an audit
     /// record: a pre-check leaves nothing behind but that record.
     pub async fn delete_precheck(&self, upload: &UploadRow) -> Result<(), CatalogError> {
-        let mut tx = self.write_tx().await?;
-        for sql in [
-            "DELETE FROM checks WHERE upload_id = ?",
-            "DELETE FROM upload_states WHERE upload_id = ?",
-            "DELETE FROM uploads WHERE id = ? AND name LIKE 'precheck/%'",
-        ] {
-            sqlx::query(sql).bind(&upload.id).execute(&mut **tx).await?;
-        }
-        sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)")
-            .bind(unix_now())
-            .bind(&upload.tenant)
-            .bind("precheck.removed")
-            .bind(serde_json::json!({ "upload": upload.id, "name": upload.name }).to_string())
-            .execute(&mut **tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        let upload = upload.clone();
+        self.write(move |c| {
+            for sql in [
+                "DELETE FROM checks WHERE upload_id = ?",
+                "DELETE FROM upload_states WHERE upload_id = ?",
+                "DELETE FROM uploads WHERE id = ? AND name LIKE 'precheck/%'",
+            ] {
+                c.prepare_cached(sql)?.execute([&upload.id])?;
+            }
+            let detail = serde_json::json!({ "upload": upload.id, "name": upload.name });
+            audit(c, unix_now(), &upload.tenant, "precheck.removed", &detail)
+        })
+        .await
     }
 
     /// Records that an upload's spooled bytes were removed, with an audit record.
     pub async fn mark_purged(&self, upload: &UploadRow) -> Result<(), CatalogError> {
         let now = unix_now();
-        let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE uploads SET purged_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(&upload.id)
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)")
-            .bind(now)
-            .bind(&upload.tenant)
-            .bind("upload.purged")
-            .bind(serde_json::json!({ "upload": upload.id, "name": upload.name }).to_string())
-            .execute(&mut **tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        let upload = upload.clone();
+        self.write(move |c| {
+            c.prepare_cached("UPDATE uploads SET purged_at = ? WHERE id = ?")?
+                .execute(params![now, upload.id])?;
+            let detail = serde_json::json!({ "upload": upload.id, "name": upload.name });
+            audit(c, now, &upload.tenant, "upload.purged", &detail)
+        })
+        .await
     }
 
     /// The tenant's current (not superseded) files whose names start with `prefix`.
@@ -230,30 +222,24 @@ impl SqliteCatalog {
         why: &str,
     ) -> Result<bool, CatalogError> {
         let now = unix_now();
-        let mut tx = self.write_tx().await?;
-        let done = sqlx::query(
-            "UPDATE uploads SET state = 'expired', updated_at = ? WHERE id = ? AND state = 'receiving'",
-        )
-        .bind(now)
-        .bind(&upload.id)
-        .execute(&mut **tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        let detail = serde_json::json!({
-            "upload": upload.id, "name": upload.name, "received_bytes": upload.durable_offset, "why": why,
-        });
-        record_state_detail(&mut tx, &upload.id, UploadState::Expired, &detail).await?;
-        sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)")
-            .bind(now)
-            .bind(&upload.tenant)
-            .bind("upload.abandoned")
-            .bind(detail.to_string())
-            .execute(&mut **tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
+        let (upload, why) = (upload.clone(), why.to_string());
+        self.write(move |c| {
+            let done = c
+                .prepare_cached(
+                    "UPDATE uploads SET state = 'expired', updated_at = ? WHERE id = ? AND state = 'receiving'",
+                )?
+                .execute(params![now, upload.id])?;
+            if done != 1 {
+                return Ok(false);
+            }
+            let detail = serde_json::json!({
+                "upload": upload.id, "name": upload.name, "received_bytes": upload.durable_offset, "why": why,
+            });
+            record_state_detail(c, &upload.id, UploadState::Expired, &detail)?;
+            audit(c, now, &upload.tenant, "upload.abandoned", &detail)?;
+            Ok(true)
+        })
+        .await
     }
 
     /// Uploads of `tenant` accepted before `seq` whose checks are still pending,

@@ -3,13 +3,13 @@
 
 mod dicom;
 mod error;
-mod group;
 mod handoff;
 mod housekeeping;
 mod results;
 mod review;
 mod sets;
 mod uploads;
+mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -36,20 +36,13 @@ pub struct SqliteCatalog {
     /// cost the ingest path 13 % of its CPU; searches are rarer and gain more (QIDO p99
     /// over 100,000 instances: 57 ms with a 16 MiB page cache alone; bench/RESULTS.md).
     reads: SqlitePool,
-    /// One writer at a time, in process. SQLite allows one anyway; queueing here costs
-    /// nothing, while contending inside SQLite means its busy handler's sleeps (up to
-    /// 100 ms each), which capped small-file throughput at ~70 files/s. Writers queued
-    /// together share one commit (group.rs).
-    writer: group::Slot,
-    /// Set while SQLite's lock is held by someone else (the last `BEGIN IMMEDIATE`
-    /// timed out), cleared by the next that succeeds.
-    locked_elsewhere: Arc<std::sync::atomic::AtomicBool>,
+    /// The one writer: a thread with its own connection that runs whole write
+    /// commands and commits those queued together at once (writer.rs says why).
+    writer: writer::Writer,
     /// Bumped after every commit that adds outbox events (or asks for retries), so
     /// the dispatcher and long-polling feeds wake without polling.
     outbox: Arc<tokio::sync::watch::Sender<u64>>,
 }
-
-pub(crate) use group::WriteTx;
 
 /// Binds `tenant` and `prefix` to a query whose next parameters are `tenant = ?` and the
 /// name-prefix predicate `substr(name, 1, ?) = ? AND name >= ? AND name < ? ||
@@ -124,6 +117,7 @@ impl SqliteCatalog {
             .map_err(error::open)?;
         MIGRATOR.run(&pool).await?;
         sqlx::query("ANALYZE").execute(&pool).await?;
+        let writer = writer::Writer::start(options.get_filename(), synchronous, BUSY_TIMEOUT)?;
         let reads = SqlitePoolOptions::new()
             .max_connections(2)
             .connect_with(options.read_only(true).pragma("mmap_size", "1073741824"))
@@ -132,58 +126,19 @@ impl SqliteCatalog {
         Ok(SqliteCatalog {
             pool,
             reads,
-            writer: group::Slot::new(),
-            locked_elsewhere: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            writer,
             outbox: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
     }
 
-    /// A write transaction. `BEGIN IMMEDIATE` takes SQLite's write lock up front (waiting
-    /// out `busy_timeout`); a deferred one that reads first fails with "database is
-    /// locked" when another connection wrote in between.
-    ///
-    /// Our own writers queue for their turn (they always make progress, however many
-    /// there are under load). But while another process holds SQLite's lock every
-    /// writer here spends `busy_timeout` in turn, and a request queued behind the
-    /// pipeline's and the outbox's writers would wait minutes (a tus `PATCH` hung past
-    /// its client's timeout): then a writer that has waited `busy_timeout` for its turn
-    /// gives up with `catalog.unavailable` instead.
-    pub(crate) async fn write_tx(&self) -> Result<WriteTx, CatalogError> {
-        use std::sync::atomic::Ordering;
-        let started = tokio::time::Instant::now();
-        let acquire = self.writer.acquire();
-        tokio::pin!(acquire);
-        let slot = loop {
-            tokio::select! {
-                slot = &mut acquire => break slot,
-                _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {
-                    if self.locked_elsewhere.load(Ordering::Relaxed)
-                        && started.elapsed() >= BUSY_TIMEOUT
-                    {
-                        return Err(CatalogError::Unavailable(
-                            "the catalog is locked by another process".into(),
-                        ));
-                    }
-                }
-            }
-        };
-        match self
-            .writer
-            .join(slot, || self.pool.begin_with("BEGIN IMMEDIATE"))
-            .await
-        {
-            Ok(tx) => {
-                self.locked_elsewhere.store(false, Ordering::Relaxed);
-                Ok(tx)
-            }
-            Err(e) => {
-                let e = CatalogError::from(e);
-                if e.is_unavailable() {
-                    self.locked_elsewhere.store(true, Ordering::Relaxed);
-                }
-                Err(e)
-            }
-        }
+    /// Runs `f` as one write command on the writer thread; returns once its writes
+    /// are durable (or undone, if it failed).
+    pub(super) async fn write<T, F>(&self, f: F) -> Result<T, CatalogError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T, CatalogError> + Send + 'static,
+    {
+        self.writer.run(f).await
     }
 
     pub(crate) fn outbox_changed(&self) {
@@ -214,16 +169,20 @@ impl SqliteCatalog {
         action: &str,
         detail: &serde_json::Value,
     ) -> Result<(), CatalogError> {
-        let mut tx = self.write_tx().await?;
-        sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)")
-            .bind(crate::util::unix_now())
-            .bind(actor)
-            .bind(action)
-            .bind(detail.to_string())
-            .execute(&mut **tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        let (actor, action, detail) = (actor.to_string(), action.to_string(), detail.to_string());
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)",
+            )?
+            .execute(rusqlite::params![
+                crate::util::unix_now(),
+                actor,
+                action,
+                detail
+            ])?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn audit_count(&self, action: &str) -> Result<i64, CatalogError> {
@@ -242,6 +201,7 @@ impl SqliteCatalog {
         {
             tracing::warn!(error = %e, "catalog checkpoint failed at shutdown");
         }
+        self.writer.stop().await;
         self.reads.close().await;
         self.pool.close().await;
     }
@@ -258,22 +218,23 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn writers_queued_together_share_commits_and_an_abandoned_one_leaves_no_trace() {
+    async fn writers_queued_together_share_commits_and_a_failed_one_leaves_no_trace() {
         let dir = tempfile::tempdir().unwrap();
         let c = SqliteCatalog::open("", dir.path()).await.unwrap();
-        let before = c.writer.commits().await;
+        let before = c.writer.commits();
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..48 {
             let c = c.clone();
             tasks.spawn(async move {
                 if i % 8 == 3 {
-                    // Writes, then leaves without committing (an error path).
-                    let mut tx = c.write_tx().await.unwrap();
-                    sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES (0, 'x', 'group.dropped', '{}')")
-                        .execute(&mut **tx)
-                        .await
-                        .unwrap();
-                    drop(tx);
+                    // Writes, then fails: its writes must go, nobody else's.
+                    let r: Result<(), CatalogError> = c
+                        .write(|c| {
+                            c.execute("INSERT INTO audit_log (at, actor, action, detail) VALUES (0, 'x', 'group.dropped', '{}')", [])?;
+                            Err(CatalogError::Conflict("on purpose".into()))
+                        })
+                        .await;
+                    assert!(matches!(r, Err(CatalogError::Conflict(_))));
                 } else {
                     c.audit("t", "group.kept", &serde_json::json!({ "i": i }))
                         .await
@@ -284,17 +245,17 @@ mod tests {
         while let Some(r) = tasks.join_next().await {
             r.unwrap();
         }
-        // Every acknowledged write is there, none of the abandoned ones.
+        // Every acknowledged write is there, none of the failed ones.
         assert_eq!(c.audit_count("group.kept").await.unwrap(), 42);
         assert_eq!(c.audit_count("group.dropped").await.unwrap(), 0);
-        let commits = c.writer.commits().await - before;
+        let commits = c.writer.commits() - before;
         assert!(
             commits < 42,
             "48 writers queued together made {commits} commits"
         );
-        // A write after a lone abandoned one is still committed (the group settles).
-        let tx = c.write_tx().await.unwrap();
-        drop(tx);
+        // A panicking command is refused alone; the writer carries on.
+        let r: Result<(), CatalogError> = c.write(|_| panic!("on purpose")).await;
+        assert!(r.is_err());
         c.audit("t", "group.after", &serde_json::json!({}))
             .await
             .unwrap();

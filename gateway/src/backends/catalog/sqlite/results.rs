@@ -6,12 +6,13 @@ use crate::events::Event;
 use sqlx::Row;
 
 use super::SqliteCatalog;
-use super::uploads::{record_state_detail, upload_columns};
+use super::uploads::{record_state_detail, upload_columns, upload_row};
 use crate::backends::catalog::{
     CatalogError, DicomRow, NewFile, SameContent, UploadRow, UploadState,
 };
 use crate::checks::{Check, CheckResult, Severity};
 use crate::util::unix_now;
+use rusqlite::{Connection, OptionalExtension, params};
 
 fn severity_str(s: Severity) -> &'static str {
     match s {
@@ -29,87 +30,81 @@ fn severity_of(s: &str) -> Severity {
     }
 }
 
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
-
-async fn insert_checks(
-    tx: &mut Tx<'_>,
-    upload_id: &str,
-    checks: &[Check],
-) -> Result<(), CatalogError> {
-    let base: i64 =
-        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM checks WHERE upload_id = ?")
-            .bind(upload_id)
-            .fetch_one(&mut **tx)
-            .await?;
-    for (i, c) in checks.iter().enumerate() {
-        sqlx::query("INSERT INTO checks (upload_id, seq, code, severity, message, detail) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(upload_id)
-            .bind(base + 1 + i as i64)
-            .bind(&c.code)
-            .bind(severity_str(c.severity))
-            .bind(&c.message)
-            .bind(c.detail.to_string())
-            .execute(&mut **tx)
-            .await?;
+fn insert_checks(c: &Connection, upload_id: &str, checks: &[Check]) -> Result<(), CatalogError> {
+    let base: i64 = c
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM checks WHERE upload_id = ?")?
+        .query_row([upload_id], |r| r.get(0))?;
+    let mut insert = c.prepare_cached(
+        "INSERT INTO checks (upload_id, seq, code, severity, message, detail) VALUES (?, ?, ?, ?, ?, ?)",
+    )?;
+    for (i, k) in checks.iter().enumerate() {
+        insert.execute(params![
+            upload_id,
+            base + 1 + i as i64,
+            k.code,
+            severity_str(k.severity),
+            k.message,
+            k.detail.to_string()
+        ])?;
     }
     Ok(())
 }
 
 /// Stores `event` in the outbox, in the transaction of the change it reports.
-pub(super) async fn insert_event(tx: &mut Tx<'_>, event: &Event) -> Result<(), CatalogError> {
-    sqlx::query(
+pub(super) fn insert_event(c: &Connection, event: &Event) -> Result<(), CatalogError> {
+    c.prepare_cached(
         "INSERT INTO outbox (event_id, tenant, kind, payload, created_at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(event.id())
-    .bind(event.tenant())
-    .bind(event.kind())
-    .bind(event.payload().to_string())
-    .bind(unix_now())
-    .execute(&mut **tx)
-    .await?;
+    )?
+    .execute(params![
+        event.id(),
+        event.tenant(),
+        event.kind(),
+        event.payload().to_string(),
+        unix_now()
+    ])?;
     Ok(())
 }
 
-async fn insert_instance(
-    tx: &mut Tx<'_>,
+fn insert_instance(
+    c: &Connection,
     file_id: &str,
     tenant: &str,
     d: &DicomRow,
 ) -> Result<(), CatalogError> {
-    sqlx::query(
+    c.prepare_cached(
         "INSERT INTO dicom_instances (file_id, tenant, path, patient_id, patient_name, study_uid, \
          series_uid, sop_uid, sop_class_uid, transfer_syntax, modality, study_date, study_time, \
          accession_number, institution_name, number_of_frames, patient_birth_date, patient_sex, \
          study_description, study_id, referring_physician, series_description, series_number, \
          instance_number) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(file_id)
-    .bind(tenant)
-    .bind(&d.path)
-    .bind(&d.patient_id)
-    .bind(&d.patient_name)
-    .bind(&d.study_uid)
-    .bind(&d.series_uid)
-    .bind(&d.sop_uid)
-    .bind(&d.sop_class_uid)
-    .bind(&d.transfer_syntax)
-    .bind(&d.modality)
-    .bind(&d.study_date)
-    .bind(&d.study_time)
-    .bind(&d.accession_number)
-    .bind(&d.institution_name)
-    .bind(d.number_of_frames.map(i64::from))
-    .bind(&d.patient_birth_date)
-    .bind(&d.patient_sex)
-    .bind(&d.study_description)
-    .bind(&d.study_id)
-    .bind(&d.referring_physician)
-    .bind(&d.series_description)
-    .bind(&d.series_number)
-    .bind(&d.instance_number)
-    .execute(&mut **tx)
-    .await?;
+    )?
+    .execute(params![
+        file_id,
+        tenant,
+        d.path,
+        d.patient_id,
+        d.patient_name,
+        d.study_uid,
+        d.series_uid,
+        d.sop_uid,
+        d.sop_class_uid,
+        d.transfer_syntax,
+        d.modality,
+        d.study_date,
+        d.study_time,
+        d.accession_number,
+        d.institution_name,
+        d.number_of_frames.map(i64::from),
+        d.patient_birth_date,
+        d.patient_sex,
+        d.study_description,
+        d.study_id,
+        d.referring_physician,
+        d.series_description,
+        d.series_number,
+        d.instance_number
+    ])?;
     Ok(())
 }
 
@@ -137,29 +132,31 @@ impl SqliteCatalog {
 
     /// After a restart: uploads caught mid-check go back to the queue, in their order.
     pub async fn requeue_checking(&self) -> Result<u64, CatalogError> {
-        let mut tx = self.write_tx().await?;
-        let done = sqlx::query("UPDATE uploads SET state = 'accepted' WHERE state = 'checking'")
-            .execute(&mut **tx)
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
+        self.write(|c| {
+            let n = c.execute(
+                "UPDATE uploads SET state = 'accepted' WHERE state = 'checking'",
+                [],
+            )?;
+            Ok(n as u64)
+        })
+        .await
     }
 
     /// A check that ended in an error (not a finding) goes back to the queue, to be
     /// claimed again no earlier than `after` (unix seconds); `false` if it was no
     /// longer being checked.
     pub async fn requeue_upload(&self, id: &str, after: i64) -> Result<bool, CatalogError> {
-        let mut tx = self.write_tx().await?;
-        let done = sqlx::query(
-            "UPDATE uploads SET state = 'accepted', check_after = ? \
-             WHERE id = ? AND state = 'checking'",
-        )
-        .bind(after)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        let id = id.to_string();
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE uploads SET state = 'accepted', check_after = ? \
+                     WHERE id = ? AND state = 'checking'",
+                )?
+                .execute(params![after, id])?;
+            Ok(n == 1)
+        })
+        .await
     }
 
     /// Takes the oldest accepted upload for checking (`accepted` → `checking`) in one
@@ -174,43 +171,35 @@ impl SqliteCatalog {
         &self,
         max_bytes: u64,
     ) -> Result<Option<UploadRow>, CatalogError> {
-        let mut tx = self.write_tx().await?;
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            upload_columns!(),
-            " FROM uploads WHERE state = 'accepted' AND COALESCE(plaintext_len, 0) <= ? \
-             AND check_after <= ? ORDER BY accept_seq LIMIT 1"
-        ))
-        .bind(i64::try_from(max_bytes).unwrap_or(i64::MAX))
-        .bind(unix_now())
-        .fetch_optional(&mut **tx)
-        .await?;
-        let Some(row) = row.map(UploadRow::try_from).transpose()? else {
-            return Ok(None);
-        };
-        // The attempt is counted with the claim, before the check starts: a check that
-        // takes the process down still counts (see `requeue_checking`).
-        sqlx::query(
-            "UPDATE uploads SET state = 'checking', updated_at = ?, \
-             check_attempts = check_attempts + 1 WHERE id = ?",
-        )
-        .bind(unix_now())
-        .bind(&row.id)
-        .execute(&mut **tx)
-        .await?;
-        record_state_detail(
-            &mut tx,
-            &row.id,
-            UploadState::Checking,
-            &serde_json::Value::Null,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Some(UploadRow {
-            state: UploadState::Checking,
-            check_attempts: row.check_attempts.saturating_add(1),
-            ..row
-        }))
+        let max = i64::try_from(max_bytes).unwrap_or(i64::MAX);
+        self.write(move |c| {
+            let row = c
+                .prepare_cached(concat!(
+                    "SELECT ",
+                    upload_columns!(),
+                    " FROM uploads WHERE state = 'accepted' AND COALESCE(plaintext_len, 0) <= ? \
+                     AND check_after <= ? ORDER BY accept_seq LIMIT 1"
+                ))?
+                .query_row(params![max, unix_now()], upload_row)
+                .optional()?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            // The attempt is counted with the claim, before the check starts: a check that
+            // takes the process down still counts (see `requeue_checking`).
+            c.prepare_cached(
+                "UPDATE uploads SET state = 'checking', updated_at = ?, \
+                 check_attempts = check_attempts + 1 WHERE id = ?",
+            )?
+            .execute(params![unix_now(), row.id])?;
+            record_state_detail(c, &row.id, UploadState::Checking, &serde_json::Value::Null)?;
+            Ok(Some(UploadRow {
+                state: UploadState::Checking,
+                check_attempts: row.check_attempts.saturating_add(1),
+                ..row
+            }))
+        })
+        .await
     }
 
     /// The tenant's current (not superseded) file with this content, if any.
@@ -247,72 +236,67 @@ impl SqliteCatalog {
         event: &Event,
     ) -> Result<(), CatalogError> {
         let now = unix_now();
-        let mut tx = self.write_tx().await?;
-        let moved = sqlx::query("UPDATE uploads SET state = 'indexed', updated_at = ? WHERE id = ? AND state = 'checking'")
-            .bind(now)
-            .bind(&upload.id)
-            .execute(&mut **tx)
-            .await?;
-        if moved.rows_affected() != 1 {
-            return Err(CatalogError::Conflict(format!(
-                "upload {} is not being checked",
-                upload.id
-            )));
-        }
-        let superseded = sqlx::query(
-            "SELECT id, upload_id, name, sha256, size, media_type FROM files \
-             WHERE tenant = ? AND name = ? AND superseded_by IS NULL AND expired_at IS NULL",
-        )
-        .bind(&upload.tenant)
-        .bind(&file.name)
-        .fetch_all(&mut **tx)
+        let (upload, file, checks, event) =
+            (upload.clone(), file.clone(), checks.to_vec(), event.clone());
+        self.write(move |c| {
+            let moved = c
+                .prepare_cached(
+                    "UPDATE uploads SET state = 'indexed', updated_at = ? WHERE id = ? AND state = 'checking'",
+                )?
+                .execute(params![now, upload.id])?;
+            if moved != 1 {
+                return Err(CatalogError::Conflict(format!(
+                    "upload {} is not being checked",
+                    upload.id
+                )));
+            }
+            let superseded = c
+                .prepare_cached(
+                    "SELECT id, upload_id, name, sha256, size, media_type FROM files \
+                     WHERE tenant = ? AND name = ? AND superseded_by IS NULL AND expired_at IS NULL",
+                )?
+                .query_map(params![upload.tenant, file.name], |r| {
+                    super::review::facts_of(r, &upload.tenant)
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            c.prepare_cached(
+                "INSERT INTO files (id, upload_id, tenant, name, sha256, size, media_type, object_key, metadata, indexed_at, expires_at, request_id) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                file.id,
+                upload.id,
+                upload.tenant,
+                file.name,
+                file.sha256,
+                i64::try_from(file.size).unwrap_or(i64::MAX),
+                file.media_type,
+                file.object_key,
+                file.metadata.to_string(),
+                now,
+                file.retain_secs.map(|s| now.saturating_add(s)),
+                file.request_id
+            ])?;
+            for old in superseded {
+                let superseded = Event::FileSuperseded {
+                    file: old,
+                    by: file.id.clone(),
+                    at: now,
+                };
+                insert_event(c, &superseded)?;
+            }
+            c.prepare_cached(
+                "UPDATE files SET superseded_by = ? WHERE tenant = ? AND name = ? AND id != ? AND superseded_by IS NULL",
+            )?
+            .execute(params![file.id, upload.tenant, file.name, file.id])?;
+            for d in &file.instances {
+                insert_instance(c, &file.id, &upload.tenant, d)?;
+            }
+            insert_checks(c, &upload.id, &checks)?;
+            insert_event(c, &event)?;
+            record_state_detail(c, &upload.id, UploadState::Indexed, &serde_json::Value::Null)
+        })
         .await?;
-        sqlx::query(
-            "INSERT INTO files (id, upload_id, tenant, name, sha256, size, media_type, object_key, metadata, indexed_at, expires_at, request_id) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&file.id)
-        .bind(&upload.id)
-        .bind(&upload.tenant)
-        .bind(&file.name)
-        .bind(&file.sha256)
-        .bind(i64::try_from(file.size).unwrap_or(i64::MAX))
-        .bind(&file.media_type)
-        .bind(&file.object_key)
-        .bind(file.metadata.to_string())
-        .bind(now)
-        .bind(file.retain_secs.map(|s| now.saturating_add(s)))
-        .bind(&file.request_id)
-        .execute(&mut **tx)
-        .await?;
-        for old in &superseded {
-            let superseded = Event::FileSuperseded {
-                file: super::review::facts_of(old, &upload.tenant),
-                by: file.id.clone(),
-                at: now,
-            };
-            insert_event(&mut tx, &superseded).await?;
-        }
-        sqlx::query("UPDATE files SET superseded_by = ? WHERE tenant = ? AND name = ? AND id != ? AND superseded_by IS NULL")
-            .bind(&file.id)
-            .bind(&upload.tenant)
-            .bind(&file.name)
-            .bind(&file.id)
-            .execute(&mut **tx)
-            .await?;
-        for d in &file.instances {
-            insert_instance(&mut tx, &file.id, &upload.tenant, d).await?;
-        }
-        insert_checks(&mut tx, &upload.id, checks).await?;
-        insert_event(&mut tx, event).await?;
-        record_state_detail(
-            &mut tx,
-            &upload.id,
-            UploadState::Indexed,
-            &serde_json::Value::Null,
-        )
-        .await?;
-        tx.commit().await?;
         self.outbox_changed();
         Ok(())
     }
@@ -330,18 +314,15 @@ impl SqliteCatalog {
         } else {
             UploadState::Rejected
         };
-        let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE uploads SET state = ?, updated_at = ? WHERE id = ?")
-            .bind(state.as_str())
-            .bind(unix_now())
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        insert_checks(&mut tx, id, checks).await?;
-        let detail = serde_json::json!({ "precheck": true });
-        record_state_detail(&mut tx, id, state, &detail).await?;
-        tx.commit().await?;
-        Ok(())
+        let (id, checks) = (id.to_string(), checks.to_vec());
+        self.write(move |c| {
+            c.prepare_cached("UPDATE uploads SET state = ?, updated_at = ? WHERE id = ?")?
+                .execute(params![state.as_str(), unix_now(), id])?;
+            insert_checks(c, &id, &checks)?;
+            let detail = serde_json::json!({ "precheck": true });
+            record_state_detail(c, &id, state, &detail)
+        })
+        .await
     }
 
     /// Records the requests files answer, as a batch manifest names them (rule
@@ -351,21 +332,18 @@ impl SqliteCatalog {
         tenant: &str,
         files: &[(String, String, serde_json::Value)],
     ) -> Result<(), CatalogError> {
-        let mut tx = self.write_tx().await?;
-        for (file_id, request_id, request) in files {
-            sqlx::query(
+        let (tenant, files) = (tenant.to_string(), files.to_vec());
+        self.write(move |c| {
+            let mut update = c.prepare_cached(
                 "UPDATE files SET request_id = ?, metadata = json_set(metadata, '$.request', json(?)) \
                  WHERE id = ? AND tenant = ?",
-            )
-            .bind(request_id)
-            .bind(request.to_string())
-            .bind(file_id)
-            .bind(tenant)
-            .execute(&mut **tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+            )?;
+            for (file_id, request_id, request) in &files {
+                update.execute(params![request_id, request.to_string(), file_id, tenant])?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Any state → `rejected`, with the findings and the `upload.rejected` event.
@@ -376,27 +354,25 @@ impl SqliteCatalog {
         event: &Event,
     ) -> Result<(), CatalogError> {
         let now = unix_now();
-        let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE uploads SET state = 'rejected', updated_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        insert_checks(&mut tx, id, checks).await?;
-        let codes: Vec<&str> = checks
-            .iter()
-            .filter(|c| c.severity == Severity::Error)
-            .map(|c| c.code.as_str())
-            .collect();
-        insert_event(&mut tx, event).await?;
-        record_state_detail(
-            &mut tx,
-            id,
-            UploadState::Rejected,
-            &serde_json::json!({ "codes": codes }),
-        )
+        let (id, checks, event) = (id.to_string(), checks.to_vec(), event.clone());
+        self.write(move |c| {
+            c.prepare_cached("UPDATE uploads SET state = 'rejected', updated_at = ? WHERE id = ?")?
+                .execute(params![now, id])?;
+            insert_checks(c, &id, &checks)?;
+            let codes: Vec<&str> = checks
+                .iter()
+                .filter(|k| k.severity == Severity::Error)
+                .map(|k| k.code.as_str())
+                .collect();
+            insert_event(c, &event)?;
+            record_state_detail(
+                c,
+                &id,
+                UploadState::Rejected,
+                &serde_json::json!({ "codes": codes }),
+            )
+        })
         .await?;
-        tx.commit().await?;
         self.outbox_changed();
         Ok(())
     }

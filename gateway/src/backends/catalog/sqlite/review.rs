@@ -1,6 +1,7 @@
 //! What the review side reads and changes: file listings with filters, one file,
 //! downloads (rule 13), and retention (rules 2 and 3).
 
+use rusqlite::{OptionalExtension, params};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
@@ -9,18 +10,17 @@ use super::results::insert_event;
 use crate::backends::catalog::{CatalogError, ExpiredFile, FileQuery, FileRow};
 use crate::events::{Event, FileFacts};
 
-/// A file's event facts, from a row with `id, upload_id, name, sha256, size, media_type`
-/// (read inside the transaction that changes the file).
-pub(super) fn facts_of(row: &SqliteRow, tenant: &str) -> FileFacts {
-    FileFacts {
+/// The facts an event tells about a file, from a `files` row.
+pub(super) fn facts_of(row: &rusqlite::Row, tenant: &str) -> rusqlite::Result<FileFacts> {
+    Ok(FileFacts {
         tenant: tenant.to_string(),
-        upload_id: row.get("upload_id"),
-        file_id: row.get("id"),
-        name: row.get("name"),
-        sha256: row.get("sha256"),
-        size: u64::try_from(row.get::<i64, _>("size")).unwrap_or(0),
-        media_type: row.get("media_type"),
-    }
+        upload_id: row.get("upload_id")?,
+        file_id: row.get("id")?,
+        name: row.get("name")?,
+        sha256: row.get("sha256")?,
+        size: u64::try_from(row.get::<_, i64>("size")?).unwrap_or(0),
+        media_type: row.get("media_type")?,
+    })
 }
 
 const FILE_COLUMNS: &str = "f.rowid AS seq, f.id, f.upload_id, f.tenant, f.name, f.sha256, f.size, \
@@ -146,82 +146,85 @@ impl SqliteCatalog {
         encrypted: bool,
     ) -> Result<Option<i64>, CatalogError> {
         let now = crate::util::unix_now();
-        let mut tx = self.write_tx().await?;
-        let row = sqlx::query(
-            "UPDATE files SET downloads = downloads + 1, last_downloaded_at = ? \
-             WHERE id = ? AND expired_at IS NULL \
-             RETURNING id, upload_id, tenant, name, sha256, size, media_type, downloads",
-        )
-        .bind(now)
-        .bind(file_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let tenant: String = row.get("tenant");
-        let n: i64 = row.get("downloads");
-        let downloaded = Event::FileDownloaded {
-            file: facts_of(&row, &tenant),
-            by: by.to_string(),
-            n,
-            encrypted,
-            at: now,
-        };
-        insert_event(&mut tx, &downloaded).await?;
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, 'file.downloaded', ?)",
-        )
-        .bind(now)
-        .bind(by)
-        .bind(
-            serde_json::json!({ "file_id": file_id, "download": n, "encrypted": encrypted })
-                .to_string(),
-        )
-        .execute(&mut **tx)
-        .await?;
-        tx.commit().await?;
-        self.outbox_changed();
-        Ok(Some(n))
+        let (file_id, by) = (file_id.to_string(), by.to_string());
+        let n = self
+            .write(move |c| {
+                let row = c
+                    .prepare_cached(
+                        "UPDATE files SET downloads = downloads + 1, last_downloaded_at = ? \
+                         WHERE id = ? AND expired_at IS NULL \
+                         RETURNING id, upload_id, tenant, name, sha256, size, media_type, downloads",
+                    )?
+                    .query_row(params![now, file_id], |r| {
+                        let tenant: String = r.get("tenant")?;
+                        Ok((facts_of(r, &tenant)?, r.get::<_, i64>("downloads")?))
+                    })
+                    .optional()?;
+                let Some((facts, n)) = row else {
+                    return Ok(None);
+                };
+                let downloaded = Event::FileDownloaded {
+                    file: facts,
+                    by: by.clone(),
+                    n,
+                    encrypted,
+                    at: now,
+                };
+                insert_event(c, &downloaded)?;
+                c.prepare_cached(
+                    "INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, 'file.downloaded', ?)",
+                )?
+                .execute(params![
+                    now,
+                    by,
+                    serde_json::json!({ "file_id": file_id, "download": n, "encrypted": encrypted })
+                        .to_string()
+                ])?;
+                Ok(Some(n))
+            })
+            .await?;
+        if n.is_some() {
+            self.outbox_changed();
+        }
+        Ok(n)
     }
 
     /// Marks up to `limit` files whose retention ended by `now` as expired, each with
     /// its `file.expired` event, in one transaction.
     pub async fn expire_due(&self, now: i64, limit: i64) -> Result<Vec<ExpiredFile>, CatalogError> {
-        let mut tx = self.write_tx().await?;
-        let rows = sqlx::query(
-            "SELECT id, upload_id, tenant, name, sha256, size, media_type, object_key FROM files \
-             WHERE expired_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ? \
-             ORDER BY expires_at LIMIT ?",
-        )
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&mut **tx)
-        .await?;
-        let mut expired = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let tenant: String = row.get("tenant");
-            let facts = facts_of(row, &tenant);
-            sqlx::query("UPDATE files SET expired_at = ? WHERE id = ?")
-                .bind(now)
-                .bind(&facts.file_id)
-                .execute(&mut **tx)
-                .await?;
-            expired.push(ExpiredFile {
-                file_id: facts.file_id.clone(),
-                tenant,
-                object_key: row.get("object_key"),
-            });
-            insert_event(
-                &mut tx,
-                &Event::FileExpired {
-                    file: facts,
-                    at: now,
-                },
-            )
+        let expired = self
+            .write(move |c| {
+                let rows = c
+                    .prepare_cached(
+                        "SELECT id, upload_id, tenant, name, sha256, size, media_type, object_key FROM files \
+                         WHERE expired_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ? \
+                         ORDER BY expires_at LIMIT ?",
+                    )?
+                    .query_map(params![now, limit], |r| {
+                        let tenant: String = r.get("tenant")?;
+                        Ok((facts_of(r, &tenant)?, r.get::<_, String>("object_key")?))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut expired = Vec::with_capacity(rows.len());
+                let mut mark = c.prepare_cached("UPDATE files SET expired_at = ? WHERE id = ?")?;
+                for (facts, object_key) in rows {
+                    mark.execute(params![now, facts.file_id])?;
+                    expired.push(ExpiredFile {
+                        file_id: facts.file_id.clone(),
+                        tenant: facts.tenant.clone(),
+                        object_key,
+                    });
+                    insert_event(
+                        c,
+                        &Event::FileExpired {
+                            file: facts,
+                            at: now,
+                        },
+                    )?;
+                }
+                Ok(expired)
+            })
             .await?;
-        }
-        tx.commit().await?;
         if !expired.is_empty() {
             self.outbox_changed();
         }
@@ -248,14 +251,13 @@ impl SqliteCatalog {
     }
 
     pub async fn mark_file_purged(&self, file_id: &str) -> Result<(), CatalogError> {
-        let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE files SET purged_at = ? WHERE id = ?")
-            .bind(crate::util::unix_now())
-            .bind(file_id)
-            .execute(&mut **tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        let file_id = file_id.to_string();
+        self.write(move |c| {
+            c.prepare_cached("UPDATE files SET purged_at = ? WHERE id = ?")?
+                .execute(params![crate::util::unix_now(), file_id])?;
+            Ok(())
+        })
+        .await
     }
 
     /// True while a file that is not expired still points at `object_key` (content is

@@ -76,19 +76,17 @@ impl SqliteCatalog {
         after: i64,
         waits_for: &str,
     ) -> Result<bool, CatalogError> {
-        let mut tx = self.write_tx().await?;
-        let done = sqlx::query(
-            "UPDATE uploads SET state = 'accepted', check_after = ?, updated_at = ?, \
-             waits_for = ?, check_attempts = MAX(check_attempts - 1, 0) \
-             WHERE id = ? AND state = 'checking'",
-        )
-        .bind(after)
-        .bind(unix_now())
-        .bind(waits_for)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        let (id, waits_for) = (id.to_string(), waits_for.to_string());
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE uploads SET state = 'accepted', check_after = ?, updated_at = ?, \
+                     waits_for = ?, check_attempts = MAX(check_attempts - 1, 0) \
+                     WHERE id = ? AND state = 'checking'",
+                )?
+                .execute(rusqlite::params![after, unix_now(), waits_for, id])?;
+            Ok(n == 1)
+        })
+        .await
     }
 }

@@ -1,6 +1,7 @@
 //! Upload rows: creation, resume lookup, durable offset, acceptance, tenant usage.
 //! Plain SQL that PostgreSQL accepts too (placeholders aside).
 
+use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -38,6 +39,34 @@ impl TryFrom<SqliteRow> for UploadRow {
     }
 }
 
+/// An [`UploadRow`] from the writer's connection (the columns of `upload_columns!`).
+pub(super) fn upload_row(r: &rusqlite::Row) -> rusqlite::Result<UploadRow> {
+    let state: String = r.get("state")?;
+    Ok(UploadRow {
+        id: r.get("id")?,
+        tenant: r.get("tenant")?,
+        name: r.get("name")?,
+        protocol: r.get("protocol")?,
+        state: UploadState::parse(&state).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                4,
+                rusqlite::types::Type::Text,
+                format!("unknown upload state `{state}`").into(),
+            )
+        })?,
+        declared_len: u64_of(r.get("declared_len")?),
+        durable_offset: u64_of(Some(r.get("durable_offset")?)).unwrap_or(0),
+        plaintext_len: u64_of(r.get("plaintext_len")?),
+        plaintext_sha256: r.get("plaintext_sha256")?,
+        accept_seq: r.get("accept_seq")?,
+        accepted_at: r.get("accepted_at")?,
+        updated_at: r.get("updated_at")?,
+        check_attempts: u32::try_from(r.get::<_, i64>("check_attempts")?).unwrap_or(0),
+        waits_for: r.get("waits_for")?,
+        request_id: r.get("request_id")?,
+    })
+}
+
 /// The columns of [`UploadRow`]; a macro so that queries stay static strings.
 macro_rules! upload_columns_def {
     () => {
@@ -62,22 +91,22 @@ impl SqliteCatalog {
         declared_len: Option<u64>,
     ) -> Result<UploadRow, CatalogError> {
         let now = unix_now();
-        let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "INSERT INTO uploads (id, tenant, name, protocol, state, declared_len, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, 'receiving', ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(tenant)
-        .bind(name)
-        .bind(protocol)
-        .bind(declared_len.map(to_i64))
-        .bind(now)
-        .bind(now)
-        .execute(&mut **tx)
+        let args = (
+            id.to_string(),
+            tenant.to_string(),
+            name.to_string(),
+            protocol.to_string(),
+        );
+        self.write(move |c| {
+            let (id, tenant, name, protocol) = args;
+            c.prepare_cached(
+                "INSERT INTO uploads (id, tenant, name, protocol, state, declared_len, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, 'receiving', ?, ?, ?)",
+            )?
+            .execute(params![id, tenant, name, protocol, declared_len.map(to_i64), now, now])?;
+            record_state(c, &id, UploadState::Receiving)
+        })
         .await?;
-        record_state(&mut tx, id, UploadState::Receiving, now).await?;
-        tx.commit().await?;
         Ok(UploadRow {
             id: id.into(),
             tenant: tenant.into(),
@@ -99,14 +128,15 @@ impl SqliteCatalog {
 
     /// Records the request a partial upload answers, as its client gave it.
     pub async fn set_upload_request(&self, id: &str, request_id: &str) -> Result<(), CatalogError> {
-        let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE uploads SET request_id = ? WHERE id = ? AND state = 'receiving'")
-            .bind(request_id)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        let (id, request_id) = (id.to_string(), request_id.to_string());
+        self.write(move |c| {
+            c.prepare_cached(
+                "UPDATE uploads SET request_id = ? WHERE id = ? AND state = 'receiving'",
+            )?
+            .execute(params![request_id, id])?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn upload(&self, id: &str) -> Result<Option<UploadRow>, CatalogError> {
@@ -143,59 +173,51 @@ impl SqliteCatalog {
     /// one). `false` if it is no longer receiving; a conflict if another partial upload
     /// already has that name.
     pub async fn rename_upload(&self, id: &str, name: &str) -> Result<bool, CatalogError> {
-        let mut tx = self.write_tx().await?;
-        let taken: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM uploads u JOIN uploads me ON me.id = ? \
-             WHERE u.tenant = me.tenant AND u.name = ? AND u.state = 'receiving' AND u.id <> me.id",
-        )
-        .bind(id)
-        .bind(name)
-        .fetch_one(&mut **tx)
-        .await?;
-        if taken > 0 {
-            return Err(CatalogError::Conflict(format!(
-                "a partial upload named `{name}` exists"
-            )));
-        }
-        let done = sqlx::query(
-            "UPDATE uploads SET name = ?, updated_at = ? WHERE id = ? AND state = 'receiving'",
-        )
-        .bind(name)
-        .bind(unix_now())
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        let detail = serde_json::json!({ "upload": id, "name": name });
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor, action, detail) \
-             SELECT ?, tenant, 'upload.renamed', ? FROM uploads WHERE id = ?",
-        )
-        .bind(unix_now())
-        .bind(detail.to_string())
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-        tx.commit().await?;
-        Ok(true)
+        let (id, name) = (id.to_string(), name.to_string());
+        self.write(move |c| {
+            let taken: i64 = c
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM uploads u JOIN uploads me ON me.id = ? \
+                     WHERE u.tenant = me.tenant AND u.name = ? AND u.state = 'receiving' AND u.id <> me.id",
+                )?
+                .query_row(params![id, name], |r| r.get(0))?;
+            if taken > 0 {
+                return Err(CatalogError::Conflict(format!(
+                    "a partial upload named `{name}` exists"
+                )));
+            }
+            let done = c
+                .prepare_cached(
+                    "UPDATE uploads SET name = ?, updated_at = ? WHERE id = ? AND state = 'receiving'",
+                )?
+                .execute(params![name, unix_now(), id])?;
+            if done != 1 {
+                return Ok(false);
+            }
+            let detail = serde_json::json!({ "upload": id, "name": name });
+            c.prepare_cached(
+                "INSERT INTO audit_log (at, actor, action, detail) \
+                 SELECT ?, tenant, 'upload.renamed', ? FROM uploads WHERE id = ?",
+            )?
+            .execute(params![unix_now(), detail.to_string(), id])?;
+            Ok(true)
+        })
+        .await
     }
 
     /// Sets the declared length of a partial upload that had none.
     pub async fn set_declared_len(&self, id: &str, len: u64) -> Result<bool, CatalogError> {
-        let mut tx = self.write_tx().await?;
-        let done = sqlx::query(
-            "UPDATE uploads SET declared_len = ?, updated_at = ? \
-             WHERE id = ? AND state = 'receiving' AND declared_len IS NULL",
-        )
-        .bind(to_i64(len))
-        .bind(unix_now())
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        let id = id.to_string();
+        self.write(move |c| {
+            let done = c
+                .prepare_cached(
+                    "UPDATE uploads SET declared_len = ?, updated_at = ? \
+                     WHERE id = ? AND state = 'receiving' AND declared_len IS NULL",
+                )?
+                .execute(params![to_i64(len), unix_now(), id])?;
+            Ok(done == 1)
+        })
+        .await
     }
 
     /// A tenant's uploads, newest first, optionally in one state, after the cursor id
@@ -229,15 +251,15 @@ impl SqliteCatalog {
 
     /// Records that the spool file holds `offset` bytes on stable storage.
     pub async fn set_durable_offset(&self, id: &str, offset: u64) -> Result<(), CatalogError> {
-        let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE uploads SET durable_offset = ?, updated_at = ? WHERE id = ? AND state = 'receiving'")
-            .bind(to_i64(offset))
-            .bind(unix_now())
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        let id = id.to_string();
+        self.write(move |c| {
+            c.prepare_cached(
+                "UPDATE uploads SET durable_offset = ?, updated_at = ? WHERE id = ? AND state = 'receiving'",
+            )?
+            .execute(params![to_i64(offset), unix_now(), id])?;
+            Ok(())
+        })
+        .await
     }
 
     /// The commit point of an upload: `receiving` → `accepted` with its final length and
@@ -250,44 +272,47 @@ impl SqliteCatalog {
         plaintext_sha256: &str,
     ) -> Result<i64, CatalogError> {
         let now = unix_now();
-        let mut tx = self.write_tx().await?;
-        let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(accept_seq), 0) + 1 FROM uploads")
-            .fetch_one(&mut **tx)
-            .await?;
-        let done = sqlx::query(
-            "UPDATE uploads SET state = 'accepted', durable_offset = ?, plaintext_len = ?, \
-             plaintext_sha256 = ?, accepted_at = ?, updated_at = ?, accept_seq = ? \
-             WHERE id = ? AND state = 'receiving' RETURNING tenant, name",
-        )
-        .bind(to_i64(sealed_len))
-        .bind(to_i64(plaintext_len))
-        .bind(plaintext_sha256)
-        .bind(now)
-        .bind(now)
-        .bind(seq)
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?;
-        let Some(done) = done else {
-            return Err(CatalogError::Conflict(format!(
-                "upload {id} is not receiving"
-            )));
-        };
-        record_state(&mut tx, id, UploadState::Accepted, now).await?;
-        // The audit record commits with the acceptance: one transaction, not two.
-        let (tenant, name): (String, String) = (done.try_get("tenant")?, done.try_get("name")?);
-        let detail = serde_json::json!({
-            "upload": id, "name": name, "bytes": sealed_len, "sha256": plaintext_sha256,
-        });
-        sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)")
-            .bind(now)
-            .bind(&tenant)
-            .bind("upload.accepted")
-            .bind(detail.to_string())
-            .execute(&mut **tx)
-            .await?;
-        tx.commit().await?;
-        Ok(seq)
+        let (id, sha) = (id.to_string(), plaintext_sha256.to_string());
+        self.write(move |c| {
+            let seq: i64 = c
+                .prepare_cached("SELECT COALESCE(MAX(accept_seq), 0) + 1 FROM uploads")?
+                .query_row([], |r| r.get(0))?;
+            let done: Option<(String, String)> = c
+                .prepare_cached(
+                    "UPDATE uploads SET state = 'accepted', durable_offset = ?, plaintext_len = ?, \
+                     plaintext_sha256 = ?, accepted_at = ?, updated_at = ?, accept_seq = ? \
+                     WHERE id = ? AND state = 'receiving' RETURNING tenant, name",
+                )?
+                .query_row(
+                    params![
+                        to_i64(sealed_len),
+                        to_i64(plaintext_len),
+                        sha,
+                        now,
+                        now,
+                        seq,
+                        id
+                    ],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((tenant, name)) = done else {
+                return Err(CatalogError::Conflict(format!(
+                    "upload {id} is not receiving"
+                )));
+            };
+            record_state(c, &id, UploadState::Accepted)?;
+            // The audit record commits with the acceptance: one transaction, not two.
+            let detail = serde_json::json!({
+                "upload": id, "name": name, "bytes": sealed_len, "sha256": sha,
+            });
+            c.prepare_cached(
+                "INSERT INTO audit_log (at, actor, action, detail) VALUES (?, ?, ?, ?)",
+            )?
+            .execute(params![now, tenant, "upload.accepted", detail.to_string()])?;
+            Ok(seq)
+        })
+        .await
     }
 
     /// All tenants together.
@@ -326,28 +351,19 @@ fn usage_of(row: &sqlx::sqlite::SqliteRow) -> Result<TenantUsage, sqlx::Error> {
     })
 }
 
-async fn record_state(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    id: &str,
-    state: UploadState,
-    at: i64,
-) -> Result<(), CatalogError> {
-    let _ = at; // the history row takes the transaction's clock
-    record_state_detail(tx, id, state, &serde_json::json!({})).await
+fn record_state(c: &Connection, id: &str, state: UploadState) -> Result<(), CatalogError> {
+    record_state_detail(c, id, state, &serde_json::json!({}))
 }
 
-pub(super) async fn record_state_detail(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+pub(super) fn record_state_detail(
+    c: &Connection,
     id: &str,
     state: UploadState,
     detail: &serde_json::Value,
 ) -> Result<(), CatalogError> {
-    sqlx::query("INSERT INTO upload_states (upload_id, state, at, detail) VALUES (?, ?, ?, ?)")
-        .bind(id)
-        .bind(state.as_str())
-        .bind(unix_now())
-        .bind(detail.to_string())
-        .execute(&mut **tx)
-        .await?;
+    c.prepare_cached(
+        "INSERT INTO upload_states (upload_id, state, at, detail) VALUES (?, ?, ?, ?)",
+    )?
+    .execute(params![id, state.as_str(), unix_now(), detail.to_string()])?;
     Ok(())
 }
