@@ -138,7 +138,19 @@ impl SqliteCatalog {
         T: Send + 'static,
         F: FnOnce(&rusqlite::Connection) -> Result<T, CatalogError> + Send + 'static,
     {
-        self.writer.run(f).await
+        self.writer.run(true, f).await
+    }
+
+    /// [`Self::write`] for a change nobody is promised: it may be lost with a power
+    /// cut (never with a process crash) until the next durable write, which costs no
+    /// WAL sync of its own. For the check queue's bookkeeping, which `requeue_checking`
+    /// puts right at start-up whatever state it finds.
+    pub(super) async fn write_lazy<T, F>(&self, f: F) -> Result<T, CatalogError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T, CatalogError> + Send + 'static,
+    {
+        self.writer.run(false, f).await
     }
 
     pub(crate) fn outbox_changed(&self) {
@@ -259,10 +271,25 @@ mod tests {
         c.audit("t", "group.after", &serde_json::json!({}))
             .await
             .unwrap();
+        // A lazy write is committed like any other (only its WAL sync is left to the
+        // next durable write), and the writer is back to syncing after it.
+        c.write_lazy(|c| {
+            c.execute("INSERT INTO audit_log (at, actor, action, detail) VALUES (0, 'x', 'group.lazy', '{}')", [])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(c.audit_count("group.lazy").await.unwrap(), 1);
+        let mode: i64 = c
+            .write(|c| Ok(c.query_row("PRAGMA synchronous", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(mode, 2, "synchronous is FULL again after a lazy write");
         c.close().await;
         let c = SqliteCatalog::open("", dir.path()).await.unwrap();
         assert_eq!(c.audit_count("group.kept").await.unwrap(), 42);
         assert_eq!(c.audit_count("group.after").await.unwrap(), 1);
+        assert_eq!(c.audit_count("group.lazy").await.unwrap(), 1);
     }
 
     #[tokio::test]

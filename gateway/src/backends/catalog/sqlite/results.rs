@@ -147,7 +147,7 @@ impl SqliteCatalog {
     /// longer being checked.
     pub async fn requeue_upload(&self, id: &str, after: i64) -> Result<bool, CatalogError> {
         let id = id.to_string();
-        self.write(move |c| {
+        self.write_lazy(move |c| {
             let n = c
                 .prepare_cached(
                     "UPDATE uploads SET state = 'accepted', check_after = ? \
@@ -172,7 +172,7 @@ impl SqliteCatalog {
         max_bytes: u64,
     ) -> Result<Option<UploadRow>, CatalogError> {
         let max = i64::try_from(max_bytes).unwrap_or(i64::MAX);
-        self.write(move |c| {
+        self.write_lazy(move |c| {
             let row = c
                 .prepare_cached(concat!(
                     "SELECT ",

@@ -77,7 +77,7 @@ impl SqliteCatalog {
         waits_for: &str,
     ) -> Result<bool, CatalogError> {
         let (id, waits_for) = (id.to_string(), waits_for.to_string());
-        self.write(move |c| {
+        self.write_lazy(move |c| {
             let n = c
                 .prepare_cached(
                     "UPDATE uploads SET state = 'accepted', check_after = ?, updated_at = ?, \

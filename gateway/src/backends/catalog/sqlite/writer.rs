@@ -38,7 +38,8 @@ type Work = Box<dyn FnOnce(&Connection) -> Result<Output, CatalogError> + Send>;
 type Reply = oneshot::Sender<Result<Output, CatalogError>>;
 
 enum Msg {
-    Job(Work, Reply),
+    /// A command, and whether its caller needs it durable when answered.
+    Job(Work, Reply, bool),
     /// Closes the connection and answers once it is closed.
     Stop(oneshot::Sender<()>),
 }
@@ -47,6 +48,8 @@ enum Msg {
 #[derive(Clone)]
 pub(super) struct Writer {
     jobs: mpsc::Sender<Msg>,
+    /// Whether commits sync the WAL (`synchronous = FULL`).
+    full: bool,
     /// Commits made so far (each one WAL sync), for tests.
     #[cfg_attr(not(test), allow(dead_code))]
     commits: Arc<AtomicU64>,
@@ -85,10 +88,8 @@ impl Writer {
         let conn = Connection::open(path).map_err(|e| CatalogError::Open(e.to_string()))?;
         conn.busy_timeout(busy_timeout)
             .map_err(|e| CatalogError::Open(e.to_string()))?;
-        let sync = match synchronous {
-            crate::config::Synchronous::Full => "FULL",
-            crate::config::Synchronous::Normal => "NORMAL",
-        };
+        let full = matches!(synchronous, crate::config::Synchronous::Full);
+        let sync = if full { "FULL" } else { "NORMAL" };
         // The same settings as the sqlx connections (mod.rs says why for each).
         conn.execute_batch(&format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; \
@@ -101,21 +102,28 @@ impl Writer {
         let counted = commits.clone();
         std::thread::Builder::new()
             .name("catalog-writer".into())
-            .spawn(move || serve(conn, rx, &counted))
+            .spawn(move || serve(conn, rx, &counted, full))
             .map_err(|e| CatalogError::Open(e.to_string()))?;
-        Ok(Writer { jobs, commits })
+        Ok(Writer {
+            jobs,
+            full,
+            commits,
+        })
     }
 
-    /// Runs `f` in a write transaction and returns its result once that is durable.
+    /// Runs `f` in a write transaction and returns its result once that is durable
+    /// (or, if `durable` is false, once it is committed: see [`Msg::Job`] below).
     /// If `f` fails, its writes are undone and the error returned.
-    pub(super) async fn run<T, F>(&self, f: F) -> Result<T, CatalogError>
+    pub(super) async fn run<T, F>(&self, durable: bool, f: F) -> Result<T, CatalogError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, CatalogError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
         let work: Work = Box::new(move |c| f(c).map(|t| Box::new(t) as Output));
-        self.jobs.send(Msg::Job(work, tx)).map_err(|_| stopped())?;
+        self.jobs
+            .send(Msg::Job(work, tx, durable || !self.full))
+            .map_err(|_| stopped())?;
         let out = rx.await.map_err(|_| stopped())??;
         out.downcast::<T>()
             .map(|b| *b)
@@ -141,23 +149,42 @@ fn stopped() -> CatalogError {
     CatalogError::Unavailable("the catalog writer has stopped".into())
 }
 
-fn serve(conn: Connection, rx: mpsc::Receiver<Msg>, commits: &AtomicU64) {
+fn serve(conn: Connection, rx: mpsc::Receiver<Msg>, commits: &AtomicU64, full: bool) {
     while let Ok(first) = rx.recv() {
         let mut batch = Vec::new();
         let mut stop = None;
+        let mut durable = false;
         match first {
-            Msg::Job(w, r) => batch.push((w, r)),
+            Msg::Job(w, r, d) => {
+                batch.push((w, r));
+                durable |= d;
+            }
             Msg::Stop(s) => stop = Some(s),
         }
         while stop.is_none() && batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(Msg::Job(w, r)) => batch.push((w, r)),
+                Ok(Msg::Job(w, r, d)) => {
+                    batch.push((w, r));
+                    durable |= d;
+                }
                 Ok(Msg::Stop(s)) => stop = Some(s),
                 Err(_) => break,
             }
         }
         if !batch.is_empty() {
+            // A group of commands none of which needs durability commits without
+            // syncing the WAL; the next durable commit's sync covers it (the WAL is one
+            // file, written in order), and a process crash loses nothing either way.
+            let relax = full && !durable;
+            if relax {
+                let _ = conn.execute_batch("PRAGMA synchronous = NORMAL");
+            }
             stop = stop.or(run_batch(&conn, batch, &rx, commits));
+            if relax && let Err(e) = conn.execute_batch("PRAGMA synchronous = FULL") {
+                // Without FULL no promise made after this would hold: stop writing.
+                tracing::error!(error = %e, "the catalog writer cannot restore synchronous = FULL");
+                return;
+            }
         }
         if let Some(s) = stop {
             drop(conn);
@@ -259,7 +286,7 @@ fn refuse_waiting(rx: &mpsc::Receiver<Msg>, e: &CatalogError) -> Option<oneshot:
     let mut stop = None;
     while let Ok(m) = rx.try_recv() {
         match m {
-            Msg::Job(_, reply) => {
+            Msg::Job(_, reply, _) => {
                 let _ = reply.send(Err(e.clone()));
             }
             Msg::Stop(s) => stop = Some(s),
