@@ -119,3 +119,60 @@ fn wado_retrieval_is_accounted_and_follows_the_sealed_policy() {
         (400, "dicomweb.too_many_frames")
     );
 }
+
+/// One SOP Instance UID is one instance: a hospital that sends an instance again (a
+/// corrected image, in another file) finds it once in QIDO-RS, counted once, and
+/// retrieves the latest version.
+#[test]
+fn an_instance_sent_twice_is_one_instance() {
+    use gateway_tests::dicom::{element, instance};
+    use gateway_tests::http::Client;
+    let gw = TestGateway::builder()
+        .tenant(TestTenant::new(A).token(A_TOKEN))
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    let sop = "1.2.826.0.1.3680043.10.1.88";
+    let to = gw.age_recipient().unwrap();
+    let hospital = Client::new(gw.https, Some(A_TOKEN));
+    let first = instance(sop);
+    let mut corrected = instance(sop);
+    corrected.extend(element(0x0020, 0x0013, b"IS", b"7"));
+    for (name, bytes) in [("ct.dcm", &first), ("ct-corrected.dcm", &corrected)] {
+        let up = hospital.upload(
+            name,
+            &gateway::sealed::seal_to_vec(std::slice::from_ref(&to), bytes).unwrap(),
+        );
+        assert_eq!(hospital.wait_result(&up)["status"], "passed", "{name}");
+    }
+    let json = ("Accept", "application/dicom+json");
+    let study = "1.2.826.0.1.3680043.10.1.1";
+    let listed = hospital.call(
+        "GET",
+        &format!("/dicomweb/studies/{study}/instances"),
+        &[json],
+        None,
+    );
+    assert_eq!(listed.status, 200, "{listed:?}");
+    let listed = listed.json();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["00200013"]["Value"][0], 7, "the latest version");
+    let studies = hospital
+        .call("GET", "/dicomweb/studies", &[json], None)
+        .json();
+    assert_eq!(studies[0]["00201208"]["Value"][0], 1, "{studies}");
+    let meta = hospital
+        .call(
+            "GET",
+            &format!(
+                "/dicomweb/studies/{study}/series/1.2.826.0.1.3680043.10.1.2/instances/{sop}/metadata"
+            ),
+            &[json],
+            None,
+        )
+        .json();
+    let meta = meta.as_array().unwrap();
+    assert_eq!(meta.len(), 1, "{meta:?}");
+    assert_eq!(meta[0]["00200013"]["Value"][0], 7);
+}

@@ -3,6 +3,7 @@
 //! ([`contract_suites!`](crate::contract_suites)), so a failure names its concern; a
 //! suite that starts from the story of another runs that one first.
 
+pub mod dicom;
 pub mod housekeeping;
 pub mod index;
 pub mod ledger;
@@ -88,7 +89,7 @@ pub(super) async fn indexed(
 #[macro_export]
 macro_rules! contract_suites {
     (|$dir:ident| $open:expr) => {
-        $crate::contract_suites!(@each |$dir| $open; ledger, queue, index, housekeeping, review, outbox, requests);
+        $crate::contract_suites!(@each |$dir| $open; ledger, queue, index, housekeeping, review, outbox, requests, dicom);
     };
     (@each |$dir:ident| $open:expr; $($suite:ident),*) => {
         $(

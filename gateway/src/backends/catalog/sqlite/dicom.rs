@@ -1,7 +1,8 @@
 //! The DICOM index as DICOMweb reads it: QIDO-RS queries at study, series and
 //! instance level (grouped and counted in SQL, so a page of studies does not drag
 //! every instance through the process), and where an instance's bytes are (WADO-RS).
-//! Only current files count: superseded and expired ones are not found.
+//! Only current files count: superseded and expired ones are not found; and only the
+//! latest instance of a SOP Instance UID (an earlier one is `replaced_by` a later file).
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
@@ -87,7 +88,7 @@ fn push_range(
 fn push_filters(q: &mut QueryBuilder<Sqlite>, f: &DicomQuery) {
     q.push(
         " FROM dicom_instances d JOIN files f ON f.id = d.file_id \
-             WHERE f.superseded_by IS NULL AND f.expired_at IS NULL",
+             WHERE f.superseded_by IS NULL AND f.expired_at IS NULL AND d.replaced_by IS NULL",
     );
     if let Some(tenants) = &f.tenants {
         q.push(" AND d.tenant IN (");
@@ -179,7 +180,7 @@ impl SqliteCatalog {
                 "SELECT d.*, MIN(d.rowid) AS first_row, COUNT(DISTINCT d.series_uid) AS n_series, \
                  COUNT(*) AS n_instances, GROUP_CONCAT(d.modality) AS mods \
                  FROM dicom_instances d JOIN files f ON f.id = d.file_id \
-                 WHERE f.superseded_by IS NULL AND f.expired_at IS NULL AND d.tenant = ",
+                 WHERE f.superseded_by IS NULL AND f.expired_at IS NULL AND d.replaced_by IS NULL AND d.tenant = ",
             );
             q.push_bind(tenant.to_string());
             q.push(format!(" AND {key} IN ("));

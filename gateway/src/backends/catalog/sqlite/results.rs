@@ -71,6 +71,13 @@ fn insert_instance(
     tenant: &str,
     d: &DicomRow,
 ) -> Result<(), CatalogError> {
+    // One SOP Instance UID is one instance (migration 0014): this one replaces any
+    // the hospital sent before, which keeps a record of by which file.
+    c.prepare_cached(
+        "UPDATE dicom_instances SET replaced_by = ? \
+         WHERE tenant = ? AND sop_uid = ? AND replaced_by IS NULL",
+    )?
+    .execute(params![file_id, tenant, d.sop_uid])?;
     c.prepare_cached(
         "INSERT INTO dicom_instances (file_id, tenant, path, patient_id, patient_name, study_uid, \
          series_uid, sop_uid, sop_class_uid, transfer_syntax, modality, study_date, study_time, \
@@ -109,7 +116,7 @@ fn insert_instance(
 }
 
 impl SqliteCatalog {
-    /// The indexed DICOM instances of a tenant's study (current files only).
+    /// The indexed DICOM instances of a tenant's study (current files and instances only).
     pub async fn study_instances(
         &self,
         tenant: &str,
@@ -118,7 +125,7 @@ impl SqliteCatalog {
         let rows = sqlx::query(
             "SELECT d.* FROM dicom_instances d JOIN files f ON f.id = d.file_id \
              WHERE d.tenant = ? AND d.study_uid = ? AND f.superseded_by IS NULL \
-             ORDER BY d.series_uid, d.sop_uid",
+             AND d.replaced_by IS NULL ORDER BY d.series_uid, d.sop_uid",
         )
         .bind(tenant)
         .bind(study_uid)
