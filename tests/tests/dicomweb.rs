@@ -176,3 +176,63 @@ fn an_instance_sent_twice_is_one_instance() {
     assert_eq!(meta.len(), 1, "{meta:?}");
     assert_eq!(meta[0]["00200013"]["Value"][0], 7);
 }
+
+/// WADO-RS answers what the path and `Accept` name or says why not: an instance under
+/// the wrong series or study is not found (404), and a transfer syntax the gateway
+/// cannot send (it never transcodes) or XML metadata is not acceptable (406).
+#[test]
+fn wado_refuses_a_wrong_hierarchy_and_what_it_cannot_produce() {
+    use gateway_tests::http::Client;
+    let gw = TestGateway::builder()
+        .tenant(TestTenant::new(A).token(A_TOKEN))
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    let sop = "1.2.826.0.1.3680043.10.1.99";
+    let to = gw.age_recipient().unwrap();
+    let hospital = Client::new(gw.https, Some(A_TOKEN));
+    let sealed = gateway::sealed::seal_to_vec(&[to], &gateway_tests::dicom::instance(sop)).unwrap();
+    let up = hospital.upload("ct.dcm", &sealed);
+    assert_eq!(hospital.wait_result(&up)["status"], "passed");
+    let (study, series) = ("1.2.826.0.1.3680043.10.1.1", "1.2.826.0.1.3680043.10.1.2");
+    let dicom = ("Accept", "multipart/related; type=\"application/dicom\"");
+    let json = ("Accept", "application/dicom+json");
+    let get = |path: &str, accept: (&str, &str)| hospital.call("GET", path, &[accept], None);
+    let right = format!("/dicomweb/studies/{study}/series/{series}/instances/{sop}");
+    assert_eq!(get(&right, dicom).status, 200);
+    assert_eq!(get(&format!("{right}/metadata"), json).status, 200);
+    for wrong in [
+        format!("/dicomweb/studies/{study}/series/1.2.3.999/instances/{sop}"),
+        format!("/dicomweb/studies/1.2.3.999/series/{series}/instances/{sop}"),
+        format!("/dicomweb/studies/1.2.3.999/series/{series}"),
+    ] {
+        let r = get(&wrong, dicom);
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (404, "dicomweb.not_found"),
+            "{wrong}"
+        );
+        let r = get(&format!("{wrong}/metadata"), json);
+        assert_eq!(r.status, 404, "{wrong}/metadata");
+    }
+    let jpeg =
+        "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.50";
+    let r = get(&right, ("Accept", jpeg));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (406, "dicomweb.not_acceptable"),
+        "{r:?}"
+    );
+    let stored =
+        "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.1";
+    assert_eq!(get(&right, ("Accept", stored)).status, 200);
+    assert_eq!(get(&right, ("Accept", "application/dicom+xml")).status, 406);
+    let r = get(
+        &format!("{right}/metadata"),
+        ("Accept", "application/dicom+xml"),
+    );
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (406, "dicomweb.not_acceptable")
+    );
+}

@@ -19,7 +19,7 @@ use http_body_util::channel::{Channel, Sender};
 use serde_json::{Value, json};
 use tokio::runtime::Handle;
 
-use super::{Viewer, base_url, unavailable};
+use super::{Viewer, accept, base_url, unavailable};
 use crate::backends::catalog::{DicomLevel, DicomLocation, DicomQuery};
 use crate::frontends::https::stored::{ReadSeek, Source};
 use crate::frontends::https::{Https, Problem, problem};
@@ -202,14 +202,16 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
+fn not_acceptable(why: &str) -> Response {
+    problem(StatusCode::NOT_ACCEPTABLE, "dicomweb.not_acceptable", why)
+}
+
 async fn retrieve(s: &Https, viewer: &Viewer, headers: &HeaderMap, q: DicomQuery) -> Response {
-    if !accepts(headers, "application/dicom") {
-        return problem(
-            StatusCode::NOT_ACCEPTABLE,
-            "dicomweb.not_acceptable",
+    let Some(syntaxes) = accept::instances(headers) else {
+        return not_acceptable(
             "instances are sent as multipart/related; type=\"application/dicom\" in their stored transfer syntax",
         );
-    }
+    };
     if let Some(r) = sealed_only(viewer) {
         return r;
     }
@@ -217,6 +219,16 @@ async fn retrieve(s: &Https, viewer: &Viewer, headers: &HeaderMap, q: DicomQuery
         Ok(f) => f,
         Err(r) => return r,
     };
+    if let Some(l) = found
+        .iter()
+        .find(|l| !syntaxes.allows(&l.row.transfer_syntax))
+    {
+        return not_acceptable(&format!(
+            "instance {} is stored in transfer syntax {} and the gateway does not transcode; \
+             ask for transfer-syntax=* or that syntax",
+            l.row.sop_uid, l.row.transfer_syntax
+        ));
+    }
     if let Some(r) = account(s, viewer, &found).await {
         return r;
     }
@@ -283,6 +295,9 @@ fn metadata_of(src: Source, l: &DicomLocation, base: &str, rt: &Handle) -> io::R
 }
 
 async fn metadata(s: &Https, headers: &HeaderMap, q: DicomQuery) -> Response {
+    if !accept::metadata(headers) {
+        return not_acceptable("metadata is sent as application/dicom+json only");
+    }
     let found = match locate(s, &q).await {
         Ok(f) => f,
         Err(r) => return r,
