@@ -236,3 +236,65 @@ fn wado_refuses_a_wrong_hierarchy_and_what_it_cannot_produce() {
         (406, "dicomweb.not_acceptable")
     );
 }
+
+/// QIDO-RS matches on what the index holds and refuses the rest (400, never ignored);
+/// a series-level answer holds series attributes, patient and study ones on request;
+/// an `includefield` the index does not hold is named in a `Warning`.
+#[test]
+fn qido_refuses_what_it_cannot_match_and_includes_fields_on_request() {
+    use gateway_tests::http::Client;
+    let gw = TestGateway::builder()
+        .tenant(TestTenant::new(A).token(A_TOKEN))
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    let to = gw.age_recipient().unwrap();
+    let hospital = Client::new(gw.https, Some(A_TOKEN));
+    let plain = gateway_tests::dicom::instance("1.2.826.0.1.3680043.10.1.5");
+    let up = hospital.upload(
+        "ct.dcm",
+        &gateway::sealed::seal_to_vec(&[to], &plain).unwrap(),
+    );
+    assert_eq!(hospital.wait_result(&up)["status"], "passed");
+    let json = ("Accept", "application/dicom+json");
+    let get = |path: &str| hospital.call("GET", path, &[json], None);
+
+    for unmatchable in [
+        "/dicomweb/studies?Rows=512",
+        "/dicomweb/instances?00280010=512",
+    ] {
+        let r = get(unmatchable);
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, "dicomweb.bad_query"),
+            "{unmatchable}"
+        );
+        assert!(r.body.contains("cannot match on"), "{}", r.body);
+    }
+    let r = get("/dicomweb/studies?includefield=NoSuchKeyword");
+    assert_eq!(r.status, 400);
+
+    let series = get("/dicomweb/series").json();
+    let one = &series[0];
+    assert_eq!(one["00080060"]["Value"][0], "CT", "{one}");
+    assert!(
+        one.get("0020000D").is_some(),
+        "the study's UID stays: {one}"
+    );
+    assert!(
+        one.get("00100020").is_none(),
+        "no patient attributes unasked: {one}"
+    );
+    let asked = get("/dicomweb/series?includefield=PatientID").json();
+    assert_eq!(asked[0]["00100020"]["Value"][0], "P-1", "{asked}");
+    let all = get("/dicomweb/series?includefield=all").json();
+    assert_eq!(all[0]["00100020"]["Value"][0], "P-1");
+
+    let r = get("/dicomweb/studies?includefield=Rows,00091010");
+    assert_eq!(r.status, 200);
+    let warning = r.headers.get("warning").cloned().unwrap_or_default();
+    assert!(
+        warning.contains("Rows") && warning.contains("00091010"),
+        "{warning}"
+    );
+}

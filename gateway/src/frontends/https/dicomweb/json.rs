@@ -63,7 +63,8 @@ pub fn study(g: &DicomGroup, base: &str) -> Value {
     Value::Object(o)
 }
 
-/// A series-level answer (with its study's attributes, for top-level `/series`).
+/// A series-level answer, with its study's attributes (fields.rs leaves out those not
+/// asked for by `includefield`).
 pub fn series(g: &DicomGroup, base: &str) -> Value {
     let mut o = Map::new();
     study_attrs(&mut o, &g.row);

@@ -9,6 +9,7 @@
 //! Who may read: a reviewer (its granted hospitals) or a hospital (its own studies).
 
 pub mod accept;
+pub mod fields;
 pub mod json;
 pub mod multipart;
 pub mod qido;

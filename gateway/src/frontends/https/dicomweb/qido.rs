@@ -3,14 +3,16 @@
 //! Matching: single values, DICOM wildcards `*` and `?` on text attributes, UID lists
 //! (comma or backslash separated), date and time ranges (`20040101-20041231`, open
 //! ends `-20041231` / `20040101-`). `limit` and `offset` page the answer (an empty page
-//! is `[]`); `includefield` (tags, keywords or `all`) and `fuzzymatching` are accepted:
-//! every attribute the index holds is always returned, and matching is exact as above.
-//! Attributes the index cannot match on are ignored with a `Warning` header.
+//! is `[]`); `includefield` (tags, keywords or `all`) adds optional attributes
+//! (fields.rs; one the index does not hold is named in a `Warning` header), and
+//! `fuzzymatching` is accepted (matching stays exact as above). Matching on an attribute
+//! the index cannot match on is refused: 400 `dicomweb.bad_query`, never ignored.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::fields::Include;
 use super::{Viewer, base_url, json, unavailable};
 use crate::backends::catalog::{DicomLevel, DicomQuery};
 use crate::frontends::https::{Https, Problem};
@@ -86,12 +88,12 @@ fn parse(
     level: DicomLevel,
     params: &[(String, String)],
     viewer: &Viewer,
-) -> Result<(DicomQuery, Vec<String>), Problem> {
+) -> Result<(DicomQuery, Include), Problem> {
     let mut q = DicomQuery {
         limit: MAX_LIMIT,
         ..DicomQuery::new(level, viewer.tenants.clone())
     };
-    let mut ignored = Vec::new();
+    let mut include = Include::default();
     for (k, v) in params {
         let text = || (!v.is_empty()).then(|| v.clone());
         match k.as_str() {
@@ -112,7 +114,7 @@ fn parse(
                     return Err(bad("fuzzymatching: true or false"));
                 }
             }
-            "includefield" => {}
+            "includefield" => include.add(v).map_err(|e| bad(&e))?,
             _ => match keyword_of(k) {
                 Some("PatientName") => q.patient_name = text(),
                 Some("PatientID") => q.patient_id = text(),
@@ -134,21 +136,30 @@ fn parse(
                     (q.study_time_from, q.study_time_to) = range(v, "StudyTime", 13)?;
                 }
                 Some(_) => {}
-                None => ignored.push(k.clone()),
+                None => {
+                    let can: Vec<&str> = MATCHABLE.iter().map(|(k, _)| *k).collect();
+                    return Err(bad(&format!(
+                        "cannot match on `{k}`; the index matches on {}",
+                        can.join(", ")
+                    )));
+                }
             },
         }
     }
-    Ok((q, ignored))
+    Ok((q, include))
 }
 
-fn answer(items: Vec<serde_json::Value>, ignored: &[String]) -> Response {
+fn answer(items: Vec<serde_json::Value>, missing: &[String]) -> Response {
     let mut resp = axum::Json(items).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/dicom+json"),
     );
-    if !ignored.is_empty() {
-        let w = format!("299 gateway \"not matched on: {}\"", ignored.join(", "));
+    if !missing.is_empty() {
+        let w = format!(
+            "299 gateway \"includefield not held by the index: {}\"",
+            missing.join(", ")
+        );
         if let Ok(v) = HeaderValue::from_str(&w) {
             resp.headers_mut().insert(header::WARNING, v);
         }
@@ -169,7 +180,7 @@ async fn search(
     let Ok(Query(params)) = params else {
         return bad("malformed query string").into_response();
     };
-    let (mut q, ignored) = match parse(level, &params, viewer) {
+    let (mut q, include) = match parse(level, &params, viewer) {
         Ok(p) => p,
         Err(p) => return p.into_response(),
     };
@@ -180,7 +191,7 @@ async fn search(
         q.series_uids = vec![series];
     }
     if q.limit == 0 {
-        return answer(Vec::new(), &ignored);
+        return answer(Vec::new(), &include.missing);
     }
     let catalog = &s.app.catalog;
     let items = match level {
@@ -188,17 +199,22 @@ async fn search(
             .dicom_groups(&q)
             .await
             .map(|g| g.iter().map(|g| json::study(g, &base)).collect()),
-        DicomLevel::Series => catalog
-            .dicom_groups(&q)
-            .await
-            .map(|g| g.iter().map(|g| json::series(g, &base)).collect()),
+        DicomLevel::Series => catalog.dicom_groups(&q).await.map(|g| {
+            g.iter()
+                .map(|g| {
+                    let mut item = json::series(g, &base);
+                    include.trim_series(&mut item);
+                    item
+                })
+                .collect()
+        }),
         DicomLevel::Instance => catalog
             .dicom_instances(&q)
             .await
             .map(|i| i.iter().map(|i| json::instance(&i.row, &base)).collect()),
     };
     match items {
-        Ok(items) => answer(items, &ignored),
+        Ok(items) => answer(items, &include.missing),
         Err(e) => unavailable(&e),
     }
 }
