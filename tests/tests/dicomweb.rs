@@ -298,3 +298,59 @@ fn qido_refuses_what_it_cannot_match_and_includes_fields_on_request() {
         "{warning}"
     );
 }
+
+/// Metadata names a large binary value by BulkDataURI instead of inlining it, and the
+/// URI retrieves exactly those bytes.
+#[test]
+fn large_binary_values_are_bulk_data_retrievable_by_their_uri() {
+    use gateway_tests::dicom::{element, instance};
+    use gateway_tests::http::Client;
+    let gw = TestGateway::builder()
+        .tenant(TestTenant::new(A).token(A_TOKEN))
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    let sop = "1.2.826.0.1.3680043.10.1.66";
+    let document: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut plain = instance(sop);
+    plain.extend(element(0x0042, 0x0011, b"OB", &document));
+    let to = gw.age_recipient().unwrap();
+    let hospital = Client::new(gw.https, Some(A_TOKEN));
+    let up = hospital.upload(
+        "doc.dcm",
+        &gateway::sealed::seal_to_vec(&[to], &plain).unwrap(),
+    );
+    assert_eq!(hospital.wait_result(&up)["status"], "passed");
+    let instance_path = format!(
+        "/dicomweb/studies/1.2.826.0.1.3680043.10.1.1/series/1.2.826.0.1.3680043.10.1.2/instances/{sop}"
+    );
+    let json = ("Accept", "application/dicom+json");
+    let meta = hospital
+        .call("GET", &format!("{instance_path}/metadata"), &[json], None)
+        .json();
+    let doc = &meta[0]["00420011"];
+    assert!(doc.get("InlineBinary").is_none(), "{doc}");
+    let uri = doc["BulkDataURI"].as_str().unwrap();
+    let path = &uri[uri.find("/dicomweb/").unwrap()..];
+    assert_eq!(path, format!("{instance_path}/bulkdata/00420011"));
+    let octets = (
+        "Accept",
+        "multipart/related; type=\"application/octet-stream\"",
+    );
+    let got = hospital.call("GET", path, &[octets], None);
+    assert_eq!(got.status, 200, "{got:?}");
+    assert!(
+        got.raw
+            .windows(document.len())
+            .any(|w| w == document.as_slice()),
+        "the part holds the value"
+    );
+    let missing = hospital.call(
+        "GET",
+        &format!("{instance_path}/bulkdata/00431028"),
+        &[octets],
+        None,
+    );
+    assert_eq!(missing.status, 404);
+    assert_eq!(hospital.call("GET", path, &[json], None).status, 406);
+}

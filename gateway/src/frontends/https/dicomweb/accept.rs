@@ -138,6 +138,20 @@ pub fn metadata(headers: &HeaderMap) -> bool {
     })
 }
 
+/// Whether bulk data may be answered (`application/octet-stream` parts).
+pub fn bulk(headers: &HeaderMap) -> bool {
+    ranges(headers)
+        .iter()
+        .filter(|r| !r.refused())
+        .any(|r| match r.kind.as_str() {
+            "*/*" | "multipart/*" | "application/octet-stream" => true,
+            "multipart/related" => r
+                .param("type")
+                .is_none_or(|t| matches!(t, "application/octet-stream" | "*/*")),
+            _ => false,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

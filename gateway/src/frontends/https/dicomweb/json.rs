@@ -102,32 +102,47 @@ pub fn instance(r: &DicomRow, base: &str) -> Value {
     Value::Object(o)
 }
 
-/// A whole data set (a header read up to the pixel data) as DICOM JSON. Written here
+/// Binary values longer than this are not inlined in metadata but given as a
+/// BulkDataURI (PS3.18 §8.7.3.3.2): a viewer fetches them when it needs them.
+pub const BULK_THRESHOLD: usize = 1024;
+
+/// A whole data set (a header read up to the pixel data) as DICOM JSON; binary values
+/// over [`BULK_THRESHOLD`] become BulkDataURIs under `bulk` (`…/bulkdata`, the element's
+/// tag appended, and for one inside a sequence `SEQTAG/ITEM/TAG`). Written here
 /// rather than with the `dicom-json` crate because that crate turns on serde_json's
 /// `preserve_order` for the whole program, changing every other JSON document we write.
-pub fn dataset(obj: &dicom_object::InMemDicomObject) -> Value {
+pub fn dataset(obj: &dicom_object::InMemDicomObject, bulk: &str) -> Value {
     let mut o = Map::new();
     for e in obj {
         let tag = e.header().tag;
         let key = format!("{:04X}{:04X}", tag.group(), tag.element());
-        o.insert(key, element(e));
+        let here = format!("{bulk}/{key}");
+        o.insert(key, element(e, &here));
     }
     Value::Object(o)
 }
 
-fn element(e: &dicom_object::mem::InMemElement) -> Value {
+fn element(e: &dicom_object::mem::InMemElement, here: &str) -> Value {
     use base64::Engine;
     use dicom_core::VR;
     let vr = e.vr();
     let mut v = Map::new();
     v.insert("vr".into(), json!(vr.to_string()));
     let value: Option<Value> = match vr {
-        VR::SQ => e
-            .items()
-            .map(|items| Value::Array(items.iter().map(dataset).collect())),
+        VR::SQ => e.items().map(|items| {
+            Value::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| dataset(item, &format!("{here}/{i}")))
+                    .collect(),
+            )
+        }),
         VR::OB | VR::OW | VR::OD | VR::OF | VR::OL | VR::OV | VR::UN => {
             let bytes = e.to_bytes().map(|b| b.into_owned()).unwrap_or_default();
-            if !bytes.is_empty() {
+            if bytes.len() > BULK_THRESHOLD {
+                v.insert("BulkDataURI".into(), json!(here));
+            } else if !bytes.is_empty() {
                 v.insert(
                     "InlineBinary".into(),
                     json!(base64::engine::general_purpose::STANDARD.encode(bytes)),

@@ -9,6 +9,7 @@
 //! Who may read: a reviewer (its granted hospitals) or a hospital (its own studies).
 
 pub mod accept;
+pub mod bulkdata;
 pub mod fields;
 pub mod json;
 pub mod multipart;
@@ -65,6 +66,10 @@ pub fn routes() -> Router<Https> {
         .route(
             "/dicomweb/studies/{study}/series/{series}/instances/{instance}/metadata",
             get(wado::instance_metadata),
+        )
+        .route(
+            "/dicomweb/studies/{study}/series/{series}/instances/{instance}/bulkdata/{*path}",
+            get(bulkdata::bulkdata),
         )
         .route(
             "/dicomweb/studies/{study}/series/{series}/instances/{instance}/frames/{frames}",

@@ -36,7 +36,7 @@ const MAX_HEADER: u64 = 64 << 20;
 /// Uncompressed transfer syntaxes whose frames are plain byte ranges.
 const NATIVE: [&str; 2] = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"];
 
-fn not_found() -> Response {
+pub(super) fn not_found() -> Response {
     problem(
         StatusCode::NOT_FOUND,
         "dicomweb.not_found",
@@ -44,7 +44,7 @@ fn not_found() -> Response {
     )
 }
 
-fn query(
+pub(super) fn query(
     viewer: &Viewer,
     study: String,
     series: Option<String>,
@@ -59,7 +59,7 @@ fn query(
     }
 }
 
-async fn locate(s: &Https, q: &DicomQuery) -> Result<Vec<DicomLocation>, Response> {
+pub(super) async fn locate(s: &Https, q: &DicomQuery) -> Result<Vec<DicomLocation>, Response> {
     match s.app.catalog.dicom_instances(q).await {
         Ok(v) if v.is_empty() => Err(not_found()),
         Ok(v) => Ok(v),
@@ -69,7 +69,7 @@ async fn locate(s: &Https, q: &DicomQuery) -> Result<Vec<DicomLocation>, Respons
 
 /// Runs `f` over the plaintext of one instance, streamed: the stored file, or its
 /// entry in a ZIP batch (read out of the archive as it is decrypted).
-fn with_instance<T>(
+pub(super) fn with_instance<T>(
     src: Source,
     path: &str,
     rt: &Handle,
@@ -85,7 +85,7 @@ fn with_instance<T>(
 }
 
 /// A reviewer that must receive files sealed gets no plain DICOM.
-fn sealed_only(viewer: &Viewer) -> Option<Response> {
+pub(super) fn sealed_only(viewer: &Viewer) -> Option<Response> {
     viewer.sealed_only.then(|| {
         problem(
             StatusCode::FORBIDDEN,
@@ -96,7 +96,11 @@ fn sealed_only(viewer: &Viewer) -> Option<Response> {
 }
 
 /// Records a reviewer's retrieval of each file once, as a content download does.
-async fn account(s: &Https, viewer: &Viewer, found: &[DicomLocation]) -> Option<Response> {
+pub(super) async fn account(
+    s: &Https,
+    viewer: &Viewer,
+    found: &[DicomLocation],
+) -> Option<Response> {
     let who = viewer.reviewer.as_deref()?;
     let mut files: Vec<&str> = found.iter().map(|l| l.file_id.as_str()).collect();
     files.sort_unstable();
@@ -119,13 +123,13 @@ fn accepts(headers: &HeaderMap, media: &str) -> bool {
         || accept.contains("multipart/related;") && !accept.contains("type=")
 }
 
-fn boundary() -> String {
+pub(super) fn boundary() -> String {
     let mut b = [0u8; 12];
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
     format!("gateway-{}", hex::encode(b))
 }
 
-fn multipart_response(body: Body, boundary: &str, part_type: &str) -> Response {
+pub(super) fn multipart_response(body: Body, boundary: &str, part_type: &str) -> Response {
     let mut resp = Response::new(body);
     if let Ok(v) = HeaderValue::from_str(&format!(
         "multipart/related; type=\"{part_type}\"; boundary={boundary}"
@@ -202,7 +206,7 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-fn not_acceptable(why: &str) -> Response {
+pub(super) fn not_acceptable(why: &str) -> Response {
     problem(StatusCode::NOT_ACCEPTABLE, "dicomweb.not_acceptable", why)
 }
 
@@ -276,12 +280,12 @@ fn metadata_of(src: Source, l: &DicomLocation, base: &str, rt: &Handle) -> io::R
         read_header(r, HeaderLimits::default())
             .map_err(|c| io::Error::new(io::ErrorKind::InvalidData, c.message))
     })?;
-    let mut v = super::json::dataset(&obj);
     let d = &l.row;
     let url = format!(
         "{base}/studies/{}/series/{}/instances/{}",
         d.study_uid, d.series_uid, d.sop_uid
     );
+    let mut v = super::json::dataset(&obj, &format!("{url}/bulkdata"));
     let frames = d.number_of_frames.unwrap_or(1).max(1);
     let list: Vec<String> = (1..=frames).map(|n| n.to_string()).collect();
     if let Value::Object(o) = &mut v {
