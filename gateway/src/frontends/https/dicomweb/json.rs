@@ -122,6 +122,21 @@ pub fn dataset(obj: &dicom_object::InMemDicomObject, bulk: &str) -> Value {
     Value::Object(o)
 }
 
+/// A person name as DICOM JSON wants it (PS3.18 F.2.2): its `=`-separated component
+/// groups as `Alphabetic`, `Ideographic` and `Phonetic`, empty groups left out.
+fn person_name(n: &str) -> Value {
+    let mut o = Map::new();
+    for (key, group) in ["Alphabetic", "Ideographic", "Phonetic"]
+        .iter()
+        .zip(n.trim_end_matches(['\0', ' ']).split('='))
+    {
+        if !group.is_empty() {
+            o.insert((*key).to_string(), json!(group));
+        }
+    }
+    Value::Object(o)
+}
+
 fn element(e: &dicom_object::mem::InMemElement, here: &str) -> Value {
     use base64::Engine;
     use dicom_core::VR;
@@ -163,14 +178,10 @@ fn element(e: &dicom_object::mem::InMemElement, here: &str) -> Value {
             ),
             _ => None,
         },
-        VR::PN => e.to_multi_str().ok().map(|names| {
-            Value::Array(
-                names
-                    .iter()
-                    .map(|n| json!({ "Alphabetic": n.trim_end() }))
-                    .collect(),
-            )
-        }),
+        VR::PN => e
+            .to_multi_str()
+            .ok()
+            .map(|names| Value::Array(names.iter().map(|n| person_name(n)).collect())),
         _ => e.to_multi_str().ok().map(|s| {
             Value::Array(
                 s.iter()
@@ -183,4 +194,23 @@ fn element(e: &dicom_object::mem::InMemElement, here: &str) -> Value {
         v.insert("Value".into(), val);
     }
     Value::Object(v)
+}
+
+#[cfg(test)]
+mod pn_tests {
+    #[test]
+    fn person_names_keep_their_component_groups() {
+        assert_eq!(
+            super::person_name("Yamada^Tarou=YI^ideo=ya^phon "),
+            serde_json::json!({ "Alphabetic": "Yamada^Tarou", "Ideographic": "YI^ideo", "Phonetic": "ya^phon" })
+        );
+        assert_eq!(
+            super::person_name("=Ideo"),
+            serde_json::json!({ "Ideographic": "Ideo" })
+        );
+        assert_eq!(
+            super::person_name("DOE^JOHN"),
+            serde_json::json!({ "Alphabetic": "DOE^JOHN" })
+        );
+    }
 }
