@@ -125,6 +125,8 @@ pub fn dataset(obj: &dicom_object::InMemDicomObject, bulk: &str) -> Value {
 /// A person name as DICOM JSON wants it (PS3.18 F.2.2): its `=`-separated component
 /// groups as `Alphabetic`, `Ideographic` and `Phonetic`, empty groups left out.
 fn person_name(n: &str) -> Value {
+    let decoded = super::charset::decode(n);
+    let n = decoded.as_deref().unwrap_or(n);
     let mut o = Map::new();
     for (key, group) in ["Alphabetic", "Ideographic", "Phonetic"]
         .iter()
@@ -185,7 +187,10 @@ fn element(e: &dicom_object::mem::InMemElement, here: &str) -> Value {
         _ => e.to_multi_str().ok().map(|s| {
             Value::Array(
                 s.iter()
-                    .map(|x| json!(x.trim_end_matches(['\0', ' '])))
+                    .map(|x| {
+                        let x = super::charset::decode(x).unwrap_or_else(|| x.to_string());
+                        json!(x.trim_end_matches(['\0', ' ']))
+                    })
                     .collect(),
             )
         }),
