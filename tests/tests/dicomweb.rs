@@ -120,31 +120,35 @@ fn wado_retrieval_is_accounted_and_follows_the_sealed_policy() {
     );
 }
 
+/// A gateway with hospital A, `files` (name, plain DICOM) uploaded sealed and passed in
+/// order, and the hospital's client.
+fn hospital_with(files: &[(&str, &[u8])]) -> (TestGateway, gateway_tests::http::Client) {
+    let gw = TestGateway::builder()
+        .tenant(TestTenant::new(A).token(A_TOKEN))
+        .start()
+        .unwrap();
+    gw.wait_ready().unwrap();
+    let to = gw.age_recipient().unwrap();
+    let hospital = gateway_tests::http::Client::new(gw.https, Some(A_TOKEN));
+    for (name, plain) in files {
+        let sealed = gateway::sealed::seal_to_vec(std::slice::from_ref(&to), plain).unwrap();
+        let up = hospital.upload(name, &sealed);
+        assert_eq!(hospital.wait_result(&up)["status"], "passed", "{name}");
+    }
+    (gw, hospital)
+}
+
 /// One SOP Instance UID is one instance: a hospital that sends an instance again (a
 /// corrected image, in another file) finds it once in QIDO-RS, counted once, and
 /// retrieves the latest version.
 #[test]
 fn an_instance_sent_twice_is_one_instance() {
     use gateway_tests::dicom::{element, instance};
-    use gateway_tests::http::Client;
-    let gw = TestGateway::builder()
-        .tenant(TestTenant::new(A).token(A_TOKEN))
-        .start()
-        .unwrap();
-    gw.wait_ready().unwrap();
     let sop = "1.2.826.0.1.3680043.10.1.88";
-    let to = gw.age_recipient().unwrap();
-    let hospital = Client::new(gw.https, Some(A_TOKEN));
     let first = instance(sop);
     let mut corrected = instance(sop);
     corrected.extend(element(0x0020, 0x0013, b"IS", b"7"));
-    for (name, bytes) in [("ct.dcm", &first), ("ct-corrected.dcm", &corrected)] {
-        let up = hospital.upload(
-            name,
-            &gateway::sealed::seal_to_vec(std::slice::from_ref(&to), bytes).unwrap(),
-        );
-        assert_eq!(hospital.wait_result(&up)["status"], "passed", "{name}");
-    }
+    let (_gw, hospital) = hospital_with(&[("ct.dcm", &first), ("ct-corrected.dcm", &corrected)]);
     let json = ("Accept", "application/dicom+json");
     let study = "1.2.826.0.1.3680043.10.1.1";
     let listed = hospital.call(
@@ -182,18 +186,8 @@ fn an_instance_sent_twice_is_one_instance() {
 /// cannot send (it never transcodes) or XML metadata is not acceptable (406).
 #[test]
 fn wado_refuses_a_wrong_hierarchy_and_what_it_cannot_produce() {
-    use gateway_tests::http::Client;
-    let gw = TestGateway::builder()
-        .tenant(TestTenant::new(A).token(A_TOKEN))
-        .start()
-        .unwrap();
-    gw.wait_ready().unwrap();
     let sop = "1.2.826.0.1.3680043.10.1.99";
-    let to = gw.age_recipient().unwrap();
-    let hospital = Client::new(gw.https, Some(A_TOKEN));
-    let sealed = gateway::sealed::seal_to_vec(&[to], &gateway_tests::dicom::instance(sop)).unwrap();
-    let up = hospital.upload("ct.dcm", &sealed);
-    assert_eq!(hospital.wait_result(&up)["status"], "passed");
+    let (_gw, hospital) = hospital_with(&[("ct.dcm", &gateway_tests::dicom::instance(sop))]);
     let (study, series) = ("1.2.826.0.1.3680043.10.1.1", "1.2.826.0.1.3680043.10.1.2");
     let dicom = ("Accept", "multipart/related; type=\"application/dicom\"");
     let json = ("Accept", "application/dicom+json");
@@ -242,20 +236,8 @@ fn wado_refuses_a_wrong_hierarchy_and_what_it_cannot_produce() {
 /// an `includefield` the index does not hold is named in a `Warning`.
 #[test]
 fn qido_refuses_what_it_cannot_match_and_includes_fields_on_request() {
-    use gateway_tests::http::Client;
-    let gw = TestGateway::builder()
-        .tenant(TestTenant::new(A).token(A_TOKEN))
-        .start()
-        .unwrap();
-    gw.wait_ready().unwrap();
-    let to = gw.age_recipient().unwrap();
-    let hospital = Client::new(gw.https, Some(A_TOKEN));
     let plain = gateway_tests::dicom::instance("1.2.826.0.1.3680043.10.1.5");
-    let up = hospital.upload(
-        "ct.dcm",
-        &gateway::sealed::seal_to_vec(&[to], &plain).unwrap(),
-    );
-    assert_eq!(hospital.wait_result(&up)["status"], "passed");
+    let (_gw, hospital) = hospital_with(&[("ct.dcm", &plain)]);
     let json = ("Accept", "application/dicom+json");
     let get = |path: &str| hospital.call("GET", path, &[json], None);
 
@@ -304,23 +286,11 @@ fn qido_refuses_what_it_cannot_match_and_includes_fields_on_request() {
 #[test]
 fn large_binary_values_are_bulk_data_retrievable_by_their_uri() {
     use gateway_tests::dicom::{element, instance};
-    use gateway_tests::http::Client;
-    let gw = TestGateway::builder()
-        .tenant(TestTenant::new(A).token(A_TOKEN))
-        .start()
-        .unwrap();
-    gw.wait_ready().unwrap();
     let sop = "1.2.826.0.1.3680043.10.1.66";
     let document: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 251) as u8).collect();
     let mut plain = instance(sop);
     plain.extend(element(0x0042, 0x0011, b"OB", &document));
-    let to = gw.age_recipient().unwrap();
-    let hospital = Client::new(gw.https, Some(A_TOKEN));
-    let up = hospital.upload(
-        "doc.dcm",
-        &gateway::sealed::seal_to_vec(&[to], &plain).unwrap(),
-    );
-    assert_eq!(hospital.wait_result(&up)["status"], "passed");
+    let (_gw, hospital) = hospital_with(&[("doc.dcm", &plain)]);
     let instance_path = format!(
         "/dicomweb/studies/1.2.826.0.1.3680043.10.1.1/series/1.2.826.0.1.3680043.10.1.2/instances/{sop}"
     );

@@ -268,14 +268,16 @@ fn run_one(conn: &Connection, work: Work) -> Result<Output, CatalogError> {
     r
 }
 
-/// Tells every member of a group whose writes were lost.
+/// Tells every member of a group whose writes were lost: those that succeeded get the
+/// group's error (a full disk stays a full disk), those that failed their own.
 fn fail_all(done: Vec<(Reply, Result<Output, CatalogError>)>, e: &CatalogError) {
+    let message = format!("the shared commit failed: {e}");
     for (reply, r) in done {
         let _ = reply.send(match r {
-            Ok(_) => Err(
-                CatalogError::Unavailable(format!("the shared commit failed: {e}"))
-                    .with_class_of(e),
-            ),
+            Ok(_) if matches!(e, CatalogError::DiskFull(_)) => {
+                Err(CatalogError::DiskFull(message.clone()))
+            }
+            Ok(_) => Err(CatalogError::Unavailable(message.clone())),
             Err(own) => Err(own),
         });
     }
@@ -293,14 +295,4 @@ fn refuse_waiting(rx: &mpsc::Receiver<Msg>, e: &CatalogError) -> Option<oneshot:
         }
     }
     stop
-}
-
-impl CatalogError {
-    /// `self`'s message with `other`'s class (a full disk stays a full disk).
-    fn with_class_of(self, other: &CatalogError) -> CatalogError {
-        match other {
-            CatalogError::DiskFull(_) => CatalogError::DiskFull(self.to_string()),
-            _ => self,
-        }
-    }
 }

@@ -6,7 +6,7 @@
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use dicom_core::Tag;
 use dicom_object::InMemDicomObject;
@@ -14,11 +14,11 @@ use tokio::runtime::Handle;
 
 use super::wado::{
     account, boundary, locate, multipart_response, not_acceptable, not_found, query, sealed_only,
-    with_instance,
+    unreadable, with_instance,
 };
 use super::{Viewer, accept};
+use crate::frontends::https::Https;
 use crate::frontends::https::stored::Source;
-use crate::frontends::https::{Https, problem};
 use crate::pipeline::inspect::dicom::{HeaderLimits, read_header};
 
 /// One step of a bulk data path: an element, and for a sequence the item within it.
@@ -94,20 +94,8 @@ pub async fn bulkdata(
     let bytes = match read {
         Ok(Ok(Some(b))) => b,
         Ok(Ok(None)) => return not_found(),
-        Ok(Err(e)) => {
-            return problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "dicomweb.unreadable",
-                &e.to_string(),
-            );
-        }
-        Err(e) => {
-            return problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "dicomweb.unreadable",
-                &e.to_string(),
-            );
-        }
+        Ok(Err(e)) => return unreadable(e),
+        Err(e) => return unreadable(e),
     };
     if let Some(r) = account(&s, &viewer, std::slice::from_ref(&l)).await {
         return r;

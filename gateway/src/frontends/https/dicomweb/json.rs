@@ -202,7 +202,7 @@ fn element(e: &dicom_object::mem::InMemElement, here: &str) -> Value {
 }
 
 #[cfg(test)]
-mod pn_tests {
+mod tests {
     #[test]
     fn person_names_keep_their_component_groups() {
         assert_eq!(

@@ -206,6 +206,15 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
+/// An instance that could not be read back (storage or decryption failed).
+pub(super) fn unreadable(e: impl std::fmt::Display) -> Response {
+    problem(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "dicomweb.unreadable",
+        &e.to_string(),
+    )
+}
+
 pub(super) fn not_acceptable(why: &str) -> Response {
     problem(StatusCode::NOT_ACCEPTABLE, "dicomweb.not_acceptable", why)
 }
@@ -330,16 +339,8 @@ async fn metadata(s: &Https, headers: &HeaderMap, q: DicomQuery) -> Response {
             );
             resp
         }
-        Ok(Err(e)) => problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "dicomweb.unreadable",
-            &e.to_string(),
-        ),
-        Err(e) => problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "dicomweb.unreadable",
-            &e.to_string(),
-        ),
+        Ok(Err(e)) => unreadable(e),
+        Err(e) => unreadable(e),
     }
 }
 
@@ -602,13 +603,7 @@ pub async fn frames(
     let (f, found) = match opened {
         Ok(Ok(f)) => f,
         Ok(Err(p)) => return p.into_response(),
-        Err(e) => {
-            return problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "dicomweb.unreadable",
-                &e.to_string(),
-            );
-        }
+        Err(e) => return unreadable(e),
     };
     if let Some(r) = account(&s, &viewer, std::slice::from_ref(&found)).await {
         return r;
