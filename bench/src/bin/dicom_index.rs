@@ -59,6 +59,7 @@ async fn main() -> Result<()> {
             series_description: format!("series {series}"),
             series_number: format!("{}", series % 2 + 1),
             instance_number: format!("{}", n % 50 + 1),
+            attributes: r#"{"00280010":{"vr":"US","Value":[512]}}"#.into(),
         };
         let file = NewFile {
             id: format!("f{id}"),

@@ -281,6 +281,9 @@ impl Pipeline {
                 .reject(upload, vec![set_wait::precheck_folder_set()])
                 .await;
         }
+        if inspection.directory && upload.name.starts_with("dicomweb/") {
+            return self.reject(upload, vec![set_wait::stow_directory()]).await;
+        }
         if inspection.directory {
             let (meta, set_checks) = match self.folder_set(upload, &sealed).await? {
                 SetStep::Done(meta, checks) => (meta, checks),

@@ -136,6 +136,17 @@ pub fn precheck_folder_set() -> Check {
     )
 }
 
+/// A DICOMDIR stored with STOW-RS: a media directory is no instance, and a STOW-RS
+/// part belongs to no folder its files could arrive in, so it would wait for ever.
+pub fn stow_directory() -> Check {
+    Check::new(
+        "dicomweb.directory",
+        Severity::Error,
+        "a DICOMDIR is a media directory, not an instance: STOW-RS stores instances; send \
+         the set (the DICOMDIR with its files) over SFTP or tus, or as one ZIP or CAB archive",
+    )
+}
+
 /// A loose DICOM file sent as a pre-check (`nhi-review`): the file itself is checked;
 /// whether it belongs to a set cannot be, as pre-checks are never indexed.
 pub fn precheck_loose_dicom() -> Check {

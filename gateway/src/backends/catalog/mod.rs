@@ -16,9 +16,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 pub use types::{
-    CurrentFile, DeadLetter, DicomGroup, DicomLevel, DicomLocation, DicomQuery, DicomRow,
-    ExpiredFile, FileQuery, FileRow, FolderActivity, NewFile, OutboxEvent, Rejection, SameContent,
-    TenantUsage, UploadRow, UploadState, result_of,
+    AttributeMatch, AttributeValue, CurrentFile, DeadLetter, DicomGroup, DicomLevel, DicomLocation,
+    DicomQuery, DicomRow, ExpiredFile, FileQuery, FileRow, FolderActivity, NewFile, OutboxEvent,
+    Rejection, SameContent, TenantUsage, UploadRow, UploadState, result_of,
 };
 
 use crate::checks::{Check, CheckResult};

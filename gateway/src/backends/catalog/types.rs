@@ -146,6 +146,9 @@ pub struct DicomRow {
     pub series_description: String,
     pub series_number: String,
     pub instance_number: String,
+    /// The instance's other short attributes, a DICOM JSON object (`{}` when none):
+    /// what `includefield` adds and matching on any other attribute looks into.
+    pub attributes: String,
 }
 
 /// A folder's uploads seen from one of them: how many wait for a check, and when the
@@ -282,6 +285,26 @@ pub enum DicomLevel {
     Instance,
 }
 
+/// Matching on an attribute without a column of its own (`?Rows=512`): looked up in
+/// the instance's `attributes` (DICOM JSON); any of its values may match.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttributeMatch {
+    /// `GGGGEEEE`, upper case.
+    pub tag: String,
+    pub value: AttributeValue,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttributeValue {
+    /// Equal to this number (the numeric VRs).
+    Number(f64),
+    /// Equal to this text, or matching its wildcards `*` and `?` (a person name by its
+    /// Alphabetic group).
+    Text(String),
+    /// Within these inclusive bounds (dates and times).
+    Range(Option<String>, Option<String>),
+}
+
 /// A QIDO-RS query, already parsed. Text matches may hold DICOM wildcards (`*`, `?`).
 #[derive(Debug, Clone)]
 pub struct DicomQuery {
@@ -308,6 +331,8 @@ pub struct DicomQuery {
     pub series_number: Option<String>,
     pub instance_number: Option<String>,
     pub sop_class_uid: Option<String>,
+    /// Every one must match.
+    pub attributes: Vec<AttributeMatch>,
     pub limit: i64,
     pub offset: i64,
 }
@@ -335,6 +360,7 @@ impl DicomQuery {
             series_number: None,
             instance_number: None,
             sop_class_uid: None,
+            attributes: Vec::new(),
             limit: 1000,
             offset: 0,
         }

@@ -39,6 +39,10 @@ pub struct Instance {
     pub series_description: String,
     pub series_number: String,
     pub instance_number: String,
+    /// The other short top-level attributes as DICOM JSON
+    /// ([`super::dicom_json::indexable`]), for `includefield` and matching.
+    #[serde(default)]
+    pub attributes: String,
 }
 
 /// The index row of an instance found at `path` inside the file (empty: the file).
@@ -66,14 +70,28 @@ pub fn to_row(path: String, i: Instance) -> crate::backends::catalog::DicomRow {
         series_description: i.series_description,
         series_number: i.series_number,
         instance_number: i.instance_number,
+        attributes: i.attributes,
     }
 }
 
-/// A string attribute, trimmed of DICOM padding; empty when absent.
+/// A string attribute, trimmed of DICOM padding, ISO 2022 escapes decoded
+/// ([`super::dicom_charset`]); empty when absent. A standard attribute written with
+/// VR UN (explicit VR files converted from implicit ones, as PS3.5 §6.2.2 allows)
+/// holds its text as bytes; dicom-rs keeps them as numbers, so they are read as text
+/// here, as pydicom reads such an attribute by the dictionary's VR.
 pub fn text(obj: &InMemDicomObject, tag: dicom_core::Tag) -> String {
     obj.get(tag)
-        .and_then(|e| e.to_str().ok())
-        .map(|s| s.trim_end_matches(['\0', ' ']).trim_start().to_string())
+        .and_then(|e| {
+            if e.vr() == dicom_core::VR::UN {
+                let bytes = e.to_bytes().ok()?;
+                return Some(String::from_utf8_lossy(&bytes).into_owned().into());
+            }
+            e.to_str().ok()
+        })
+        .map(|s: std::borrow::Cow<'_, str>| {
+            let s = super::dicom_charset::decode(&s).map_or(s, Into::into);
+            s.trim_end_matches(['\0', ' ']).trim_start().to_string()
+        })
         .unwrap_or_default()
 }
 
@@ -227,9 +245,7 @@ pub fn instance(obj: &DefaultDicomObject) -> (Instance, Vec<Check>) {
         study_time: text(obj, tags::STUDY_TIME),
         accession_number: text(obj, tags::ACCESSION_NUMBER),
         institution_name: text(obj, tags::INSTITUTION_NAME),
-        number_of_frames: obj
-            .get(tags::NUMBER_OF_FRAMES)
-            .and_then(|e| e.to_int::<u32>().ok()),
+        number_of_frames: text(obj, tags::NUMBER_OF_FRAMES).parse::<u32>().ok(),
         patient_birth_date: text(obj, tags::PATIENT_BIRTH_DATE),
         patient_sex: text(obj, tags::PATIENT_SEX),
         study_description: text(obj, tags::STUDY_DESCRIPTION),
@@ -238,6 +254,7 @@ pub fn instance(obj: &DefaultDicomObject) -> (Instance, Vec<Check>) {
         series_description: text(obj, tags::SERIES_DESCRIPTION),
         series_number: text(obj, tags::SERIES_NUMBER),
         instance_number: text(obj, tags::INSTANCE_NUMBER),
+        attributes: super::dicom_json::indexable(obj).to_string(),
     };
     let mut checks = Vec::new();
     let uids = [

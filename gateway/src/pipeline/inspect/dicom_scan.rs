@@ -10,8 +10,8 @@
 //! (tag, VR, length), never values, so it stays small. It reads the stream once and
 //! keeps what it read (the header, up to the top-level pixel data, at most `max_bytes`)
 //! for dicom-rs to parse afterwards, so no source needs to be read twice or seekable
-//! (ZIP entries are not). Deflated data sets cannot be walked without inflating them;
-//! their bytes are handed on as they are, to the (isolated) parser.
+//! (ZIP entries are not). A deflated data set is walked inflated, and handed on
+//! compressed.
 
 use std::io::{self, Read};
 
@@ -44,9 +44,18 @@ const META: Syntax = Syntax {
 struct Open {
     end: Option<u64>,
     sequence: bool,
-    /// The syntax inside (the surrounding one, as dicom-rs reads it).
+    /// The syntax inside (the surrounding one, as dicom-rs reads it; implicit VR
+    /// little endian inside an undefined-length UN).
     syntax: Syntax,
+    /// An undefined-length UN: where its length field is in the buffer, in which byte
+    /// order, and where its value starts (see [`walk_data_set`]).
+    un: Option<(usize, bool, usize)>,
 }
+
+const IMPLICIT: Syntax = Syntax {
+    big: false,
+    explicit: false,
+};
 
 fn bad_length(at: u64, why: &str) -> Check {
     Check::new(
@@ -82,6 +91,8 @@ struct Walker<'a> {
     cursor: usize,
     max: usize,
     len: u64,
+    /// Undefined-length UN values not closed yet.
+    open_un: usize,
 }
 
 impl Walker<'_> {
@@ -259,8 +270,13 @@ pub fn read(
         cursor: 0,
         max: usize::try_from(max_bytes).unwrap_or(usize::MAX),
         len,
+        open_un: 0,
     };
     match walk(&mut w, max_depth) {
+        Ok(Ok(())) | Err(Stop::End) if w.open_un > 0 => Ok(Err(bad_length(
+            w.pos(),
+            "undefined for a UN value that never ends",
+        ))),
         Ok(Ok(())) | Err(Stop::End) => Ok(Ok(w.buf)),
         Ok(Err(check)) => Ok(Err(check)),
         Err(Stop::TooLarge) => Ok(Err(Check::new(
@@ -313,12 +329,18 @@ fn walk(w: &mut Walker<'_>, max_depth: u32) -> Step<Result<(), Check>> {
                 .to_string();
         }
     }
+    if ts.is_empty() {
+        // Guessing how a data set is encoded is where readers start to disagree.
+        return Ok(Err(Check::new(
+            "dicom.missing_uid",
+            Severity::Error,
+            "the file meta group names no transfer syntax (0002,0010), so how its data set \
+             is encoded is unknown",
+        )
+        .with_detail(serde_json::json!({ "missing": ["TransferSyntaxUID"] }))));
+    }
     let top = match ts.as_str() {
-        DEFLATED => {
-            // Hand the rest (up to the limit) to the parser as it is.
-            let rest = w.len.saturating_sub(w.pos());
-            return w.take(rest).map(|()| Ok(()));
-        }
+        DEFLATED => return walk_deflated(w, max_depth),
         IMPLICIT_LE => Syntax {
             big: false,
             explicit: false,
@@ -329,7 +351,63 @@ fn walk(w: &mut Walker<'_>, max_depth: u32) -> Step<Result<(), Check>> {
         },
         _ => META,
     };
+    if top.explicit && !explicit_vr_follows(w)? {
+        return Ok(Err(Check::new(
+            "dicom.syntax_mismatch",
+            Severity::Error,
+            format!(
+                "the data set is not encoded in the transfer syntax its meta group names \
+                 ({ts}, explicit VR): its first element carries no VR"
+            ),
+        )
+        .with_detail(serde_json::json!({ "transfer_syntax": ts }))));
+    }
     walk_data_set(w, top, max_depth)
+}
+
+/// A deflated data set: its compressed bytes (up to the limit) are handed to dicom-rs
+/// as they are, after the walk has gone through them inflated (at most `max_bytes` of
+/// them, so a deflate bomb stops at the header limit).
+fn walk_deflated(w: &mut Walker<'_>, max_depth: u32) -> Step<Result<(), Check>> {
+    let start = w.cursor;
+    let rest = w.len.saturating_sub(w.pos());
+    match w.take(rest) {
+        Ok(()) | Err(Stop::End) => {}
+        Err(other) => return Err(other),
+    }
+    let mut inflated = flate2::read::DeflateDecoder::new(&w.buf[start..]);
+    let mut inner = Walker {
+        src: &mut inflated,
+        buf: Vec::new(),
+        cursor: 0,
+        max: w.max,
+        len: u64::MAX,
+        open_un: 0,
+    };
+    match walk_data_set(&mut inner, META, max_depth) {
+        // A UN's length cannot be written into compressed bytes.
+        Ok(Ok(())) | Err(Stop::End) if inner.open_un > 0 => Ok(Err(bad_length(
+            inner.pos(),
+            "undefined in a deflated data set dicom-rs cannot read",
+        ))),
+        Ok(Ok(())) | Err(Stop::End) => Ok(Ok(())),
+        other => other,
+    }
+}
+
+/// Whether the first element of the data set carries a VR. A file written in implicit
+/// VR under an explicit transfer syntax would otherwise be read with its lengths taken
+/// from the wrong bytes; pydicom guesses and reads it implicitly, dicom-rs cannot, and
+/// the meta group's word on how to decode the pixel data is then doubtful too.
+fn explicit_vr_follows(w: &mut Walker<'_>) -> Step<bool> {
+    let at = w.cursor;
+    let vr = match w.ensure(6) {
+        Ok(()) => VR::from_binary([w.buf[at + 4], w.buf[at + 5]]).is_some(),
+        Err(Stop::End) => true,
+        Err(other) => return Err(other),
+    };
+    w.cursor = at;
+    Ok(vr)
 }
 
 fn walk_data_set(w: &mut Walker<'_>, top: Syntax, max_depth: u32) -> Step<Result<(), Check>> {
@@ -368,6 +446,7 @@ fn walk_data_set(w: &mut Walker<'_>, top: Syntax, max_depth: u32) -> Step<Result
                     end,
                     sequence: false,
                     syntax,
+                    un: None,
                 }),
                 ITEM_END if open.last().is_some_and(|o| !o.sequence && o.end.is_none()) => {
                     open.pop();
@@ -375,6 +454,9 @@ fn walk_data_set(w: &mut Walker<'_>, top: Syntax, max_depth: u32) -> Step<Result
                 SEQ_END => {
                     while let Some(o) = open.pop() {
                         if o.sequence {
+                            if let Some(un) = o.un {
+                                close_un(w, un)?;
+                            }
                             break;
                         }
                     }
@@ -398,15 +480,22 @@ fn walk_data_set(w: &mut Walker<'_>, top: Syntax, max_depth: u32) -> Step<Result
                     serde_json::json!({ "max_depth": max_depth, "offset": at }),
                 )));
             }
-            // PS3.5 says an undefined-length UN holds implicit VR little endian, but
+            // PS3.5 §6.2.2: an undefined-length UN holds a sequence in implicit VR
+            // little endian (an implicit file's private sequence, converted), but
             // dicom-rs 0.10 reads every undefined-length element as a sequence in the
-            // surrounding syntax; the walk must read what the parser will read, or it
-            // vouches for lengths the parser reads otherwise (found by fuzzing: 3.7 GB
-            // zero-filled for a 674-byte file).
+            // surrounding syntax (found by fuzzing: 3.7 GB zero-filled for a 674-byte
+            // file). So its items are walked as PS3.5 says, and once its delimiter is
+            // found its length is written into the buffer: dicom-rs then reads it as
+            // the opaque UN bytes it is (the delimiter kept inside, so no offset moves).
+            let un = (vr == Some(VR::UN)).then(|| {
+                w.open_un += 1;
+                (w.cursor - 4, syntax.big, w.cursor)
+            });
             open.push(Open {
                 end,
                 sequence: true,
-                syntax,
+                syntax: if un.is_some() { IMPLICIT } else { syntax },
+                un,
             });
             continue;
         }
@@ -425,7 +514,25 @@ fn walk_data_set(w: &mut Walker<'_>, top: Syntax, max_depth: u32) -> Step<Result
                 end: None,
                 sequence: true,
                 syntax,
+                un: None,
             }),
         }
     }
 }
+
+/// Gives a closed undefined-length UN its length, the delimiter included.
+fn close_un(w: &mut Walker<'_>, (at, big, start): (usize, bool, usize)) -> Step<()> {
+    let len = u32::try_from(w.cursor - start).map_err(|_| Stop::TooLarge)?;
+    let bytes = if big {
+        len.to_be_bytes()
+    } else {
+        len.to_le_bytes()
+    };
+    w.buf[at..at + 4].copy_from_slice(&bytes);
+    w.open_un -= 1;
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "dicom_scan_tests.rs"]
+mod tests;

@@ -7,6 +7,8 @@
 pub mod cab;
 mod cab_dir;
 pub mod dicom;
+pub mod dicom_charset;
+pub mod dicom_json;
 mod dicom_scan;
 pub mod dicomdir;
 mod dicomdir_offsets;

@@ -9,7 +9,8 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::SqliteCatalog;
 use crate::backends::catalog::{
-    CatalogError, DicomGroup, DicomLevel, DicomLocation, DicomQuery, DicomRow,
+    AttributeMatch, AttributeValue, CatalogError, DicomGroup, DicomLevel, DicomLocation,
+    DicomQuery, DicomRow,
 };
 
 pub(super) fn dicom_row(r: &SqliteRow) -> Result<DicomRow, sqlx::Error> {
@@ -38,6 +39,7 @@ pub(super) fn dicom_row(r: &SqliteRow) -> Result<DicomRow, sqlx::Error> {
         series_description: r.try_get("series_description")?,
         series_number: r.try_get("series_number")?,
         instance_number: r.try_get("instance_number")?,
+        attributes: r.try_get("attributes")?,
     })
 }
 
@@ -85,6 +87,37 @@ fn push_range(
     }
 }
 
+/// One attribute of `d.attributes` (DICOM JSON) matched by any of its values; a person
+/// name by its Alphabetic group.
+fn push_attribute(q: &mut QueryBuilder<Sqlite>, m: &AttributeMatch) {
+    q.push(" AND EXISTS (SELECT 1 FROM json_each(d.attributes, ")
+        .push_bind(format!("$.\"{}\".Value", m.tag))
+        .push(") j WHERE ");
+    let value =
+        "(CASE j.type WHEN 'object' THEN json_extract(j.value, '$.Alphabetic') ELSE j.value END)";
+    match &m.value {
+        AttributeValue::Number(n) => {
+            q.push("j.value = ").push_bind(*n);
+        }
+        AttributeValue::Text(t) if t.contains(['*', '?']) => {
+            q.push(format!("{value} GLOB ")).push_bind(glob(t));
+        }
+        AttributeValue::Text(t) => {
+            q.push(format!("{value} = ")).push_bind(t.clone());
+        }
+        AttributeValue::Range(from, to) => {
+            q.push("1");
+            if let Some(f) = from {
+                q.push(" AND j.value >= ").push_bind(f.clone());
+            }
+            if let Some(t) = to {
+                q.push(" AND j.value <= ").push_bind(t.clone());
+            }
+        }
+    }
+    q.push(")");
+}
+
 fn push_filters(q: &mut QueryBuilder<Sqlite>, f: &DicomQuery) {
     q.push(
         " FROM dicom_instances d JOIN files f ON f.id = d.file_id \
@@ -114,6 +147,9 @@ fn push_filters(q: &mut QueryBuilder<Sqlite>, f: &DicomQuery) {
     push_range(q, "d.study_time", &f.study_time_from, &f.study_time_to);
     if f.level != DicomLevel::Study {
         push_match(q, "d.modality", &f.modality);
+    }
+    for m in &f.attributes {
+        push_attribute(q, m);
     }
 }
 

@@ -83,8 +83,8 @@ fn insert_instance(
          series_uid, sop_uid, sop_class_uid, transfer_syntax, modality, study_date, study_time, \
          accession_number, institution_name, number_of_frames, patient_birth_date, patient_sex, \
          study_description, study_id, referring_physician, series_description, series_number, \
-         instance_number) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         instance_number, attributes) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )?
     .execute(params![
         file_id,
@@ -110,7 +110,8 @@ fn insert_instance(
         d.referring_physician,
         d.series_description,
         d.series_number,
-        d.instance_number
+        d.instance_number,
+        d.attributes,
     ])?;
     Ok(())
 }

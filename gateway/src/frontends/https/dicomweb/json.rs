@@ -4,6 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::backends::catalog::{DicomGroup, DicomRow};
+use crate::pipeline::inspect::dicom_json;
 
 /// One attribute: `"GGGGEEEE": {"vr": …, "Value": […]}`; empty values carry no `Value`.
 fn put(obj: &mut Map<String, Value>, tag: &str, vr: &str, value: &str) {
@@ -11,7 +12,7 @@ fn put(obj: &mut Map<String, Value>, tag: &str, vr: &str, value: &str) {
         json!({ "vr": vr })
     } else {
         match vr {
-            "PN" => json!({ "vr": vr, "Value": [{ "Alphabetic": value }] }),
+            "PN" => json!({ "vr": vr, "Value": [dicom_json::person_name(value)] }),
             "IS" => match value.trim().parse::<i64>() {
                 Ok(n) => json!({ "vr": vr, "Value": [n] }),
                 Err(_) => json!({ "vr": vr }),
@@ -100,122 +101,4 @@ pub fn instance(r: &DicomRow, base: &str) -> Value {
         ),
     );
     Value::Object(o)
-}
-
-/// Binary values longer than this are not inlined in metadata but given as a
-/// BulkDataURI (PS3.18 §8.7.3.3.2): a viewer fetches them when it needs them.
-pub const BULK_THRESHOLD: usize = 1024;
-
-/// A whole data set (a header read up to the pixel data) as DICOM JSON; binary values
-/// over [`BULK_THRESHOLD`] become BulkDataURIs under `bulk` (`…/bulkdata`, the element's
-/// tag appended, and for one inside a sequence `SEQTAG/ITEM/TAG`). Written here
-/// rather than with the `dicom-json` crate because that crate turns on serde_json's
-/// `preserve_order` for the whole program, changing every other JSON document we write.
-pub fn dataset(obj: &dicom_object::InMemDicomObject, bulk: &str) -> Value {
-    let mut o = Map::new();
-    for e in obj {
-        let tag = e.header().tag;
-        let key = format!("{:04X}{:04X}", tag.group(), tag.element());
-        let here = format!("{bulk}/{key}");
-        o.insert(key, element(e, &here));
-    }
-    Value::Object(o)
-}
-
-/// A person name as DICOM JSON wants it (PS3.18 F.2.2): its `=`-separated component
-/// groups as `Alphabetic`, `Ideographic` and `Phonetic`, empty groups left out.
-fn person_name(n: &str) -> Value {
-    let decoded = super::charset::decode(n);
-    let n = decoded.as_deref().unwrap_or(n);
-    let mut o = Map::new();
-    for (key, group) in ["Alphabetic", "Ideographic", "Phonetic"]
-        .iter()
-        .zip(n.trim_end_matches(['\0', ' ']).split('='))
-    {
-        if !group.is_empty() {
-            o.insert((*key).to_string(), json!(group));
-        }
-    }
-    Value::Object(o)
-}
-
-fn element(e: &dicom_object::mem::InMemElement, here: &str) -> Value {
-    use base64::Engine;
-    use dicom_core::VR;
-    let vr = e.vr();
-    let mut v = Map::new();
-    v.insert("vr".into(), json!(vr.to_string()));
-    let value: Option<Value> = match vr {
-        VR::SQ => e.items().map(|items| {
-            Value::Array(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| dataset(item, &format!("{here}/{i}")))
-                    .collect(),
-            )
-        }),
-        VR::OB | VR::OW | VR::OD | VR::OF | VR::OL | VR::OV | VR::UN => {
-            let bytes = e.to_bytes().map(|b| b.into_owned()).unwrap_or_default();
-            if bytes.len() > BULK_THRESHOLD {
-                v.insert("BulkDataURI".into(), json!(here));
-            } else if !bytes.is_empty() {
-                v.insert(
-                    "InlineBinary".into(),
-                    json!(base64::engine::general_purpose::STANDARD.encode(bytes)),
-                );
-            }
-            None
-        }
-        VR::US | VR::SS | VR::UL | VR::SL | VR::UV | VR::SV => {
-            e.to_multi_int::<i64>().ok().map(|n| json!(n))
-        }
-        VR::FL | VR::FD | VR::DS => e.to_multi_float64().ok().map(|n| json!(n)),
-        VR::IS => e.to_multi_int::<i64>().ok().map(|n| json!(n)),
-        VR::AT => match e.value() {
-            dicom_core::DicomValue::Primitive(dicom_core::PrimitiveValue::Tags(tags)) => Some(
-                tags.iter()
-                    .map(|t| json!(format!("{:04X}{:04X}", t.group(), t.element())))
-                    .collect(),
-            ),
-            _ => None,
-        },
-        VR::PN => e
-            .to_multi_str()
-            .ok()
-            .map(|names| Value::Array(names.iter().map(|n| person_name(n)).collect())),
-        _ => e.to_multi_str().ok().map(|s| {
-            Value::Array(
-                s.iter()
-                    .map(|x| {
-                        let x = super::charset::decode(x).unwrap_or_else(|| x.to_string());
-                        json!(x.trim_end_matches(['\0', ' ']))
-                    })
-                    .collect(),
-            )
-        }),
-    };
-    if let Some(val) = value.filter(|x| x.as_array().is_some_and(|a| !a.is_empty())) {
-        v.insert("Value".into(), val);
-    }
-    Value::Object(v)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn person_names_keep_their_component_groups() {
-        assert_eq!(
-            super::person_name("Yamada^Tarou=YI^ideo=ya^phon "),
-            serde_json::json!({ "Alphabetic": "Yamada^Tarou", "Ideographic": "YI^ideo", "Phonetic": "ya^phon" })
-        );
-        assert_eq!(
-            super::person_name("=Ideo"),
-            serde_json::json!({ "Ideographic": "Ideo" })
-        );
-        assert_eq!(
-            super::person_name("DOE^JOHN"),
-            serde_json::json!({ "Alphabetic": "DOE^JOHN" })
-        );
-    }
 }

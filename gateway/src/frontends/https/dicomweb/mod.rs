@@ -10,7 +10,6 @@
 
 pub mod accept;
 pub mod bulkdata;
-pub mod charset;
 pub mod fields;
 pub mod json;
 pub mod multipart;

@@ -4,18 +4,21 @@
 //! (comma or backslash separated), date and time ranges (`20040101-20041231`, open
 //! ends `-20041231` / `20040101-`). `limit` and `offset` page the answer (an empty page
 //! is `[]`); `includefield` (tags, keywords or `all`) adds optional attributes
-//! (fields.rs; one the index does not hold is named in a `Warning` header), and
-//! `fuzzymatching` is accepted (matching stays exact as above). Matching on an attribute
-//! the index cannot match on is refused: 400 `dicomweb.bad_query`, never ignored.
+//! (fields.rs; a sequence, which the index does not keep, is named in a `Warning`
+//! header), and `fuzzymatching` is accepted (matching stays exact as above). Any other
+//! attribute the index keeps per instance can be matched too (`?Rows=512`, by keyword
+//! or tag; fields.rs); one it cannot match on is refused: 400 `dicomweb.bad_query`,
+//! never ignored.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::fields::Include;
+use super::fields::{self, Include};
 use super::{Viewer, base_url, json, unavailable};
 use crate::backends::catalog::{DicomLevel, DicomQuery};
 use crate::frontends::https::{Https, Problem};
+use crate::pipeline::inspect::dicom_json::IN_COLUMNS;
 
 /// Largest page (and the default when `limit` is absent).
 const MAX_LIMIT: i64 = 1000;
@@ -136,13 +139,23 @@ fn parse(
                     (q.study_time_from, q.study_time_to) = range(v, "StudyTime", 13)?;
                 }
                 Some(_) => {}
-                None => {
-                    let can: Vec<&str> = MATCHABLE.iter().map(|(k, _)| *k).collect();
-                    return Err(bad(&format!(
-                        "cannot match on `{k}`; the index matches on {}",
-                        can.join(", ")
-                    )));
-                }
+                None => match fields::tag_of(k) {
+                    // Attributes with a column but no matching are refused below.
+                    Some(tag) if !IN_COLUMNS.contains(&tag.as_str()) => {
+                        if !v.is_empty() {
+                            q.attributes
+                                .push(fields::attribute_match(tag, v).map_err(|e| bad(&e))?);
+                        }
+                    }
+                    _ => {
+                        let can: Vec<&str> = MATCHABLE.iter().map(|(k, _)| *k).collect();
+                        return Err(bad(&format!(
+                            "cannot match on `{k}`; the index matches on {} and on any \
+                             attribute it keeps per instance (not sequences or binary values)",
+                            can.join(", ")
+                        )));
+                    }
+                },
             },
         }
     }
@@ -157,7 +170,7 @@ fn answer(items: Vec<serde_json::Value>, missing: &[String]) -> Response {
     );
     if !missing.is_empty() {
         let w = format!(
-            "299 gateway \"includefield not held by the index: {}\"",
+            "299 gateway \"includefield of sequences the index does not keep: {}\"",
             missing.join(", ")
         );
         if let Ok(v) = HeaderValue::from_str(&w) {
@@ -195,23 +208,34 @@ async fn search(
     }
     let catalog = &s.app.catalog;
     let items = match level {
-        DicomLevel::Study => catalog
-            .dicom_groups(&q)
-            .await
-            .map(|g| g.iter().map(|g| json::study(g, &base)).collect()),
+        DicomLevel::Study => catalog.dicom_groups(&q).await.map(|g| {
+            g.iter()
+                .map(|g| {
+                    let mut item = json::study(g, &base);
+                    include.merge(&g.row.attributes, false, &mut item);
+                    item
+                })
+                .collect()
+        }),
         DicomLevel::Series => catalog.dicom_groups(&q).await.map(|g| {
             g.iter()
                 .map(|g| {
                     let mut item = json::series(g, &base);
                     include.trim_series(&mut item);
+                    include.merge(&g.row.attributes, false, &mut item);
                     item
                 })
                 .collect()
         }),
-        DicomLevel::Instance => catalog
-            .dicom_instances(&q)
-            .await
-            .map(|i| i.iter().map(|i| json::instance(&i.row, &base)).collect()),
+        DicomLevel::Instance => catalog.dicom_instances(&q).await.map(|i| {
+            i.iter()
+                .map(|i| {
+                    let mut item = json::instance(&i.row, &base);
+                    include.merge(&i.row.attributes, true, &mut item);
+                    item
+                })
+                .collect()
+        }),
     };
     match items {
         Ok(items) => answer(items, &include.missing),

@@ -10,7 +10,8 @@
 //!
 //! FailureReason: 0xC000 cannot understand (not DICOM, not readable, not for us),
 //! 0xA900 instance of another study than the request's, 0xA700 out of resources
-//! (quota, size), 0x0110 any other failed check.
+//! (quota, size), 0x0110 any other failed check. Each failed item also carries the
+//! refusal's machine code as ErrorComment (0000,0902).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -439,12 +440,19 @@ fn failure_reason(code: &str) -> u16 {
             || c.starts_with("dicom.")
             || c.starts_with("type.")
             || c == "dicomweb.not_dicom"
+            || c == "dicomweb.directory"
             || c == "dicomweb.part_media_type" =>
         {
             0xC000
         }
         _ => 0x0110,
     }
+}
+
+/// ErrorComment (0000,0902) of a failed part: the machine code of its refusal (as in
+/// the check results and docs/errors.md), which FailureReason's few classes cannot say.
+fn error_comment(code: &str) -> Value {
+    json!({ "vr": "LO", "Value": [code] })
 }
 
 fn us(v: u16) -> Value {
@@ -491,7 +499,10 @@ async fn respond(
     for o in outcomes {
         let id = match o {
             Outcome::Refused(code) => {
-                failed.push(json!({ "00081197": us(failure_reason(&code)) }));
+                failed.push(json!({
+                    "00081197": us(failure_reason(&code)),
+                    "00000902": error_comment(&code),
+                }));
                 continue;
             }
             Outcome::Accepted(id) => id,
@@ -543,6 +554,7 @@ async fn respond(
                 }
             }
             item.insert("00081197".into(), us(failure_reason(&code)));
+            item.insert("00000902".into(), error_comment(&code));
             failed.push(Value::Object(item));
         }
     }

@@ -294,7 +294,7 @@ fn metadata_of(src: Source, l: &DicomLocation, base: &str, rt: &Handle) -> io::R
         "{base}/studies/{}/series/{}/instances/{}",
         d.study_uid, d.series_uid, d.sop_uid
     );
-    let mut v = super::json::dataset(&obj, &format!("{url}/bulkdata"));
+    let mut v = crate::pipeline::inspect::dicom_json::dataset(&obj, &format!("{url}/bulkdata"));
     let frames = d.number_of_frames.unwrap_or(1).max(1);
     let list: Vec<String> = (1..=frames).map(|n| n.to_string()).collect();
     if let Value::Object(o) = &mut v {
