@@ -157,6 +157,16 @@ insts = hospital.search_for_instances(ct.StudyInstanceUID, ct.SeriesInstanceUID)
 check([values(i, "00080018")[0] for i in insts] == [ct.SOPInstanceUID], "instances of a series")
 insts = hospital.search_for_instances(get_remaining=True, search_filters={"limit": 3})
 check(sorted(values(i, "00080018")[0] for i in insts) == sorted(sent), "all instances, paged")
+# Attributes without a column: matched and returned from what the index keeps per
+# instance, as dicomweb-client asks for them (`fields`, filters by keyword).
+insts = hospital.search_for_instances(search_filters={"Rows": ct.Rows, "Columns": ct.Columns},
+                                      fields=["SliceThickness", "PixelSpacing"])
+want = sorted(ds.SOPInstanceUID for ds in datasets.values()
+              if ds.get("Rows") == ct.Rows and ds.get("Columns") == ct.Columns)
+check(sorted(values(i, "00080018")[0] for i in insts) == want, "Rows and Columns matched")
+mine = [i for i in insts if values(i, "00080018")[0] == ct.SOPInstanceUID][0]
+check(values(mine, "00180050") == [float(ct.SliceThickness)], f"SliceThickness: {mine}")
+check(values(mine, "00280030") == [float(v) for v in ct.PixelSpacing], f"PixelSpacing: {mine}")
 summary["studies"] = len(studies)
 
 # WADO-RS: instances (bytes as stored), series, study, metadata, frames.
