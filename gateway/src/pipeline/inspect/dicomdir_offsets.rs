@@ -191,3 +191,34 @@ fn items(c: &mut Cursor<'_>, s: Syntax, len: u32) -> Option<Vec<u64>> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The offsets found here and those an independent writer linked its records with
+    /// (`gateway_fixtures::dicomdir`) agree, and so the set it describes is valid.
+    #[test]
+    fn offsets_agree_with_an_independent_writer() {
+        let ids = gateway_fixtures::dicomdir::SetIds {
+            file_set: "T",
+            patient: "P1",
+            patient_name: "DOE^J",
+            study: "1.2.826.0.1.3680043.10.9.1",
+            study_date: "20261123",
+            series: "1.2.826.0.1.3680043.10.9.2",
+            modality: "CT",
+            sop_class: "1.2.840.10008.5.1.4.1.1.2",
+            transfer_syntax: "1.2.840.10008.1.2.1",
+        };
+        let images: Vec<(String, String)> = (1..=3)
+            .map(|i| (format!("IM{i}"), format!("1.2.826.0.1.3680043.10.9.3.{i}")))
+            .collect();
+        let file = gateway_fixtures::dicomdir::dicomdir(&ids, &images).unwrap();
+        let offsets = super::record_offsets(&file, "1.2.840.10008.1.2.1").unwrap();
+        assert_eq!(offsets.len(), 6);
+        let obj = dicom_object::from_reader(&file[128..]).unwrap();
+        let root = obj
+            .get(dicom_dictionary_std::tags::OFFSET_OF_THE_FIRST_DIRECTORY_RECORD_OF_THE_ROOT_DIRECTORY_ENTITY)
+            .and_then(|e| e.to_int::<u64>().ok());
+        assert_eq!(root, Some(offsets[0]));
+    }
+}
