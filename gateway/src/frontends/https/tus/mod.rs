@@ -16,20 +16,26 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use http_body_util::BodyExt;
 
 use super::auth::Caller;
 use super::{Https, Problem, ingest_problem, problem};
 use crate::backends::catalog::{UploadRow, UploadState};
 use crate::session::{IngestError, Upload};
 
+mod body;
+mod metadata;
+
+use body::{Cut, Pool, Revocation, checksummed, next_data, stream_into};
+pub use metadata::{checksum_spec, metadata_file_name, metadata_value};
+use metadata::{file_name, upload_intent};
+
 pub const TUS_VERSION: &str = "1.0.0";
 pub const EXTENSIONS: &str =
     "creation,creation-with-upload,creation-defer-length,checksum,expiration,termination";
 pub const CHECKSUMS: &str = "sha256,sha1";
-const OFFSET_STREAM: &str = "application/offset+octet-stream";
+pub(super) const OFFSET_STREAM: &str = "application/offset+octet-stream";
 
-fn h(name: &'static str) -> HeaderName {
+pub(super) fn h(name: &'static str) -> HeaderName {
     HeaderName::from_static(name)
 }
 
@@ -37,7 +43,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn num(v: u64) -> HeaderValue {
+pub(super) fn num(v: u64) -> HeaderValue {
     HeaderValue::from(v)
 }
 
@@ -66,94 +72,6 @@ pub async fn options(State(s): State<Https>) -> Response {
         num(s.app.ingest.settings().max_file_bytes),
     );
     r
-}
-
-/// Parses `Upload-Metadata` (`key base64,key base64`); returns the file name.
-fn file_name(headers: &HeaderMap) -> Result<String, Problem> {
-    let meta = header(headers, "upload-metadata").unwrap_or("");
-    metadata_file_name(meta)
-        .map_err(|detail| Problem::new(StatusCode::BAD_REQUEST, "tus.bad_metadata", detail))
-}
-
-/// The file name an `Upload-Metadata` value carries, or why it carries none.
-pub fn metadata_file_name(meta: &str) -> Result<String, &'static str> {
-    for key in ["filename", "name"] {
-        if let Some(v) = metadata_value(meta, key)? {
-            return Ok(v);
-        }
-    }
-    Err("Upload-Metadata must carry the file name as `filename` (or `name`)")
-}
-
-/// The value of `key` in an `Upload-Metadata` value: `None` if absent, `Some("")` for
-/// a key given without a value (tus allows that), or why the value is unreadable.
-pub fn metadata_value(meta: &str, key: &str) -> Result<Option<String>, &'static str> {
-    for pair in meta.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (k, value) = pair.split_once(' ').unwrap_or((pair, ""));
-        if k == key {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(value.trim())
-                .map_err(|_| "Upload-Metadata values must be base64")?;
-            return String::from_utf8(bytes)
-                .map(Some)
-                .map_err(|_| "Upload-Metadata values must be UTF-8 (and names ASCII)");
-        }
-    }
-    Ok(None)
-}
-
-/// What `Upload-Metadata` asks besides the name: a pre-check (key `precheck`, any
-/// value or none; rule 21) and the request the upload answers (`request_id`,
-/// rule 20), validated for the tenant's profile before anything is created.
-fn upload_intent(
-    s: &Https,
-    tenant: &str,
-    headers: &HeaderMap,
-) -> Result<(bool, Option<String>), Problem> {
-    let meta = header(headers, "upload-metadata").unwrap_or("");
-    let bad = |detail| Problem::new(StatusCode::BAD_REQUEST, "tus.bad_metadata", detail);
-    let precheck = metadata_value(meta, "precheck").map_err(bad)?.is_some();
-    let Some(id) = metadata_value(meta, "request_id").map_err(bad)? else {
-        return Ok((precheck, None));
-    };
-    let profile = s
-        .app
-        .ingest
-        .tenants()
-        .snapshot()
-        .tenant(tenant)
-        .map(|t| t.profile)
-        .unwrap_or(crate::tenants::Profile::Generic);
-    let rules = &s.app.ingest.settings().requests;
-    rules
-        .validate(
-            profile,
-            tenant,
-            &id,
-            crate::pipeline::request::Source::Upload,
-        )
-        .map(|r| (precheck, Some(r.id)))
-        .map_err(|c| Problem::new(StatusCode::BAD_REQUEST, &c.code, &c.message))
-}
-
-/// The algorithm and expected digest of an `Upload-Checksum` value, or its refusal
-/// (code, detail).
-pub fn checksum_spec(
-    spec: &str,
-) -> Result<(&'static ring::digest::Algorithm, Vec<u8>), (&'static str, &'static str)> {
-    let (algo, expected) = spec.split_once(' ').ok_or((
-        "tus.bad_checksum",
-        "Upload-Checksum is `<algorithm> <base64>`",
-    ))?;
-    let algorithm = match algo {
-        "sha256" => &ring::digest::SHA256,
-        "sha1" => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
-        _ => return Err(("tus.checksum_algorithm", "supported: sha256, sha1")),
-    };
-    let expected = base64::engine::general_purpose::STANDARD
-        .decode(expected.trim())
-        .map_err(|_| ("tus.bad_checksum", "the checksum must be base64"))?;
-    Ok((algorithm, expected))
 }
 
 /// `POST`: creates an upload (and with a body, appends to it at once).
@@ -551,207 +469,6 @@ async fn append(
     };
     **slot = Some(up);
     reply
-}
-
-/// Why a body stopped before its end.
-enum Cut {
-    Ingest(IngestError),
-    Idle,
-    Client,
-    Checksum(Response),
-    /// A reload took the caller's access away mid-body.
-    Revoked,
-}
-
-/// Watches the tenants while a body streams in: an upload whose access a reload
-/// removes stops at once (what arrived stays, resumable by whoever is still allowed).
-struct Revocation<'a> {
-    changes: tokio::sync::watch::Receiver<u64>,
-    caller: &'a Caller,
-    tenants: &'a crate::tenants::Registry,
-}
-
-impl IntoResponse for Cut {
-    fn into_response(self) -> Response {
-        match self {
-            Cut::Ingest(e) => ingest_problem(&e),
-            Cut::Idle => problem(
-                StatusCode::REQUEST_TIMEOUT,
-                "http.body_idle",
-                "the upload body stalled; resume with HEAD and PATCH",
-            ),
-            Cut::Client => problem(
-                StatusCode::BAD_REQUEST,
-                "http.body_broken",
-                "the upload body ended early; resume with HEAD and PATCH",
-            ),
-            Cut::Checksum(r) => r,
-            Cut::Revoked => problem(
-                StatusCode::FORBIDDEN,
-                "auth.revoked",
-                "access for this hospital or credential was withdrawn during the upload; \
-                 what arrived is kept",
-            ),
-        }
-    }
-}
-
-/// The next piece of a body, or why there is none.
-async fn next_data(body: &mut Body, idle: Duration) -> Result<Option<axum::body::Bytes>, Cut> {
-    loop {
-        match tokio::time::timeout(idle, body.frame()).await {
-            Err(_) => return Err(Cut::Idle),
-            Ok(None) => return Ok(None),
-            Ok(Some(Err(_))) => return Err(Cut::Client),
-            Ok(Some(Ok(frame))) => {
-                if let Ok(data) = frame.into_data() {
-                    return Ok(Some(data));
-                }
-            }
-        }
-    }
-}
-
-/// The shared budget of collected bytes (KiB permits) and the size of one write.
-struct Pool {
-    buffers: std::sync::Arc<tokio::sync::Semaphore>,
-    /// The whole budget: a piece larger than it (never seen: body frames are far
-    /// smaller) holds all of it rather than waiting for ever.
-    total_kib: u32,
-    block: usize,
-}
-
-type Held = Option<tokio::sync::OwnedSemaphorePermit>;
-
-fn kib(bytes: usize) -> u32 {
-    u32::try_from(bytes.div_ceil(1024))
-        .unwrap_or(u32::MAX)
-        .max(1)
-}
-
-impl Pool {
-    /// Holds `bytes` more against the shared budget without waiting; `false` when the
-    /// budget is spent.
-    fn try_hold(&self, bytes: usize, held: &mut Held) -> bool {
-        match self
-            .buffers
-            .clone()
-            .try_acquire_many_owned(kib(bytes).min(self.total_kib))
-        {
-            Ok(p) => {
-                match held {
-                    Some(h) => h.merge(p),
-                    None => *held = Some(p),
-                }
-                true
-            }
-            Err(_) => false,
-        }
-    }
-
-    /// Waits for `bytes` of budget; called holding nothing, so waiters never hold
-    /// part of the budget another waiter needs.
-    async fn hold(&self, bytes: usize) -> Held {
-        let want = kib(bytes).min(self.total_kib);
-        self.buffers.clone().acquire_many_owned(want).await.ok()
-    }
-}
-
-/// Streams `body` into the upload in `pool.block`-sized writes, each collected against
-/// the listener's shared buffer budget.
-async fn stream_into(
-    up: &mut Upload,
-    mut body: Body,
-    idle: Duration,
-    mut watch: Revocation<'_>,
-    pool: Pool,
-) -> Result<(), Cut> {
-    let mut buf = Vec::with_capacity(pool.block);
-    let mut held = None;
-    let mut watching = true;
-    loop {
-        let next = tokio::select! {
-            next = next_data(&mut body, idle) => next,
-            changed = watch.changes.changed(), if watching => {
-                watching = changed.is_ok();
-                match watch.caller.revoked(watch.tenants) {
-                    Some(reason) => {
-                        use crate::telemetry::events::InternalEvent;
-                        crate::telemetry::events::SessionRevoked {
-                            protocol: "tus",
-                            tenant: &watch.caller.who.tenant,
-                            ip: watch.caller.ip,
-                            reason,
-                        }
-                        .emit();
-                        Err(Cut::Revoked)
-                    }
-                    None => continue,
-                }
-            }
-        };
-        let piece = match next {
-            Ok(p) => p,
-            Err(cut) => {
-                // Keep what arrived: the client resumes after it.
-                if !buf.is_empty() {
-                    let at = up.offset();
-                    up.write_at(at, buf).await.map_err(Cut::Ingest)?;
-                }
-                return Err(cut);
-            }
-        };
-        let last = piece.is_none();
-        if let Some(data) = piece {
-            if !pool.try_hold(data.len(), &mut held) {
-                // The budget is spent: write what this upload holds first, then wait
-                // with empty hands.
-                if !buf.is_empty() {
-                    let at = up.offset();
-                    let part = std::mem::replace(&mut buf, Vec::with_capacity(pool.block));
-                    up.write_at(at, part).await.map_err(Cut::Ingest)?;
-                }
-                held = pool.hold(data.len()).await;
-            }
-            buf.extend_from_slice(&data);
-        }
-        if buf.len() >= pool.block || (last && !buf.is_empty()) {
-            let at = up.offset();
-            let full = std::mem::replace(&mut buf, Vec::with_capacity(pool.block));
-            up.write_at(at, full).await.map_err(Cut::Ingest)?;
-            held = None;
-        }
-        if last {
-            return Ok(());
-        }
-    }
-}
-
-/// Reads a whole (bounded) PATCH body and checks it against `Upload-Checksum`.
-async fn checksummed(spec: &str, mut body: Body, idle: Duration, max: u64) -> Result<Vec<u8>, Cut> {
-    let bad =
-        |code: &str, detail: &str| Cut::Checksum(problem(StatusCode::BAD_REQUEST, code, detail));
-    let (algorithm, expected) = checksum_spec(spec).map_err(|(code, detail)| bad(code, detail))?;
-    let mut bytes = Vec::new();
-    while let Some(data) = next_data(&mut body, idle).await? {
-        if (bytes.len() + data.len()) as u64 > max {
-            return Err(Cut::Checksum(problem(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "tus.checksum_chunk_too_large",
-                &format!("a PATCH with Upload-Checksum may carry at most {max} bytes"),
-            )));
-        }
-        bytes.extend_from_slice(&data);
-    }
-    if ring::digest::digest(algorithm, &bytes).as_ref() != expected.as_slice() {
-        let status = StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST);
-        return Err(Cut::Checksum(problem(
-            status,
-            "tus.checksum_mismatch",
-            "the body does not match Upload-Checksum; nothing was appended",
-        )));
-    }
-    Ok(bytes)
 }
 
 /// `DELETE` (termination): gives up a partial upload. Accepted files are never deleted.
