@@ -10,7 +10,8 @@
 #   4. one hospital, one connection: SMALL (2000) sealed 64 KiB files in one `sftp`
 #      session (`put DIR/*`), to sshd vs to the gateway until all are indexed: files/s.
 # Prints a Markdown section for bench/RESULTS.md. Needs root (sshd) and openssh-server.
-# ONLY_SMALL=1 runs part 4 alone.
+# ONLY_SMALL=1 runs part 4 alone; GW=path/to/gateway measures that build (A/B of two
+# builds) instead of building this tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${SIZE_MIB:-1024}; RUNS=${RUNS:-3}; PAR=${PAR:-8}; PAR_MIB=${PAR_MIB:-256}
@@ -18,8 +19,10 @@ SMALL=${SMALL:-2000}; ONLY_SMALL=${ONLY_SMALL:-0}
 CIPHER=${CIPHER:-aes256-gcm@openssh.com}
 command -v age >/dev/null || { apt-get update -qq && apt-get install -y -qq age >/dev/null; }
 [ -x /usr/sbin/sshd ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null; }
-cargo build --release --locked -p gateway --bin gateway >&2
-GW=$PWD/target/release/gateway
+if [ -z "${GW:-}" ]; then
+  cargo build --release --locked -p gateway --bin gateway >&2
+  GW=$PWD/target/release/gateway
+fi
 W=$(mktemp -d /var/tmp/gwsftp.XXXXXX)
 cleanup() { kill "$GWPID" "$SSHDPID" 2>/dev/null || true; wait "$GWPID" "$SSHDPID" 2>/dev/null || true; rm -rf "$W"; }
 trap cleanup EXIT

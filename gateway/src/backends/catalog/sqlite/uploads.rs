@@ -97,7 +97,12 @@ impl SqliteCatalog {
             name.to_string(),
             protocol.to_string(),
         );
-        self.write(move |c| {
+        // Lazy: creating an upload promises no byte. The first durable offset or the
+        // acceptance is a durable commit after it in the same WAL, so it makes the row
+        // durable too; a power cut before that loses a row whose client was promised
+        // nothing (SFTP and tus clients reopen or create again), at one WAL sync
+        // fewer per upload.
+        self.write_lazy(move |c| {
             let (id, tenant, name, protocol) = args;
             c.prepare_cached(
                 "INSERT INTO uploads (id, tenant, name, protocol, state, declared_len, created_at, updated_at) \
