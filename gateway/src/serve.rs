@@ -200,7 +200,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         .windows()
         .unwrap_or_else(|_| crate::pipeline::window::Windows::none());
     let pipeline = crate::pipeline::Pipeline::new(
-        state.ingest.clone(),
+        &state.ingest,
         state.objects.clone(),
         cfg.server.data_dir.join("work"),
         windows,
@@ -223,9 +223,10 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let workers = cfg.pipeline.workers;
     jobs.start("pipeline", move |stop| pipeline.run(workers, lane, stop));
     let policy = crate::housekeeping::Policy::from_config(&cfg.ingest);
-    let core = state.ingest.clone();
+    let grounds = crate::housekeeping::Grounds::of(&state.ingest);
+    let g = grounds.clone();
     jobs.start("housekeeping", move |stop| {
-        crate::housekeeping::run(core, policy, stop)
+        crate::housekeeping::run(g, policy, stop)
     });
 
     let (core, data_dir) = (state.ingest.clone(), cfg.server.data_dir.clone());
@@ -241,10 +242,10 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
             crate::pipeline::publish::run(catalog, sinks, publish, stop)
         });
     }
-    let (core, objects) = (state.ingest.clone(), state.objects.clone());
+    let objects = state.objects.clone();
     let every = Duration::from_secs(cfg.retention.sweep_interval_secs);
     jobs.start("retention", move |stop| {
-        crate::housekeeping::run_retention(core, objects, every, stop)
+        crate::housekeeping::run_retention(grounds, objects, every, stop)
     });
 
     let admin_app = frontends::admin::router(state.clone());

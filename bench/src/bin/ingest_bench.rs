@@ -79,7 +79,7 @@ async fn setup(dir: &std::path::Path, identity: &Identity) -> Result<(Arc<Ingest
         IngestSettings::from_config(&config),
     );
     let objects = Arc::new(LocalStore::new(dir.join("objects"))?);
-    let pipeline = Pipeline::new(core.clone(), objects, dir.join("work"), Windows::none());
+    let pipeline = Pipeline::new(&core, objects, dir.join("work"), Windows::none());
     Ok((core, pipeline))
 }
 

@@ -23,7 +23,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::backends::catalog::{CatalogError, UploadRow};
+use std::path::PathBuf;
+
+use crate::backends::catalog::{Catalog, CatalogError, UploadRow};
 use crate::session::IngestCore;
 use crate::session::spool::spool_path;
 use crate::telemetry::events::{InternalEvent, UploadCleanedUp};
@@ -47,6 +49,26 @@ impl Policy {
     }
 }
 
+/// What housekeeping and retention work on, taken from the session's core when they
+/// are started: the catalog, the spool and the lock retention shares with the
+/// pipeline's indexing (see `IngestCore::objects_in_use`) — not the session itself.
+#[derive(Clone)]
+pub struct Grounds {
+    pub catalog: Catalog,
+    pub spool_dir: PathBuf,
+    pub objects_in_use: Arc<tokio::sync::RwLock<()>>,
+}
+
+impl Grounds {
+    pub fn of(core: &IngestCore) -> Grounds {
+        Grounds {
+            catalog: core.catalog().clone(),
+            spool_dir: core.settings().spool_dir.clone(),
+            objects_in_use: core.objects_in_use(),
+        }
+    }
+}
+
 /// What one sweep did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Swept {
@@ -56,23 +78,23 @@ pub struct Swept {
 }
 
 /// Runs one sweep as of `now` (unix seconds).
-pub async fn sweep(core: &IngestCore, policy: &Policy, now: i64) -> Result<Swept, CatalogError> {
-    let catalog = core.catalog();
+pub async fn sweep(g: &Grounds, policy: &Policy, now: i64) -> Result<Swept, CatalogError> {
+    let catalog = &g.catalog;
     catalog.refresh_statistics().await?;
     let expire_before = now - secs(policy.partial_expiry);
     let expired = catalog.expire_receiving(expire_before).await?;
     for up in &expired {
-        remove_spool(core, up, "expired");
+        remove_spool(g, up, "expired");
     }
     let quarantine_before = now - secs(policy.quarantine);
     let ended = catalog.quarantine_ended(quarantine_before).await?;
     for up in &ended {
         catalog.mark_purged(up).await?;
-        remove_spool(core, up, "purged");
+        remove_spool(g, up, "purged");
     }
     let prechecks = catalog.prechecks_ended(now - secs(policy.precheck)).await?;
     for up in &prechecks {
-        remove_spool(core, up, "precheck_removed");
+        remove_spool(g, up, "precheck_removed");
         catalog.delete_precheck(up).await?;
     }
     Ok(Swept {
@@ -86,8 +108,8 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2)
 }
 
-fn remove_spool(core: &IngestCore, up: &UploadRow, action: &'static str) {
-    let path = spool_path(&core.settings().spool_dir, &up.tenant, &up.id);
+fn remove_spool(g: &Grounds, up: &UploadRow, action: &'static str) {
+    let path = spool_path(&g.spool_dir, &up.tenant, &up.id);
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     match std::fs::remove_file(&path) {
         Ok(()) => {}
@@ -104,9 +126,9 @@ fn remove_spool(core: &IngestCore, up: &UploadRow, action: &'static str) {
 }
 
 /// Sweeps every `policy.interval` until `stop` turns true.
-pub async fn run(core: Arc<IngestCore>, policy: Policy, mut stop: watch::Receiver<bool>) {
+pub async fn run(g: Grounds, policy: Policy, mut stop: watch::Receiver<bool>) {
     loop {
-        if let Err(e) = sweep(&core, &policy, crate::util::unix_now()).await {
+        if let Err(e) = sweep(&g, &policy, crate::util::unix_now()).await {
             tracing::error!(code = e.code(), error = %e, "housekeeping sweep failed");
         }
         tokio::select! {
@@ -118,13 +140,13 @@ pub async fn run(core: Arc<IngestCore>, policy: Policy, mut stop: watch::Receive
 
 /// Runs the retention sweep every `interval` until `stop` turns true.
 pub async fn run_retention(
-    core: Arc<IngestCore>,
+    g: Grounds,
     objects: Arc<dyn crate::backends::objects::ObjectStore>,
     interval: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        match retention::sweep(&core, objects.as_ref(), crate::util::unix_now()).await {
+        match retention::sweep(&g, objects.as_ref(), crate::util::unix_now()).await {
             Ok(s) if s.files_expired > 0 || s.objects_deleted > 0 => {
                 tracing::info!(
                     files = s.files_expired,
@@ -175,11 +197,13 @@ mod tests {
             interval: Duration::from_secs(1),
         };
         let now = crate::util::unix_now();
-        let swept = sweep(&f.core, &policy, now).await.unwrap();
+        let swept = sweep(&Grounds::of(&f.core), &policy, now).await.unwrap();
         assert_eq!(swept, Swept::default(), "nothing is due yet");
         assert!(spool(&partial_id).exists() && spool(&bad_id).exists());
 
-        let swept = sweep(&f.core, &policy, now + 3601).await.unwrap();
+        let swept = sweep(&Grounds::of(&f.core), &policy, now + 3601)
+            .await
+            .unwrap();
         assert_eq!(
             swept,
             Swept {
@@ -202,7 +226,9 @@ mod tests {
         again.write_at(0, sealed.clone()).await.unwrap();
         again.finish().await.unwrap();
 
-        let swept = sweep(&f.core, &policy, now + 86_401).await.unwrap();
+        let swept = sweep(&Grounds::of(&f.core), &policy, now + 86_401)
+            .await
+            .unwrap();
         assert_eq!(
             swept,
             Swept {
@@ -220,7 +246,9 @@ mod tests {
         assert_eq!(c.audit_count("upload.purged").await.unwrap(), 1);
         assert_eq!(c.count_in_state(UploadState::Accepted).await.unwrap(), 1);
         assert_eq!(
-            sweep(&f.core, &policy, now + 999_999).await.unwrap(),
+            sweep(&Grounds::of(&f.core), &policy, now + 999_999)
+                .await
+                .unwrap(),
             Swept::default()
         );
     }

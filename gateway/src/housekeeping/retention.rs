@@ -11,7 +11,6 @@
 
 use crate::backends::catalog::CatalogError;
 use crate::backends::objects::{ObjectError, ObjectKey, ObjectStore};
-use crate::session::IngestCore;
 use crate::telemetry::metrics::METRICS;
 
 const BATCH: i64 = 500;
@@ -43,11 +42,11 @@ impl RetentionError {
 
 /// Expires every file due by `now` (unix seconds) and deletes unused objects.
 pub async fn sweep(
-    core: &IngestCore,
+    g: &super::Grounds,
     objects: &dyn ObjectStore,
     now: i64,
 ) -> Result<RetentionSwept, RetentionError> {
-    let catalog = core.catalog();
+    let catalog = &g.catalog;
     let mut done = RetentionSwept::default();
     loop {
         let expired = catalog.expire_due(now, BATCH).await?;
@@ -63,7 +62,7 @@ pub async fn sweep(
     loop {
         let pending = catalog.expired_unpurged(BATCH).await?;
         for f in &pending {
-            if let Some(bytes) = delete_if_unused(core, objects, &f.object_key).await? {
+            if let Some(bytes) = delete_if_unused(g, objects, &f.object_key).await? {
                 done.objects_deleted += 1;
                 done.bytes_deleted += bytes;
                 METRICS.retention_objects.inc();
@@ -80,12 +79,12 @@ pub async fn sweep(
 
 /// Deletes the object unless a current file uses it; its size when deleted.
 async fn delete_if_unused(
-    core: &IngestCore,
+    g: &super::Grounds,
     objects: &dyn ObjectStore,
     key: &str,
 ) -> Result<Option<u64>, RetentionError> {
-    let _exclusive = core.objects_in_use().write().await;
-    if core.catalog().object_in_use(key).await? {
+    let _exclusive = g.objects_in_use.write().await;
+    if g.catalog.object_in_use(key).await? {
         return Ok(None);
     }
     let key = ObjectKey::new(key)?;
@@ -116,15 +115,10 @@ mod tests {
             ..RetentionConfig::default()
         };
         let work = f.dir.path().join("work");
-        let p14 = Pipeline::new(
-            f.core.clone(),
-            objects.clone(),
-            work.clone(),
-            Windows::none(),
-        )
-        .with_retention(days(14));
-        let p30 = Pipeline::new(f.core.clone(), objects.clone(), work, Windows::none())
-            .with_retention(days(30));
+        let p14 = Pipeline::new(&f.core, objects.clone(), work.clone(), Windows::none())
+            .with_retention(days(14));
+        let p30 =
+            Pipeline::new(&f.core, objects.clone(), work, Windows::none()).with_retention(days(30));
         let a = f.upload("a.txt", b"record a\n").await;
         p14.process_next().await.unwrap().unwrap();
         let b = f.upload("b.txt", b"record b\n").await;
@@ -150,16 +144,24 @@ mod tests {
 
         let nothing = RetentionSwept::default();
         assert_eq!(
-            sweep(&f.core, objects.as_ref(), now + 13 * day)
-                .await
-                .unwrap(),
+            sweep(
+                &super::super::Grounds::of(&f.core),
+                objects.as_ref(),
+                now + 13 * day
+            )
+            .await
+            .unwrap(),
             nothing
         );
         assert!(stored(&a.plaintext_sha256).await && stored(&b.plaintext_sha256).await);
 
-        let swept = sweep(&f.core, objects.as_ref(), now + 15 * day)
-            .await
-            .unwrap();
+        let swept = sweep(
+            &super::super::Grounds::of(&f.core),
+            objects.as_ref(),
+            now + 15 * day,
+        )
+        .await
+        .unwrap();
         assert_eq!((swept.files_expired, swept.objects_deleted), (2, 1));
         assert!(!stored(&b.plaintext_sha256).await, "b.txt's object is gone");
         assert!(
@@ -173,15 +175,23 @@ mod tests {
         );
         assert_eq!(catalog.outbox_count("file.expired").await.unwrap(), 2);
 
-        let swept = sweep(&f.core, objects.as_ref(), now + 31 * day)
-            .await
-            .unwrap();
+        let swept = sweep(
+            &super::super::Grounds::of(&f.core),
+            objects.as_ref(),
+            now + 31 * day,
+        )
+        .await
+        .unwrap();
         assert_eq!((swept.files_expired, swept.objects_deleted), (1, 1));
         assert!(!stored(&a.plaintext_sha256).await);
         assert_eq!(
-            sweep(&f.core, objects.as_ref(), now + 99 * day)
-                .await
-                .unwrap(),
+            sweep(
+                &super::super::Grounds::of(&f.core),
+                objects.as_ref(),
+                now + 99 * day
+            )
+            .await
+            .unwrap(),
             nothing
         );
     }

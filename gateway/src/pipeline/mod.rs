@@ -29,12 +29,16 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::backends::catalog::Catalog;
 use crate::backends::catalog::{CatalogError, NewFile, UploadRow};
 use crate::backends::objects::ObjectStore;
 use crate::checks::{Check, Severity};
+use crate::sealed::{HeaderPolicy, Identity};
 use crate::session::IngestCore;
+use crate::session::admission::Admission;
+use crate::session::handoff::Handoff;
 use crate::telemetry::events::{InternalEvent, UploadChecked};
-use crate::tenants::Profile;
+use crate::tenants::{Profile, Registry};
 use isolation::job;
 
 /// Observes a stage's duration into `gateway_pipeline_stage_seconds` when dropped.
@@ -45,8 +49,20 @@ fn stage(name: &'static str) -> prometheus::HistogramTimer {
         .start_timer()
 }
 
+/// The pipeline holds what it works with itself, taken from the session's core when it
+/// is built: the catalog, the gateway's identity, its own settings, the hand-off of
+/// acceptances, the admission loop it reports checks to, and the lock it shares with
+/// retention — not the session.
 pub struct Pipeline {
-    core: Arc<IngestCore>,
+    catalog: Catalog,
+    identity: Identity,
+    tenants: Registry,
+    spool_dir: PathBuf,
+    header_policy: HeaderPolicy,
+    requests: Arc<request::RequestRules>,
+    handoff: Arc<Handoff>,
+    admission: Arc<Admission>,
+    objects_in_use: Arc<tokio::sync::RwLock<()>>,
     objects: Arc<dyn ObjectStore>,
     work_dir: PathBuf,
     windows: window::Windows,
@@ -90,13 +106,22 @@ pub enum PipelineError {
 
 impl Pipeline {
     pub fn new(
-        core: Arc<IngestCore>,
+        core: &IngestCore,
         objects: Arc<dyn ObjectStore>,
         work_dir: PathBuf,
         windows: window::Windows,
     ) -> Pipeline {
+        let settings = core.settings();
         Pipeline {
-            core,
+            catalog: core.catalog().clone(),
+            identity: core.identity().clone(),
+            tenants: core.tenants().clone(),
+            spool_dir: settings.spool_dir.clone(),
+            header_policy: settings.header_policy.clone(),
+            requests: settings.requests.clone(),
+            handoff: core.handoff(),
+            admission: core.shared_admission(),
+            objects_in_use: core.objects_in_use(),
             objects,
             work_dir,
             windows,
@@ -154,20 +179,20 @@ impl Pipeline {
         max_bytes: Option<u64>,
     ) -> Result<Option<Outcome>, PipelineError> {
         let paused = self.paused_for().is_some();
-        self.core.admission().set_paused(paused);
+        self.admission.set_paused(paused);
         if paused {
             return Ok(None);
         }
         let claimed = match max_bytes {
-            Some(max) => self.core.catalog().claim_next_small(max).await?,
-            None => self.core.catalog().claim_next_accepted().await?,
+            Some(max) => self.catalog.claim_next_small(max).await?,
+            None => self.catalog.claim_next_accepted().await?,
         };
         let Some(upload) = claimed else {
             return Ok(None);
         };
         if let Some(waits) = upload.waits_for.as_deref().and_then(set_wait::Waits::parse) {
             let now = crate::util::unix_now();
-            let catalog = self.core.catalog();
+            let catalog = &self.catalog;
             match set_wait::still_waiting(catalog, &upload, waits, now, self.set_quiet_secs).await {
                 Ok(true) => return self.defer(&upload, waits).await.map(Some),
                 Ok(false) => {}
@@ -186,7 +211,7 @@ impl Pipeline {
             return outcome.map(Some);
         }
         if outcome.is_ok() {
-            self.core.admission().checked();
+            self.admission.checked();
         }
         if let Ok(o) = &outcome {
             let failed = match o {
@@ -201,7 +226,7 @@ impl Pipeline {
                 tenant: &upload.tenant,
                 upload: &upload.id,
                 failed,
-                seconds: self.core.since_accepted(&upload),
+                seconds: self.handoff.since_accepted(&upload),
             }
             .emit();
         }
@@ -210,19 +235,11 @@ impl Pipeline {
     }
 
     async fn check(&self, upload: &UploadRow) -> Result<Outcome, PipelineError> {
-        let catalog = self.core.catalog();
-        let spool = crate::session::spool::spool_path(
-            &self.core.settings().spool_dir,
-            &upload.tenant,
-            &upload.id,
-        );
-        let (identity, policy) = (
-            self.core.identity().clone(),
-            self.core.settings().header_policy.clone(),
-        );
+        let catalog = &self.catalog;
+        let spool = crate::session::spool::spool_path(&self.spool_dir, &upload.tenant, &upload.id);
+        let (identity, policy) = (self.identity.clone(), self.header_policy.clone());
         let (profile, tenant_retention) = self
-            .core
-            .tenants()
+            .tenants
             .snapshot()
             .tenant(&upload.tenant)
             .map(|t| (t.profile, t.retention_days))
@@ -239,7 +256,7 @@ impl Pipeline {
                 )
                 .await;
         };
-        let rules = self.core.settings().requests.clone();
+        let rules = self.requests.clone();
         let request = match request::of_upload(&rules, profile, upload) {
             Ok(r) => r,
             Err(check) => return self.reject(upload, vec![check]).await,
@@ -356,7 +373,7 @@ impl Pipeline {
         // The spool file moves into the object store (see store.rs): after this the
         // upload's bytes live there, and a crash before the index commit re-runs the
         // check from the stored object. Retention must not delete the object between.
-        let _in_use = self.core.objects_in_use().read().await;
+        let _in_use = self.objects_in_use.read().await;
         let timer = stage("store");
         let key = if spool.exists() {
             store::store(self.objects.as_ref(), &spool, &sha256)
@@ -464,10 +481,7 @@ impl Pipeline {
                 error: &error.to_string(),
             }
             .emit();
-            self.core
-                .catalog()
-                .defer_check(&upload.id, after, "")
-                .await?;
+            self.catalog.defer_check(&upload.id, after, "").await?;
             return Err(error);
         }
         if upload.check_attempts >= self.max_attempts {
@@ -483,10 +497,7 @@ impl Pipeline {
         }
         .emit();
         let after = crate::util::unix_now().saturating_add(backoff as i64);
-        self.core
-            .catalog()
-            .requeue_upload(&upload.id, after)
-            .await?;
+        self.catalog.requeue_upload(&upload.id, after).await?;
         Err(error)
     }
 
@@ -524,13 +535,11 @@ impl Pipeline {
             .collect();
         // The spool file stays: rejected uploads are kept for inspection (quarantine).
         if upload.is_precheck() {
-            self.core
-                .catalog()
+            self.catalog
                 .finish_precheck(&upload.id, false, &checks)
                 .await?;
         } else {
-            self.core
-                .catalog()
+            self.catalog
                 .reject_upload(
                     &upload.id,
                     &checks,

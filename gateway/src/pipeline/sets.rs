@@ -30,8 +30,7 @@ impl Pipeline {
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
         while self
-            .core
-            .catalog()
+            .catalog
             .earlier_pending(&upload.tenant, seq, prefix, sha256)
             .await?
             > 0
@@ -56,7 +55,7 @@ impl Pipeline {
         if upload.name.starts_with("dicomweb/") {
             return Ok(Some(false));
         }
-        let catalog = self.core.catalog();
+        let catalog = &self.catalog;
         let folders = set_wait::set_folders(&upload.name);
         if catalog.dicomdir_in(&upload.tenant, &folders).await? {
             return Ok(Some(true));
@@ -79,8 +78,7 @@ impl Pipeline {
         waits: set_wait::Waits,
     ) -> Result<Outcome, PipelineError> {
         let after = crate::util::unix_now().saturating_add(set_wait::RECHECK_SECS);
-        self.core
-            .catalog()
+        self.catalog
             .defer_check(&upload.id, after, waits.as_str())
             .await?;
         Ok(Outcome::Deferred {
@@ -98,8 +96,7 @@ impl Pipeline {
     ) -> Result<SetStep, PipelineError> {
         let prefix = folder_set::prefix(&upload.name);
         let activity = self
-            .core
-            .catalog()
+            .catalog
             .folder_activity(&upload.tenant, &prefix, &upload.id)
             .await?;
         let quiet = set_wait::quiet(
@@ -113,14 +110,10 @@ impl Pipeline {
             return Ok(SetStep::Wait(set_wait::Waits::Checks));
         }
         let current = self
-            .core
-            .catalog()
+            .catalog
             .current_files_under(&upload.tenant, &prefix)
             .await?;
-        let (identity, policy) = (
-            self.core.identity().clone(),
-            self.core.settings().header_policy.clone(),
-        );
+        let (identity, policy) = (self.identity.clone(), self.header_policy.clone());
         let scratch = self.work_dir.join(format!("{}.set", upload.id));
         let members = folder_set::members(
             current,

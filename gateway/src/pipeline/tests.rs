@@ -11,7 +11,7 @@ use tokio::io::AsyncReadExt;
 fn pipeline(f: &Fixture, windows: window::Windows) -> Pipeline {
     let objects = LocalStore::new(f.dir.path().join("objects")).unwrap();
     Pipeline::new(
-        f.core.clone(),
+        &f.core,
         Arc::new(objects),
         f.dir.path().join("work"),
         windows,

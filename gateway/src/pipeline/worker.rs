@@ -14,7 +14,7 @@ impl Pipeline {
     /// that take only uploads of at most `lane.1` bytes — so small files are not held
     /// up behind large ones being decrypted and inspected.
     pub async fn run(self, workers: usize, lane: (usize, u64), stop: watch::Receiver<bool>) {
-        match self.core.catalog().requeue_checking().await {
+        match self.catalog.requeue_checking().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
                 uploads = n,
@@ -36,10 +36,8 @@ impl Pipeline {
     }
 
     async fn work(self: Arc<Self>, max_bytes: Option<u64>, mut stop: watch::Receiver<bool>) {
-        let signal = match max_bytes {
-            Some(_) => self.core.accepted_small_signal(),
-            None => self.core.accepted_signal(),
-        };
+        let handoff = self.handoff.clone();
+        let signal = handoff.signal(max_bytes.is_some());
         loop {
             if *stop.borrow() {
                 return;

@@ -22,7 +22,8 @@ use std::sync::Arc;
 pub use error::IngestError;
 pub use inbox::Renamed;
 use receiving::Receiving;
-mod admission;
+pub mod admission;
+pub mod handoff;
 mod live;
 
 use crate::backends::catalog::{Catalog, UploadRow, UploadState};
@@ -92,17 +93,13 @@ pub struct IngestCore {
     tenants: Registry,
     identity: Identity,
     settings: IngestSettings,
-    /// Woken on every acceptance, so the pipeline does not poll.
-    accepted: Arc<tokio::sync::Notify>,
-    /// The same for the small-file lane's workers, which may sleep through a large one.
-    accepted_small: Arc<tokio::sync::Notify>,
+    /// What acceptances hand the pipeline (`handoff.rs`).
+    handoff: Arc<handoff::Handoff>,
     /// Objects are shared by content: indexing holds this for reading from storing an
     /// object to committing the file that uses it, retention for writing from finding
     /// an object unused to deleting it, so it never deletes one a file is about to use.
-    objects_in_use: tokio::sync::RwLock<()>,
-    /// When uploads were accepted in this process, for `gateway_time_to_indexed_seconds`
-    /// (the catalog's `accepted_at` has only seconds).
-    accepted_at: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    /// Made here so the pipeline and retention built from one core share it.
+    objects_in_use: Arc<tokio::sync::RwLock<()>>,
     /// Uploads some connection holds open (one writer per upload; see `live.rs`).
     live: live::LiveUploads,
     admission: Arc<admission::Admission>,
@@ -168,34 +165,22 @@ impl IngestCore {
             catalog,
             tenants,
             identity,
-            accepted: Arc::new(tokio::sync::Notify::new()),
-            accepted_small: Arc::new(tokio::sync::Notify::new()),
-            objects_in_use: tokio::sync::RwLock::new(()),
-            accepted_at: std::sync::Mutex::default(),
+            handoff: Arc::default(),
+            objects_in_use: Arc::default(),
             live: live::LiveUploads::default(),
             admission: admission::Admission::new(settings.max_backlog, settings.admission_wait),
             settings,
         })
     }
 
-    /// Seconds since `upload` was accepted (forgetting it): precise for uploads accepted
-    /// by this process, else from the catalog's `accepted_at`.
-    pub fn since_accepted(&self, upload: &UploadRow) -> f64 {
-        let mine = self
-            .accepted_at
-            .lock()
-            .ok()
-            .and_then(|mut m| m.remove(&upload.id));
-        match (mine, upload.accepted_at) {
-            (Some(at), _) => at.elapsed().as_secs_f64(),
-            (None, Some(secs)) => (crate::util::unix_now() - secs).max(0) as f64,
-            (None, None) => 0.0,
-        }
+    /// See the `objects_in_use` field.
+    pub fn objects_in_use(&self) -> Arc<tokio::sync::RwLock<()>> {
+        self.objects_in_use.clone()
     }
 
-    /// See the `objects_in_use` field.
-    pub fn objects_in_use(&self) -> &tokio::sync::RwLock<()> {
-        &self.objects_in_use
+    /// What acceptances hand the pipeline.
+    pub fn handoff(&self) -> Arc<handoff::Handoff> {
+        self.handoff.clone()
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -212,16 +197,6 @@ impl IngestCore {
 
     pub fn settings(&self) -> &IngestSettings {
         &self.settings
-    }
-
-    /// Notified whenever an upload is accepted.
-    /// Woken on every acceptance, for the small-file lane.
-    pub fn accepted_small_signal(&self) -> Arc<tokio::sync::Notify> {
-        self.accepted_small.clone()
-    }
-
-    pub fn accepted_signal(&self) -> Arc<tokio::sync::Notify> {
-        self.accepted.clone()
     }
 
     /// Opens `name` for `who`: resumes the tenant's partial upload of that name if there
@@ -379,6 +354,11 @@ impl IngestCore {
     /// The door new uploads pass (see `admission.rs`).
     pub fn admission(&self) -> &admission::Admission {
         &self.admission
+    }
+
+    /// The admission loop, for the pipeline that reports checks done to it.
+    pub fn shared_admission(&self) -> Arc<admission::Admission> {
+        self.admission.clone()
     }
 
     async fn admit(&self, who: &Principal) -> admission::Ticket {

@@ -210,16 +210,12 @@ impl Upload {
             plaintext_sha256: sha,
             seq,
         };
-        if let Ok(mut m) = self.core.accepted_at.lock() {
-            m.insert(self.row.id.clone(), std::time::Instant::now());
-        }
         match self.ticket.take() {
             Some(t) => t.accepted(),
             None => self.core.admission.accepted(),
         }
         // Wake a pipeline worker: it sleeps until something is accepted.
-        self.core.accepted.notify_one();
-        self.core.accepted_small.notify_one();
+        self.core.handoff.accepted(&self.row.id);
         UploadAccepted {
             tenant: &self.row.tenant,
             protocol: &self.row.protocol,

@@ -72,13 +72,8 @@ async fn main() -> Result<()> {
     let objects = Arc::new(LocalStore::new(a.data_dir.join("objects"))?);
     // Kills every 5–150 ms can interrupt one file's check three times (the default
     // poison limit, `check.interrupted`); no real crash rate is that high.
-    let pipeline = Pipeline::new(
-        core.clone(),
-        objects,
-        a.data_dir.join("work"),
-        Windows::none(),
-    )
-    .with_max_check_attempts(50);
+    let pipeline = Pipeline::new(&core, objects, a.data_dir.join("work"), Windows::none())
+        .with_max_check_attempts(50);
     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(pipeline.run(4, (0, 0), stop_rx));
 
