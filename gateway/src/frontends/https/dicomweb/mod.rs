@@ -11,6 +11,7 @@
 pub mod accept;
 pub mod bulkdata;
 pub mod fields;
+mod frames;
 pub mod json;
 pub mod multipart;
 pub mod qido;
@@ -73,7 +74,7 @@ pub fn routes() -> Router<Https> {
         )
         .route(
             "/dicomweb/studies/{study}/series/{series}/instances/{instance}/frames/{frames}",
-            get(wado::frames),
+            get(frames::frames),
         )
 }
 
