@@ -35,8 +35,9 @@ if ! python3 -c 'import pydicom' 2>/dev/null; then
   echo "test-setup: pip install pydicom"
   python3 -m pip install -q 'pydicom==3.0.2'
 fi
-# pydicom-data: the real-world files pydicom's own tests download (the DICOM corpus test).
-if ! python3 -c 'import pydicom_data' 2>/dev/null; then
+# pydicom-data (module `data_store`): the real-world files pydicom's own tests download
+# (the DICOM corpus test).
+if ! python3 -c 'import data_store' 2>/dev/null; then
   echo "test-setup: pip install pydicom-data"
   python3 -m pip install -q 'pydicom-data==1.0.0'
 fi

@@ -2,6 +2,7 @@
 //! answers, and the small attributes the index keeps for QIDO-RS `includefield` and
 //! matching ([`indexable`]).
 
+use dicom_core::header::HasLength;
 use serde_json::{Map, Value, json};
 
 /// Binary values longer than this are not inlined in metadata but given as a
@@ -33,21 +34,26 @@ pub const IN_COLUMNS: [&str; 24] = [
     "0008103E", "0020000E", "00200011", "00201209", "00080016", "00080018", "00083002", "00200013",
 ];
 
-/// Longest DICOM JSON of one attribute the index keeps (a name, a number list, a short
-/// inline binary), and of all of one instance's together: a CT header's short
-/// attributes take 3–6 KiB; a longer value stays in the file, for WADO-RS metadata.
-pub const INDEXED_ATTRIBUTE_MAX: usize = 512;
-pub const INDEXED_TOTAL_MAX: usize = 32 * 1024;
+/// Longest value (as stored) of one attribute the index keeps — a name, a number list, a
+/// short inline binary — and most stored bytes of one instance's together: a CT header's
+/// short attributes take 3–6 KiB; a longer value stays in the file, for WADO-RS
+/// metadata.
+pub const INDEXED_VALUE_MAX: u32 = 256;
+pub const INDEXED_TOTAL_MAX: usize = 16 * 1024;
 
 /// The top-level attributes the index keeps beside its columns, for QIDO-RS
 /// `includefield` and matching on any attribute: short ones only
-/// ([`INDEXED_ATTRIBUTE_MAX`]), no sequences and nothing given by BulkDataURI, in tag
-/// order until [`INDEXED_TOTAL_MAX`].
+/// ([`INDEXED_VALUE_MAX`]), no sequences, in tag order until [`INDEXED_TOTAL_MAX`].
+/// Lengths are looked at before any value is decoded: this runs for every instance
+/// indexed, so a header's large values cost nothing here.
 pub fn indexable(obj: &dicom_object::InMemDicomObject) -> Value {
     let mut o = Map::new();
     let mut total = 0;
     for e in obj {
-        if e.vr() == dicom_core::VR::SQ {
+        let Some(len) = e.header().length().get() else {
+            continue;
+        };
+        if e.vr() == dicom_core::VR::SQ || len > INDEXED_VALUE_MAX {
             continue;
         }
         let tag = e.header().tag;
@@ -55,16 +61,12 @@ pub fn indexable(obj: &dicom_object::InMemDicomObject) -> Value {
         if IN_COLUMNS.contains(&key.as_str()) {
             continue;
         }
-        let v = element(e, "");
-        if v.get("BulkDataURI").is_some() {
-            continue;
-        }
-        let size = v.to_string().len() + key.len() + 4;
-        if size > INDEXED_ATTRIBUTE_MAX || total + size > INDEXED_TOTAL_MAX {
-            continue;
+        let size = len as usize + 32;
+        if total + size > INDEXED_TOTAL_MAX {
+            break;
         }
         total += size;
-        o.insert(key, v);
+        o.insert(key, element(e, ""));
     }
     Value::Object(o)
 }
