@@ -5,6 +5,7 @@ mod dicom;
 mod error;
 mod handoff;
 mod housekeeping;
+mod queue;
 mod results;
 mod review;
 mod sets;
