@@ -11,7 +11,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::backends::catalog::{self, CatalogError};
+use crate::backends::catalog::{self, CatalogError, UploadState};
 use crate::backends::objects::local::LocalStore;
 use crate::config::Config;
 use crate::frontends::{self, AppState};
@@ -89,6 +89,13 @@ pub async fn prepare(config: Config) -> Result<AppState, ServeError> {
         keys.age_identity.clone(),
         IngestSettings::from_config(&config),
     );
+    // Admission counts the backlog itself from here on; what a previous run left
+    // accepted or mid-check is counted once, before any listener opens.
+    let mut backlog = 0;
+    for state in [UploadState::Accepted, UploadState::Checking] {
+        backlog += u64::try_from(catalog.count_in_state(state).await?).unwrap_or(0);
+    }
+    ingest.admission().seed(backlog);
     Ok(AppState {
         config: Arc::new(config),
         catalog,

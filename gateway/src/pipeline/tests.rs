@@ -331,3 +331,28 @@ async fn the_small_file_lane_passes_large_files_queued_ahead() {
         "{outcome:?}"
     );
 }
+
+/// Admission counts the backlog itself: acceptances add, ended checks (indexed or
+/// rejected) take away, and it ends where the catalog's states say.
+#[tokio::test(flavor = "multi_thread")]
+async fn admission_counts_the_backlog_without_the_catalog() {
+    let f = fixture().await;
+    let p = pipeline(&f, window::Windows::none());
+    let admission = f.core.admission();
+    assert_eq!(admission.backlog(), 0);
+    f.upload("a.pdf", &pdf("a")).await;
+    f.upload("b.exe", b"MZ\x90\x00 not allowed").await;
+    f.upload("c.pdf", &pdf("c")).await;
+    assert_eq!(admission.backlog(), 3);
+    let first = p.process_next().await.unwrap().unwrap();
+    assert!(matches!(first, Outcome::Indexed { .. }), "{first:?}");
+    assert_eq!(admission.backlog(), 2);
+    let second = p.process_next().await.unwrap().unwrap();
+    assert!(matches!(second, Outcome::Rejected { .. }), "{second:?}");
+    assert_eq!(admission.backlog(), 1);
+    p.process_next().await.unwrap().unwrap();
+    let catalog = f.core.catalog();
+    let in_catalog = catalog.count_in_state(UploadState::Accepted).await.unwrap()
+        + catalog.count_in_state(UploadState::Checking).await.unwrap();
+    assert_eq!((admission.backlog(), in_catalog), (0, 0));
+}

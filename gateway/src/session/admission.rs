@@ -28,8 +28,9 @@ pub struct Admission {
     /// What may be in the system (0: never wait).
     limit: u64,
     max_wait: Duration,
-    /// Accepted and checking uploads: counted here, re-read from the catalog by the
-    /// telemetry sampler so a miscount cannot last.
+    /// Accepted and checking uploads: seeded from the catalog at start-up, then moved
+    /// by acceptances ([`Admission::accepted`]) and ended checks ([`Admission::checked`])
+    /// only — a deferred or retried check stays in it. The sampler only reads it.
     backlog: AtomicU64,
     /// Tickets out (uploads let in, not yet accepted): id → when issued.
     admitted: std::sync::Mutex<HashMap<u64, Instant>>,
@@ -128,10 +129,15 @@ impl Admission {
         self.freed.notify_waiters();
     }
 
-    /// The catalog's count (accepted + checking), from the telemetry sampler.
-    pub fn set_backlog(&self, n: u64) {
+    /// What the catalog held accepted or checking at start-up, before any upload.
+    pub fn seed(&self, n: u64) {
         self.backlog.store(n, Ordering::Relaxed);
         self.freed.notify_waiters();
+    }
+
+    /// Accepted and checking uploads, as counted here.
+    pub fn backlog(&self) -> u64 {
+        self.backlog.load(Ordering::Relaxed)
     }
 
     pub fn set_paused(&self, paused: bool) {
@@ -216,7 +222,8 @@ mod tests {
         a.set_paused(true);
         assert_eq!(a.admit().await.1, Duration::ZERO);
         a.set_paused(false);
-        a.set_backlog(0);
+        a.checked();
+        assert_eq!(a.backlog(), 0);
         // The ticket above is older than the wait: it no longer counts.
         tokio::time::sleep(Duration::from_millis(250)).await;
         assert_eq!(a.admit().await.1, Duration::ZERO);

@@ -59,6 +59,7 @@ pub struct Metrics {
     pub inspect_worker_starts: IntCounter,
     pub check_retries: IntCounterVec,
     pub checks_paused: IntGauge,
+    pub admission_backlog: IntGauge,
     pub uploads_in_state: IntGaugeVec,
     pub received_bytes: IntCounterVec,
     pub spool_bytes: IntGauge,
@@ -207,6 +208,11 @@ impl Metrics {
                 &registry,
                 "gateway_checks_paused",
                 "1 while checks wait for a maintenance window or an announced outage to end (uploads are still received).",
+            ),
+            admission_backlog: gauge(
+                &registry,
+                "gateway_admission_backlog_uploads",
+                "Accepted and checking uploads as admission counts them (what ingest.max_backlog is compared with).",
             ),
             https_connections: gauge(
                 &registry,

@@ -15,6 +15,7 @@ mod dicomdir_offsets;
 mod magic;
 pub mod naming;
 pub mod pdf;
+mod pdf_nesting;
 pub mod zip;
 mod zip_eocd;
 
