@@ -2,7 +2,7 @@
 # Installs what the test suite talks to, once: the OpenSSH client, curl, the age CLI
 # (interop), promtool (metrics format), qpdf (PDF test files), rclone (an SFTP client),
 # gcab and cabextract (CAB archives),
-# nats-server (JetStream, for event hand-off),
+# nats-server (JetStream, for event hand-off), HAProxy and moto (S3) for scale-out,
 # pyrage (interop) and
 # pydicom (DICOM test files and the reference for DICOM metadata). A second run only checks.
 set -euo pipefail
@@ -19,11 +19,19 @@ command -v gcab >/dev/null || need_apt+=(gcab)
 command -v cabextract >/dev/null || need_apt+=(cabextract)
 # Hand-off: a real NATS server with JetStream (started by the tests themselves).
 command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || need_apt+=(nats-server)
+# Scale-out: the load balancer in front of several gateways (PROXY protocol v2).
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need_apt+=(haproxy)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test-setup: apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# Scale-out: an S3-compatible server (moto in server mode) for the S3 object store.
+if ! command -v moto_server >/dev/null || ! python3 -c 'import flask_cors' 2>/dev/null; then
+  echo "test-setup: pip install moto[server]"
+  python3 -m pip install -q 'moto[server]==5.2.1'
 fi
 
 if ! python3 -c 'import pyrage' 2>/dev/null; then

@@ -3,7 +3,7 @@
 //! period, flush the catalog and exit.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +13,8 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::backends::catalog::{self, CatalogError, UploadState};
 use crate::backends::objects::local::LocalStore;
+use crate::backends::objects::s3::S3Store;
+use crate::backends::objects::{ObjectError, ObjectStore};
 use crate::config::Config;
 use crate::frontends::{self, AppState};
 use crate::keys::{self, KeysError};
@@ -33,6 +35,8 @@ pub enum ServeError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Tenants(#[from] TenantsError),
+    #[error(transparent)]
+    Objects(#[from] ObjectError),
     #[error("cannot listen on {addr} ({name}): {source}")]
     Bind {
         name: &'static str,
@@ -78,11 +82,7 @@ pub async fn prepare(config: Config) -> Result<AppState, ServeError> {
     let catalog =
         catalog::open_with(&config.catalog.url, &data_dir, config.catalog.synchronous).await?;
     let tenants = Registry::load(&config.server.tenants_file)?;
-    let objects_dir = data_dir.join("objects");
-    let objects = LocalStore::new(&objects_dir).map_err(|source| ServeError::DataDir {
-        path: objects_dir,
-        source,
-    })?;
+    let objects = open_objects(&config, &data_dir)?;
     let ingest = IngestCore::new(
         catalog.clone(),
         tenants.clone(),
@@ -101,9 +101,24 @@ pub async fn prepare(config: Config) -> Result<AppState, ServeError> {
         catalog,
         tenants,
         keys: Arc::new(keys),
-        objects: Arc::new(objects),
+        objects,
         ingest,
     })
+}
+
+/// The local directory under the data directory, or the S3 bucket `[objects] url` names.
+fn open_objects(config: &Config, data_dir: &Path) -> Result<Arc<dyn ObjectStore>, ServeError> {
+    if let Some(s3) = config.objects.s3() {
+        let store = S3Store::new(&s3)?;
+        tracing::info!(store = store.describe(), "objects are stored in S3");
+        return Ok(Arc::new(store));
+    }
+    let objects_dir = data_dir.join("objects");
+    let store = LocalStore::new(&objects_dir).map_err(|source| ServeError::DataDir {
+        path: objects_dir,
+        source,
+    })?;
+    Ok(Arc::new(store))
 }
 
 async fn bind(name: &'static str, addr: SocketAddr) -> Result<TcpListener, ServeError> {
@@ -152,6 +167,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         state.keys.ssh_host_key.clone(),
         &cfg.sftp,
     ));
+    let balancers = frontends::proxy::Balancers::new(&cfg.server.proxy_protocol_from);
     let sftp = frontends::sftp::Listener {
         config: ssh_config,
         tenants: state.tenants.clone(),
@@ -159,6 +175,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         rules: frontends::sftp::defender::Rules::from_config(&cfg.sftp),
         temp_suffixes: cfg.sftp.temp_suffixes.clone().into(),
         limits: frontends::sftp::ConnectionLimits::of(&cfg.sftp),
+        balancers: balancers.clone(),
     };
     let sftp_task = tokio::spawn(frontends::sftp::run(sftp_l, sftp, stop_rx.clone()));
 
@@ -176,8 +193,9 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     // closed before its handshake.
     let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
         .handshake_timeout(header_timeout)
-        .acceptor(frontends::https::limit::Capped::new(
-            cfg.https.max_connections,
+        .acceptor(frontends::https::proxied::Proxied::new(
+            balancers,
+            frontends::https::limit::Capped::new(cfg.https.max_connections),
         ));
     let mut https_server = axum_server::from_tcp(https_std)
         .map_err(ServeError::Tls)?

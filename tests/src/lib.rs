@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+pub mod balancer;
 pub mod dicom;
 pub mod http;
 pub mod sftp;
@@ -195,6 +196,7 @@ pub struct TestGatewayBuilder {
     tenants: Vec<TestTenant>,
     reviewers: Vec<TestReviewer>,
     extra_config: String,
+    server_config: String,
     sftp_config: String,
     https_config: String,
     admin_config: String,
@@ -216,6 +218,13 @@ impl TestGatewayBuilder {
     /// Appends raw TOML to the generated config (sections not already present).
     pub fn config(mut self, toml: &str) -> Self {
         self.extra_config.push_str(toml);
+        self
+    }
+
+    /// Adds keys to the `[server]` section (one `key = value` per line).
+    pub fn server_config(mut self, toml: &str) -> Self {
+        self.server_config.push_str(toml);
+        self.server_config.push('\n');
         self
     }
 
@@ -268,11 +277,12 @@ impl TestGatewayBuilder {
             self.grace_secs
         };
         let config = format!(
-            "[server]\ndata_dir = {:?}\ntenants_file = {:?}\nshutdown_grace_secs = {grace}\n\n\
+            "[server]\ndata_dir = {:?}\ntenants_file = {:?}\nshutdown_grace_secs = {grace}\n{}\n\
              [sftp]\nlisten = \"127.0.0.1:0\"\n{}[https]\nlisten = \"127.0.0.1:0\"\n{}[admin]\nlisten = \"127.0.0.1:0\"\n{}\
              [log]\nformat = \"json\"\nlevel = \"info\"\n{}",
             data_dir,
             tenants_path,
+            self.server_config,
             self.sftp_config,
             self.https_config,
             self.admin_config,
@@ -476,6 +486,18 @@ impl TestGateway {
     }
 
     /// `curl -k` against the HTTPS listener; returns (status, body).
+    /// A series' value from `/metrics`, e.g. `gateway_x_total{a="b"}` (0 when absent).
+    pub fn metric(&self, series: &str) -> f64 {
+        let Ok((_, m)) = self.admin_get("/metrics") else {
+            return 0.0;
+        };
+        m.lines()
+            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    }
+
     pub fn https_get(&self, path: &str) -> Result<(u16, String)> {
         curl(&["-k", &format!("https://{}{path}", self.https)])
     }

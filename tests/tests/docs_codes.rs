@@ -30,6 +30,7 @@ const FAMILIES: &[&str] = &[
     "outbox",
     "pdf",
     "precheck",
+    "proxy",
     "push",
     "request",
     "sealed",

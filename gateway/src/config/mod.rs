@@ -8,10 +8,12 @@ mod dicomweb;
 mod env;
 mod frontends;
 mod handoff;
+mod objects;
 
 pub use dicomweb::DicomwebConfig;
 pub use frontends::{AdminConfig, HttpsConfig, SftpConfig};
 pub use handoff::{NatsConfig, PublishConfig, RetentionConfig, WebhookConfig};
+pub use objects::ObjectsConfig;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -55,6 +57,7 @@ pub struct Config {
     pub https: HttpsConfig,
     pub admin: AdminConfig,
     pub catalog: CatalogConfig,
+    pub objects: ObjectsConfig,
     pub ingest: IngestConfig,
     pub pipeline: PipelineConfig,
     pub inspect: InspectConfig,
@@ -73,6 +76,9 @@ pub struct ServerConfig {
     pub tenants_file: PathBuf,
     /// Seconds in-flight requests and sessions get to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
+    /// Load balancers (addresses or networks) whose connections start with a PROXY v2
+    /// header naming the client; see `frontends::proxy`.
+    pub proxy_protocol_from: Vec<ipnet::IpNet>,
 }
 
 impl Default for ServerConfig {
@@ -81,6 +87,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./data"),
             tenants_file: PathBuf::from("config/tenants.toml"),
             shutdown_grace_secs: 30,
+            proxy_protocol_from: Vec::new(),
         }
     }
 }
@@ -339,6 +346,9 @@ impl Config {
         }
         if self.ingest.housekeeping_interval_secs == 0 {
             return bad("ingest.housekeeping_interval_secs", "must be at least 1");
+        }
+        if let Err((key, message)) = self.objects.check() {
+            return bad(key, &message);
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return bad("log.level", &e.to_string());

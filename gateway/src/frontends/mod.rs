@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod https;
+pub mod proxy;
 pub mod sftp;
 
 use std::sync::Arc;

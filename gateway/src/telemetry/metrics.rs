@@ -22,6 +22,7 @@ pub struct Metrics {
     pub http_auth_failures: IntCounterVec,
     pub ssh_refused_connections: IntCounterVec,
     pub https_refused_connections: IntCounterVec,
+    pub proxy_headers: IntCounterVec,
     pub https_unread_bodies: IntCounterVec,
     pub jobs_running: IntGaugeVec,
     pub job_ends: IntCounterVec,
@@ -185,6 +186,12 @@ impl Metrics {
                 "gateway_https_refused_connections_total",
                 "HTTPS connections turned away before the TLS handshake, by reason (listener_full).",
                 &["reason"],
+            ),
+            proxy_headers: counter_vec(
+                &registry,
+                "gateway_proxy_headers_total",
+                "Connections from a configured load balancer, by listener (sftp, https) and outcome of their PROXY v2 header (client, local, proxy.bad_header, proxy.timeout, proxy.io).",
+                &["protocol", "outcome"],
             ),
             https_unread_bodies: counter_vec(
                 &registry,

@@ -7,6 +7,7 @@
 
 pub mod blocking;
 pub mod local;
+pub mod s3;
 
 use std::future::Future;
 use std::ops::Range;
@@ -28,6 +29,9 @@ pub enum ObjectError {
     BadRange { start: u64, end: u64, len: u64 },
     #[error("object storage I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// The remote store refused or did not answer (after the client's own retries).
+    #[error("object storage unavailable: {0}")]
+    Backend(String),
 }
 
 impl ObjectError {
@@ -37,6 +41,7 @@ impl ObjectError {
             ObjectError::NotFound(_) => "objects.not_found",
             ObjectError::BadRange { .. } => "objects.bad_range",
             ObjectError::Io(_) => "objects.io",
+            ObjectError::Backend(_) => "objects.unavailable",
         }
     }
 }

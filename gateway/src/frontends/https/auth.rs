@@ -110,8 +110,12 @@ fn client_cert(parts: &Parts) -> Option<&[u8]> {
         .map(Vec::as_slice)
 }
 
-/// The caller's address (a dual-stack socket shows IPv4 clients as `::ffff:a.b.c.d`).
+/// The caller's address (a dual-stack socket shows IPv4 clients as `::ffff:a.b.c.d`):
+/// the client a load balancer's PROXY header named, else the TCP peer.
 pub fn peer(parts: &Parts) -> Option<IpAddr> {
+    if let Some(c) = parts.extensions.get::<super::proxied::ClientAddr>() {
+        return Some(c.0.ip());
+    }
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()

@@ -8,6 +8,7 @@ pub mod dicomweb;
 pub mod limit;
 mod linger;
 mod open_uploads;
+pub mod proxied;
 mod rate;
 mod results;
 pub mod review;

@@ -20,9 +20,10 @@ use russh::{MethodKind, MethodSet};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::frontends::proxy::Balancers;
 use crate::session::IngestCore;
 use crate::telemetry::events::{
-    InternalEvent, SessionRevoked, SshConnectionAccepted, SshConnectionRefused,
+    InternalEvent, ProxyHeaderRead, SessionRevoked, SshConnectionAccepted, SshConnectionRefused,
 };
 use crate::tenants::Registry;
 use connection::Connection;
@@ -97,6 +98,8 @@ pub struct Listener {
     /// `[sftp] temp_suffixes`.
     pub temp_suffixes: Arc<[String]>,
     pub limits: ConnectionLimits,
+    /// `[server] proxy_protocol_from`.
+    pub balancers: Balancers,
 }
 
 /// `[sftp] login_timeout_secs`, `max_connections`, `max_channels_per_connection`.
@@ -119,31 +122,45 @@ impl ConnectionLimits {
     }
 }
 
+/// What every connection of the listener shares.
+struct Shared {
+    config: Arc<russh::server::Config>,
+    tenants: Registry,
+    core: Arc<IngestCore>,
+    temp_suffixes: Arc<[String]>,
+    limits: ConnectionLimits,
+    defender: Arc<defender::Defender>,
+    balancers: Balancers,
+    /// Data queued for the disk, held against one pool for the whole listener.
+    pool: Arc<tokio::sync::Semaphore>,
+    windows: Arc<window::Windows>,
+}
+
 /// Accepts connections until `shutdown` turns true. Then each session ends as soon as
 /// it has no upload in flight (no new uploads start), so a file being closed at that
 /// moment is still accepted; sessions still open after the grace period are dropped by
 /// the caller's timeout, and their partial uploads resume from their durable offset.
 pub async fn run(listener: TcpListener, l: Listener, mut shutdown: watch::Receiver<bool>) {
-    let Listener {
-        config,
-        tenants,
-        core,
-        rules,
-        temp_suffixes,
-        limits,
-    } = l;
-    let defender = Arc::new(defender::Defender::new(rules));
+    let max_connections = l.limits.max_connections.max(1);
+    let shared = Arc::new(Shared {
+        pool: Arc::new(tokio::sync::Semaphore::new(
+            usize::try_from(l.limits.write_buffer_mib.max(1) * 1024).unwrap_or(usize::MAX),
+        )),
+        windows: window::Windows::new(l.limits.write_buffer_mib),
+        defender: Arc::new(defender::Defender::new(l.rules)),
+        config: l.config,
+        tenants: l.tenants,
+        core: l.core,
+        temp_suffixes: l.temp_suffixes,
+        limits: l.limits,
+        balancers: l.balancers,
+    });
     let mut sessions = tokio::task::JoinSet::new();
-    let max_connections = limits.max_connections.max(1);
-    let pool = Arc::new(tokio::sync::Semaphore::new(
-        usize::try_from(limits.write_buffer_mib.max(1) * 1024).unwrap_or(usize::MAX),
-    ));
-    let windows = window::Windows::new(limits.write_buffer_mib);
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
             accepted = listener.accept() => {
-                let (socket, peer) = match accepted {
+                let (socket, tcp_peer) = match accepted {
                     Ok(a) => a,
                     Err(e) => {
                         tracing::warn!(error = %e, "ssh accept failed");
@@ -151,53 +168,84 @@ pub async fn run(listener: TcpListener, l: Listener, mut shutdown: watch::Receiv
                     }
                 };
                 if sessions.len() >= max_connections {
-                    SshConnectionRefused { ip: peer.ip(), reason: "listener_full" }.emit();
+                    SshConnectionRefused { ip: tcp_peer.ip(), reason: "listener_full" }.emit();
                     drop(socket);
                     continue;
                 }
-                if let Err(refusal) = defender.admit(peer.ip(), std::time::Instant::now()) {
-                    let reason = match refusal {
-                        defender::Refusal::Locked(_) => "locked",
-                        defender::Refusal::TooManySessions => "too_many_sessions",
-                    };
-                    SshConnectionRefused { ip: peer.ip(), reason }.emit();
-                    drop(socket);
-                    continue;
-                }
-                SshConnectionAccepted { peer }.emit();
-                let in_flight = upload::InFlight::new();
-                let handler = Connection {
-                    defender: defender.clone(),
-                    refused: false,
-                    peer,
-                    tenants: tenants.clone(),
-                    core: core.clone(),
-                    tenant: None,
-                    channels: HashMap::new(),
-                    serving: Arc::new(AtomicUsize::new(0)),
-                    max_channels: limits.max_channels_per_connection.max(1),
-                    logged_in: Arc::new(AtomicBool::new(false)),
-                    temp_suffixes: temp_suffixes.clone(),
-                    stop: shutdown.clone(),
-                    in_flight: in_flight.clone(),
-                    pool: pool.clone(),
-                    windows: windows.clone(),
-                    counted: windows.join(),
-                    login_key: revoke::LoginKey::default(),
-                };
-                let config = Arc::new(window::config_with_window(&config, windows.target()));
-                let stop = shutdown.clone();
-                let login = Login {
-                    done: handler.logged_in.clone(),
-                    within: std::time::Duration::from_secs(limits.login_timeout_secs.max(1)),
-                };
-                sessions.spawn(serve_connection(config, socket, handler, stop, in_flight, login));
+                sessions.spawn(admit(shared.clone(), socket, tcp_peer, shutdown.clone()));
             }
             Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
         }
     }
     drop(listener);
     while sessions.join_next().await.is_some() {}
+}
+
+/// Learns who is calling (through a balancer: from its PROXY header), lets the
+/// defender judge that address, then serves the connection.
+async fn admit(
+    shared: Arc<Shared>,
+    mut socket: tokio::net::TcpStream,
+    tcp_peer: std::net::SocketAddr,
+    stop: watch::Receiver<bool>,
+) {
+    let peer = if shared.balancers.trusts(tcp_peer.ip()) {
+        let read = shared.balancers.client_of(&mut socket, tcp_peer).await;
+        ProxyHeaderRead {
+            protocol: "sftp",
+            balancer: tcp_peer,
+            outcome: read.as_ref().copied(),
+        }
+        .emit();
+        match read {
+            Ok(client) => client,
+            Err(_) => return,
+        }
+    } else {
+        tcp_peer
+    };
+    if let Err(refusal) = shared.defender.admit(peer.ip(), std::time::Instant::now()) {
+        let reason = match refusal {
+            defender::Refusal::Locked(_) => "locked",
+            defender::Refusal::TooManySessions => "too_many_sessions",
+        };
+        SshConnectionRefused {
+            ip: peer.ip(),
+            reason,
+        }
+        .emit();
+        return;
+    }
+    SshConnectionAccepted { peer }.emit();
+    let in_flight = upload::InFlight::new();
+    let handler = Connection {
+        defender: shared.defender.clone(),
+        refused: false,
+        peer,
+        tenants: shared.tenants.clone(),
+        core: shared.core.clone(),
+        tenant: None,
+        channels: HashMap::new(),
+        serving: Arc::new(AtomicUsize::new(0)),
+        max_channels: shared.limits.max_channels_per_connection.max(1),
+        logged_in: Arc::new(AtomicBool::new(false)),
+        temp_suffixes: shared.temp_suffixes.clone(),
+        stop: stop.clone(),
+        in_flight: in_flight.clone(),
+        pool: shared.pool.clone(),
+        windows: shared.windows.clone(),
+        counted: shared.windows.join(),
+        login_key: revoke::LoginKey::default(),
+    };
+    let config = Arc::new(window::config_with_window(
+        &shared.config,
+        shared.windows.target(),
+    ));
+    let login = Login {
+        done: handler.logged_in.clone(),
+        within: std::time::Duration::from_secs(shared.limits.login_timeout_secs.max(1)),
+    };
+    serve_connection(config, socket, handler, stop, in_flight, login).await;
 }
 
 /// The login deadline of one connection.

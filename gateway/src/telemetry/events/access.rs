@@ -101,6 +101,34 @@ impl InternalEvent for SshConnectionRefused {
     }
 }
 
+/// A connection from a load balancer whose PROXY v2 header was read: the client it
+/// names, or why the connection was closed instead.
+pub struct ProxyHeaderRead<'a> {
+    pub protocol: &'static str,
+    pub balancer: std::net::SocketAddr,
+    pub outcome: Result<std::net::SocketAddr, &'a crate::frontends::proxy::ProxyError>,
+}
+
+impl InternalEvent for ProxyHeaderRead<'_> {
+    fn emit(self) {
+        let outcome = match &self.outcome {
+            Ok(client) if *client == self.balancer => "local",
+            Ok(_) => "client",
+            Err(e) => e.code(),
+        };
+        METRICS
+            .proxy_headers
+            .with_label_values(&[self.protocol, outcome])
+            .inc();
+        match self.outcome {
+            Ok(client) => tracing::debug!(protocol = self.protocol, balancer = %self.balancer,
+                client = %client, "connection through the load balancer"),
+            Err(e) => tracing::warn!(protocol = self.protocol, balancer = %self.balancer,
+                code = e.code(), error = %e, "load balancer connection refused"),
+        }
+    }
+}
+
 /// An HTTPS connection dropped at accept because the listener holds
 /// `https.max_connections` already.
 pub struct HttpsConnectionRefused {
