@@ -2,7 +2,7 @@
 # Installs what the test suite talks to, once: the OpenSSH client, curl, the age CLI
 # (interop), promtool (metrics format), qpdf (PDF test files), rclone (an SFTP client),
 # gcab and cabextract (CAB archives),
-# nats-server (JetStream, for event hand-off), HAProxy and moto (S3) for scale-out,
+# nats-server (JetStream, for event hand-off), HAProxy, PostgreSQL and moto (S3) for scale-out,
 # pyrage (interop) and
 # pydicom (DICOM test files and the reference for DICOM metadata). A second run only checks.
 set -euo pipefail
@@ -21,6 +21,8 @@ command -v cabextract >/dev/null || need_apt+=(cabextract)
 command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || need_apt+=(nats-server)
 # Scale-out: the load balancer in front of several gateways (PROXY protocol v2).
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need_apt+=(haproxy)
+# Scale-out: PostgreSQL (throwaway clusters per test, run as the `postgres` user).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test-setup: apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
