@@ -592,8 +592,19 @@ pub fn ssh_login(addr: SocketAddr, user: &str, key: &Path) -> Result<(i32, Strin
 /// `user` with `key`, no prompts and no known-hosts file. Returns (exit code, stdout and
 /// stderr together).
 pub fn sftp_batch(addr: SocketAddr, user: &str, key: &Path, script: &str) -> Result<(i32, String)> {
+    sftp_batch_with(addr, user, key, &[], script)
+}
+
+/// [`sftp_batch`] with further `-o` options (e.g. `BindAddress=127.0.0.5`).
+pub fn sftp_batch_with(
+    addr: SocketAddr,
+    user: &str,
+    key: &Path,
+    options: &[&str],
+    script: &str,
+) -> Result<(i32, String)> {
     let mut c = Command::new("sftp");
-    for opt in SSH_OPTIONS {
+    for opt in SSH_OPTIONS.iter().chain(options) {
         c.arg("-o").arg(opt);
     }
     c.arg("-b")

@@ -3,10 +3,10 @@
 //! balancer may name a client; the shipped `config/haproxy.cfg` is valid.
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use gateway_tests::balancer::{Haproxy, Node};
-use gateway_tests::{SSH_OPTIONS, TestGateway, TestTenant, curl, ssh_keygen};
+use gateway_tests::{TestGateway, TestTenant, curl, sftp_batch_with, ssh_keygen};
 
 const CODE: &str = "0312345678";
 const TOKEN: &str = "balancer-test-token";
@@ -49,40 +49,9 @@ fn sftp_put(
     key: &std::path::Path,
     file: &std::path::Path,
 ) -> (i32, String) {
-    let mut c = Command::new("sftp");
-    for opt in SSH_OPTIONS {
-        c.arg("-o").arg(opt);
-    }
-    c.arg("-o")
-        .arg(format!("BindAddress={from}"))
-        .arg("-b")
-        .arg("-")
-        .arg("-P")
-        .arg(to.port().to_string())
-        .arg("-i")
-        .arg(key)
-        .arg(format!("{CODE}@{}", to.ip()))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    use std::io::Write;
+    let bind = format!("BindAddress={from}");
     let script = format!("put {} /inbox/note.txt\n", file.display());
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    sftp_batch_with(to, CODE, key, &[&bind], &script).unwrap()
 }
 
 #[test]
