@@ -2,11 +2,13 @@
 //! outbox and the audit log.
 //!
 //! [`CatalogStore`] is the contract; [`sqlite::SqliteCatalog`] the embedded
-//! implementation (the default, under `data_dir`). A scale-out PostgreSQL
-//! implementation plugs in behind the same trait, and every implementation must pass
-//! the one [`contract`] suite. Callers hold a [`Catalog`], a shared handle to whichever
+//! implementation (the default, under `data_dir`) and [`postgres::PgCatalog`] the
+//! scale-out one, shared by a cluster's nodes. Both pass the one [`contract`] suite. Callers hold a [`Catalog`], a shared handle to whichever
 //! implementation `[catalog] url` names.
 
+mod driver_error;
+pub mod postgres;
+pub(crate) mod rows;
 pub mod sqlite;
 mod types;
 
@@ -35,7 +37,7 @@ pub enum CatalogError {
     Migrate(String),
     #[error("catalog query failed: {0}")]
     Query(String),
-    #[error("catalog URL `{0}` is not supported yet (only embedded SQLite)")]
+    #[error("catalog URL scheme `{0}` is not supported (sqlite: or postgres:)")]
     Unsupported(String),
     #[error("catalog conflict: {0}")]
     Conflict(String),
@@ -89,36 +91,53 @@ pub async fn open_with(
     data_dir: &Path,
     synchronous: crate::config::Synchronous,
 ) -> Result<Catalog, CatalogError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(postgres::PgCatalog::open(url).await?));
+    }
     Ok(Arc::new(
         sqlite::SqliteCatalog::open_with(url, data_dir, synchronous).await?,
     ))
 }
 
-/// Declares each catalog trait (one per concern) and implements it for a type whose
-/// inherent async methods have the same names and arguments (today the SQLite one; the
-/// PostgreSQL one will take a second invocation). One list, so the traits and the
-/// forwarding cannot drift apart; the methods return boxed futures so that a catalog
-/// can be a trait object (`async fn` in traits is not object-safe).
+/// Declares each catalog trait (one per concern) and implements it for each listed type
+/// whose inherent async methods have the same names and arguments (the SQLite and the
+/// PostgreSQL catalog). One list, so the traits and the forwarding cannot drift apart;
+/// the methods return boxed futures so that a catalog can be a trait object (`async fn`
+/// in traits is not object-safe).
 macro_rules! catalog_traits {
-    (impl for $ty:ty; $( $(#[$tdoc:meta])* trait $trait:ident {
+    (impl for $tys:tt; $( $(#[$tdoc:meta])* trait $trait:ident $body:tt )*) => {
+        $(
+            catalog_traits!(@declare $(#[$tdoc])* $trait $body);
+            catalog_traits!(@impls $tys $trait $body);
+        )*
+    };
+    (@declare $(#[$tdoc:meta])* $trait:ident {
         $( sync $sname:ident -> $sret:ty; )*
         $( $(#[$doc:meta])* fn $name:ident($($arg:ident: $argty:ty),*) -> $ret:ty; )*
-    } )*) => {
-        $(
-            $(#[$tdoc])*
-            pub trait $trait: Send + Sync {
-                $( fn $sname(&self) -> $sret; )*
-                $( $(#[$doc])* fn $name<'a>(&'a self $(, $arg: $argty)*) -> BoxFuture<'a, Result<$ret, CatalogError>>; )*
-            }
-            impl $trait for $ty {
-                $( fn $sname(&self) -> $sret {
-                    <$ty>::$sname(self)
-                } )*
-                $( fn $name<'a>(&'a self $(, $arg: $argty)*) -> BoxFuture<'a, Result<$ret, CatalogError>> {
-                    Box::pin(<$ty>::$name(self $(, $arg)*))
-                } )*
-            }
-        )*
+    }) => {
+        $(#[$tdoc])*
+        pub trait $trait: Send + Sync {
+            $( fn $sname(&self) -> $sret; )*
+            $( $(#[$doc])* fn $name<'a>(&'a self $(, $arg: $argty)*) -> BoxFuture<'a, Result<$ret, CatalogError>>; )*
+        }
+    };
+    (@impls [] $trait:ident $body:tt) => {};
+    (@impls [$ty:ty $(, $rest:ty)*] $trait:ident $body:tt) => {
+        catalog_traits!(@impl $ty, $trait $body);
+        catalog_traits!(@impls [$($rest),*] $trait $body);
+    };
+    (@impl $ty:ty, $trait:ident {
+        $( sync $sname:ident -> $sret:ty; )*
+        $( $(#[$doc:meta])* fn $name:ident($($arg:ident: $argty:ty),*) -> $ret:ty; )*
+    }) => {
+        impl $trait for $ty {
+            $( fn $sname(&self) -> $sret {
+                <$ty>::$sname(self)
+            } )*
+            $( fn $name<'a>(&'a self $(, $arg: $argty)*) -> BoxFuture<'a, Result<$ret, CatalogError>> {
+                Box::pin(<$ty>::$name(self $(, $arg)*))
+            } )*
+        }
     };
 }
 
@@ -146,8 +165,14 @@ impl CatalogStore for sqlite::SqliteCatalog {
     }
 }
 
+impl CatalogStore for postgres::PgCatalog {
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(postgres::PgCatalog::close(self))
+    }
+}
+
 catalog_traits! {
-    impl for sqlite::SqliteCatalog;
+    impl for [sqlite::SqliteCatalog, postgres::PgCatalog];
 
     /// The upload ledger: partial uploads, their durable offsets and the commit point
     /// (`receiving` → `accepted`), what each tenant holds.

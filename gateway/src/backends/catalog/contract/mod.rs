@@ -85,7 +85,8 @@ pub(super) async fn indexed(
 }
 
 /// One `#[tokio::test]` per suite for an implementation; `$open` is an async block
-/// that opens a fresh, empty catalog in the temporary directory `$dir`.
+/// that opens a fresh, empty catalog in the temporary directory `$dir` and returns it
+/// with whatever must live as long as the test (a database server; `()` if nothing).
 #[macro_export]
 macro_rules! contract_suites {
     (|$dir:ident| $open:expr) => {
@@ -97,7 +98,7 @@ macro_rules! contract_suites {
             async fn $suite() {
                 let tmp = tempfile::tempdir().unwrap();
                 let $dir = tmp.path();
-                let c = $open.await;
+                let (c, _keep) = $open.await;
                 $crate::backends::catalog::contract::$suite::run(&c).await;
             }
         )*

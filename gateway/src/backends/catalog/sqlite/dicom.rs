@@ -4,44 +4,13 @@
 //! Only current files count: superseded and expired ones are not found; and only the
 //! latest instance of a SOP Instance UID (an earlier one is `replaced_by` a later file).
 
-use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::SqliteCatalog;
 use crate::backends::catalog::{
     AttributeMatch, AttributeValue, CatalogError, DicomGroup, DicomLevel, DicomLocation,
-    DicomQuery, DicomRow,
+    DicomQuery, rows,
 };
-
-pub(super) fn dicom_row(r: &SqliteRow) -> Result<DicomRow, sqlx::Error> {
-    Ok(DicomRow {
-        path: r.try_get("path")?,
-        patient_id: r.try_get("patient_id")?,
-        patient_name: r.try_get("patient_name")?,
-        study_uid: r.try_get("study_uid")?,
-        series_uid: r.try_get("series_uid")?,
-        sop_uid: r.try_get("sop_uid")?,
-        sop_class_uid: r.try_get("sop_class_uid")?,
-        transfer_syntax: r.try_get("transfer_syntax")?,
-        modality: r.try_get("modality")?,
-        study_date: r.try_get("study_date")?,
-        study_time: r.try_get("study_time")?,
-        accession_number: r.try_get("accession_number")?,
-        institution_name: r.try_get("institution_name")?,
-        number_of_frames: r
-            .try_get::<Option<i64>, _>("number_of_frames")?
-            .and_then(|n| u32::try_from(n).ok()),
-        patient_birth_date: r.try_get("patient_birth_date")?,
-        patient_sex: r.try_get("patient_sex")?,
-        study_description: r.try_get("study_description")?,
-        study_id: r.try_get("study_id")?,
-        referring_physician: r.try_get("referring_physician")?,
-        series_description: r.try_get("series_description")?,
-        series_number: r.try_get("series_number")?,
-        instance_number: r.try_get("instance_number")?,
-        attributes: r.try_get("attributes")?,
-    })
-}
 
 /// A DICOM wildcard pattern (`*`, `?`) as a GLOB pattern: the wildcards mean the same,
 /// matching is case-sensitive as DICOM's is, and only `[` needs escaping. SQLite turns
@@ -153,25 +122,6 @@ fn push_filters(q: &mut QueryBuilder<Sqlite>, f: &DicomQuery) {
     }
 }
 
-fn group(r: &SqliteRow) -> Result<DicomGroup, sqlx::Error> {
-    let mods: Option<String> = r.try_get("mods")?;
-    let mut modalities: Vec<String> = mods
-        .unwrap_or_default()
-        .split(',')
-        .filter(|m| !m.is_empty())
-        .map(String::from)
-        .collect();
-    modalities.sort();
-    modalities.dedup();
-    Ok(DicomGroup {
-        row: dicom_row(r)?,
-        tenant: r.try_get("tenant")?,
-        series: r.try_get("n_series")?,
-        instances: r.try_get("n_instances")?,
-        modalities,
-    })
-}
-
 impl SqliteCatalog {
     /// Studies or series matching `query`, with their counts and modalities.
     pub async fn dicom_groups(&self, query: &DicomQuery) -> Result<Vec<DicomGroup>, CatalogError> {
@@ -227,7 +177,7 @@ impl SqliteCatalog {
             q.push(format!(") GROUP BY {key} ORDER BY {key}"));
             let rows = q.build().fetch_all(&self.reads).await?;
             for r in &rows {
-                groups.push(group(r)?);
+                groups.push(rows::group(r)?);
             }
         }
         Ok(groups)
@@ -266,7 +216,7 @@ impl SqliteCatalog {
                     object_key: r.try_get("object_key")?,
                     media_type: r.try_get("media_type")?,
                     path: r.try_get("path")?,
-                    row: dicom_row(r)?,
+                    row: rows::dicom(r)?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()

@@ -2,23 +2,10 @@
 //! and the dead letters a sink gave up on.
 
 use rusqlite::{Connection, params};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use super::SqliteCatalog;
-use crate::backends::catalog::{CatalogError, DeadLetter, OutboxEvent};
+use crate::backends::catalog::{CatalogError, DeadLetter, OutboxEvent, rows};
 use crate::util::unix_now;
-
-fn event_row(row: &SqliteRow) -> OutboxEvent {
-    OutboxEvent {
-        seq: row.get("seq"),
-        event_id: row.get("event_id"),
-        tenant: row.get("tenant"),
-        kind: row.get("kind"),
-        payload: serde_json::from_str(row.get::<&str, _>("payload")).unwrap_or_default(),
-        created_at: row.get("created_at"),
-    }
-}
 
 /// Moves `sink`'s cursor forward to `seq` (never back).
 fn move_cursor(c: &Connection, sink: &str, seq: i64, now: i64) -> Result<(), CatalogError> {
@@ -54,7 +41,7 @@ impl SqliteCatalog {
         q.push(" ORDER BY seq LIMIT ")
             .push_bind(limit.clamp(1, 1000));
         let rows = q.build().fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(event_row).collect())
+        Ok(rows.iter().map(rows::event).collect::<Result<_, _>>()?)
     }
 
     /// The newest event's sequence number (0 when none).
@@ -122,16 +109,8 @@ impl SqliteCatalog {
         .await?;
         Ok(rows
             .iter()
-            .map(|r| DeadLetter {
-                sink: r.get("sink"),
-                seq: r.get("seq"),
-                event_id: r.get("event_id"),
-                attempts: r.get("attempts"),
-                last_error: r.get("last_error"),
-                dead_at: r.get("dead_at"),
-                retry: r.get::<i64, _>("retry") != 0,
-            })
-            .collect())
+            .map(rows::dead_letter)
+            .collect::<Result<_, _>>()?)
     }
 
     /// Asks for another delivery round of a sink's dead letters (all sinks when `None`).
@@ -166,7 +145,7 @@ impl SqliteCatalog {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(event_row).collect())
+        Ok(rows.iter().map(rows::event).collect::<Result<_, _>>()?)
     }
 
     /// A retried dead letter was delivered after all.
@@ -194,15 +173,6 @@ impl SqliteCatalog {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| crate::backends::catalog::Rejection {
-                upload_id: r.get("id"),
-                tenant: r.get("tenant"),
-                name: r.get("name"),
-                at: r.get("updated_at"),
-                code: r.get::<Option<String>, _>("code").unwrap_or_default(),
-            })
-            .collect())
+        Ok(rows.iter().map(rows::rejection).collect::<Result<_, _>>()?)
     }
 }

@@ -5,6 +5,7 @@ use sqlx::Row;
 
 use super::SqliteCatalog;
 use super::uploads::{record_state_detail, upload_columns, upload_row};
+use crate::backends::catalog::rows;
 use crate::backends::catalog::{CatalogError, CurrentFile, UploadRow, UploadState};
 use crate::util::unix_now;
 use rusqlite::{Connection, params};
@@ -70,10 +71,7 @@ impl SqliteCatalog {
         .bind(cutoff)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(UploadRow::try_from)
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(rows::upload).collect::<Result<_, _>>()?)
     }
 
     /// Pre-checks (rule 21) whose checks ended before `cutoff`.
@@ -89,12 +87,12 @@ impl SqliteCatalog {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
-            .into_iter()
+            .iter()
             .filter(|r| {
                 r.try_get::<&str, _>("name")
                     .is_ok_and(crate::session::names::is_precheck)
             })
-            .map(UploadRow::try_from)
+            .map(rows::upload)
             .collect::<Result<_, _>>()?)
     }
 
@@ -187,7 +185,7 @@ impl SqliteCatalog {
         .await?;
         let mut out: Vec<UploadRow> = Vec::with_capacity(rows.len());
         for r in rows {
-            let r = UploadRow::try_from(r)?;
+            let r = rows::upload(&r)?;
             // Two uploads of a name in the same second: keep the newest id.
             if out.last().is_none_or(|l| l.name != r.name) {
                 out.push(r);
@@ -211,7 +209,7 @@ impl SqliteCatalog {
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(UploadRow::try_from).transpose()?)
+        Ok(row.as_ref().map(rows::upload).transpose()?)
     }
 
     /// A client gave up a partial upload (started over, or removed it): `receiving` →

@@ -1,8 +1,9 @@
-//! The embedded catalog: SQLite in WAL mode under `data_dir`, through `sqlx`. The SQL
-//! is kept to what PostgreSQL accepts too, so the scale-out implementation can share it.
+//! The embedded catalog: SQLite in WAL mode under `data_dir`, reads through `sqlx`,
+//! writes through one writer thread (`writer.rs`). Its records are decoded by the same
+//! code as the PostgreSQL catalog's (`../rows.rs`).
 
 mod dicom;
-mod error;
+
 mod handoff;
 mod housekeeping;
 mod queue;
@@ -76,7 +77,7 @@ impl SqliteCatalog {
         let options = if url.is_empty() {
             SqliteConnectOptions::new().filename(data_dir.join("catalog.db"))
         } else if url.starts_with("sqlite:") {
-            SqliteConnectOptions::from_str(url).map_err(error::open)?
+            SqliteConnectOptions::from_str(url).map_err(super::driver_error::open)?
         } else {
             return Err(CatalogError::Unsupported(
                 url.split(':').next().unwrap_or("").to_string(),
@@ -115,7 +116,7 @@ impl SqliteCatalog {
             .max_connections(4)
             .connect_with(options.clone())
             .await
-            .map_err(error::open)?;
+            .map_err(super::driver_error::open)?;
         MIGRATOR.run(&pool).await?;
         sqlx::query("ANALYZE").execute(&pool).await?;
         let writer = writer::Writer::start(options.get_filename(), synchronous, BUSY_TIMEOUT)?;
@@ -123,7 +124,7 @@ impl SqliteCatalog {
             .max_connections(2)
             .connect_with(options.read_only(true).pragma("mmap_size", "1073741824"))
             .await
-            .map_err(error::open)?;
+            .map_err(super::driver_error::open)?;
         Ok(SqliteCatalog {
             pool,
             reads,
@@ -227,7 +228,7 @@ mod tests {
     /// Every suite of the catalog contract, each on a fresh catalog.
     mod contract {
         use super::SqliteCatalog;
-        crate::contract_suites!(|dir| async { SqliteCatalog::open("", dir).await.unwrap() });
+        crate::contract_suites!(|dir| async { (SqliteCatalog::open("", dir).await.unwrap(), ()) });
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

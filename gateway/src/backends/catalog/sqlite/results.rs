@@ -7,28 +7,13 @@ use sqlx::Row;
 
 use super::SqliteCatalog;
 use super::uploads::record_state_detail;
+use crate::backends::catalog::rows;
 use crate::backends::catalog::{
     CatalogError, DicomRow, NewFile, SameContent, UploadRow, UploadState,
 };
 use crate::checks::{Check, CheckResult, Severity};
 use crate::util::unix_now;
 use rusqlite::{Connection, params};
-
-fn severity_str(s: Severity) -> &'static str {
-    match s {
-        Severity::Info => "info",
-        Severity::Warning => "warning",
-        Severity::Error => "error",
-    }
-}
-
-fn severity_of(s: &str) -> Severity {
-    match s {
-        "info" => Severity::Info,
-        "warning" => Severity::Warning,
-        _ => Severity::Error,
-    }
-}
 
 fn insert_checks(c: &Connection, upload_id: &str, checks: &[Check]) -> Result<(), CatalogError> {
     let base: i64 = c
@@ -42,7 +27,7 @@ fn insert_checks(c: &Connection, upload_id: &str, checks: &[Check]) -> Result<()
             upload_id,
             base + 1 + i as i64,
             k.code,
-            severity_str(k.severity),
+            rows::severity_str(k.severity),
             k.message,
             k.detail.to_string()
         ])?;
@@ -133,7 +118,7 @@ impl SqliteCatalog {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(super::dicom::dicom_row)
+            .map(rows::dicom)
             .collect::<Result<_, _>>()
             .map_err(CatalogError::from)
     }
@@ -383,7 +368,7 @@ impl SqliteCatalog {
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        let checks = rows.iter().map(check_of).collect::<Result<_, _>>()?;
+        let checks = rows.iter().map(rows::check).collect::<Result<_, _>>()?;
         let mut result = crate::backends::catalog::result_of(up, checks);
         result.download = self.download_state(id).await?;
         Ok(Some(result))
@@ -408,7 +393,7 @@ impl SqliteCatalog {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("upload_id")?, download_of(r)?)))
+            .map(|r| Ok((r.try_get("upload_id")?, rows::download(r)?)))
             .collect()
     }
 
@@ -424,7 +409,7 @@ impl SqliteCatalog {
         .bind(upload_id)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(download_of).transpose()
+        Ok(row.as_ref().map(rows::download).transpose()?)
     }
 
     /// The findings of every upload of `tenant` whose name starts with `prefix`, as
@@ -448,38 +433,8 @@ impl SqliteCatalog {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("upload_id")?, check_of(r)?)))
+            .map(|r| Ok((r.try_get("upload_id")?, rows::check(r)?)))
             .collect::<Result<_, sqlx::Error>>()
             .map_err(CatalogError::from)
     }
-}
-
-fn check_of(r: &sqlx::sqlite::SqliteRow) -> Result<Check, sqlx::Error> {
-    let detail: String = r.try_get("detail")?;
-    let severity: String = r.try_get("severity")?;
-    Ok(Check {
-        code: r.try_get("code")?,
-        severity: severity_of(&severity),
-        message: r.try_get("message")?,
-        detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
-    })
-}
-
-fn download_of(r: &sqlx::sqlite::SqliteRow) -> Result<crate::checks::DownloadState, CatalogError> {
-    let downloads: i64 = r.try_get("downloads")?;
-    let last: Option<i64> = r.try_get("last_downloaded_at")?;
-    let expires: Option<i64> = r.try_get("expires_at")?;
-    let expired: Option<i64> = r.try_get("expired_at")?;
-    let state = match (expired.is_some(), downloads > 0) {
-        (true, false) => "expired_unread",
-        (true, true) => "expired",
-        (false, true) => "downloaded",
-        (false, false) => "ready",
-    };
-    Ok(crate::checks::DownloadState {
-        state: state.into(),
-        downloads: u64::try_from(downloads).unwrap_or(0),
-        last_downloaded_at: last.map(crate::util::rfc3339),
-        expires_at: expired.or(expires).map(crate::util::rfc3339),
-    })
 }

@@ -2,12 +2,11 @@
 //! downloads (rule 13), and retention (rules 2 and 3).
 
 use rusqlite::{OptionalExtension, params};
-use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::SqliteCatalog;
 use super::results::insert_event;
-use crate::backends::catalog::{CatalogError, ExpiredFile, FileQuery, FileRow};
+use crate::backends::catalog::{CatalogError, ExpiredFile, FileQuery, FileRow, rows};
 use crate::events::{Event, FileFacts};
 
 /// The facts an event tells about a file, from a `files` row.
@@ -26,28 +25,6 @@ pub(super) fn facts_of(row: &rusqlite::Row, tenant: &str) -> rusqlite::Result<Fi
 const FILE_COLUMNS: &str = "f.rowid AS seq, f.id, f.upload_id, f.tenant, f.name, f.sha256, f.size, \
      f.media_type, f.object_key, f.metadata, f.indexed_at, f.superseded_by, f.expires_at, \
      f.expired_at, f.downloads, f.last_downloaded_at, f.request_id";
-
-fn file_row(row: &SqliteRow) -> FileRow {
-    FileRow {
-        seq: row.get("seq"),
-        id: row.get("id"),
-        upload_id: row.get("upload_id"),
-        tenant: row.get("tenant"),
-        name: row.get("name"),
-        sha256: row.get("sha256"),
-        size: u64::try_from(row.get::<i64, _>("size")).unwrap_or(0),
-        media_type: row.get("media_type"),
-        object_key: row.get("object_key"),
-        metadata: serde_json::from_str(row.get::<&str, _>("metadata")).unwrap_or_default(),
-        indexed_at: row.get("indexed_at"),
-        superseded_by: row.get("superseded_by"),
-        expires_at: row.get("expires_at"),
-        expired_at: row.get("expired_at"),
-        downloads: row.get("downloads"),
-        last_downloaded_at: row.get("last_downloaded_at"),
-        request_id: row.get("request_id"),
-    }
-}
 
 /// `AND f.<column> = ?` for each filter given.
 fn push_filters(q: &mut QueryBuilder<Sqlite>, f: &FileQuery) {
@@ -124,7 +101,7 @@ impl SqliteCatalog {
         q.push(" ORDER BY f.rowid LIMIT ")
             .push_bind(query.limit.clamp(1, 1000));
         let rows = q.build().fetch_all(&self.reads).await?;
-        Ok(rows.iter().map(file_row).collect())
+        Ok(rows.iter().map(rows::file).collect::<Result<_, _>>()?)
     }
 
     pub async fn file(&self, id: &str) -> Result<Option<FileRow>, CatalogError> {
@@ -134,7 +111,7 @@ impl SqliteCatalog {
             .bind(id)
             .fetch_optional(&self.reads)
             .await?;
-        Ok(row.as_ref().map(file_row))
+        Ok(row.as_ref().map(rows::file).transpose()?)
     }
 
     /// Counts a download of a file still in retention, with its `file.downloaded` event

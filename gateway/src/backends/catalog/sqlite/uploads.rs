@@ -2,41 +2,14 @@
 //! Plain SQL that PostgreSQL accepts too (placeholders aside).
 
 use rusqlite::{Connection, OptionalExtension, params};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use super::SqliteCatalog;
+use crate::backends::catalog::rows;
 use crate::backends::catalog::{CatalogError, TenantUsage, UploadRow, UploadState};
 use crate::util::unix_now;
 
 fn u64_of(v: Option<i64>) -> Option<u64> {
     v.and_then(|x| u64::try_from(x).ok())
-}
-
-impl TryFrom<SqliteRow> for UploadRow {
-    type Error = sqlx::Error;
-    fn try_from(r: SqliteRow) -> Result<Self, sqlx::Error> {
-        let state: String = r.try_get("state")?;
-        Ok(UploadRow {
-            id: r.try_get("id")?,
-            tenant: r.try_get("tenant")?,
-            name: r.try_get("name")?,
-            protocol: r.try_get("protocol")?,
-            state: UploadState::parse(&state).ok_or_else(|| {
-                sqlx::Error::Decode(format!("unknown upload state `{state}`").into())
-            })?,
-            declared_len: u64_of(r.try_get("declared_len")?),
-            durable_offset: u64_of(Some(r.try_get("durable_offset")?)).unwrap_or(0),
-            plaintext_len: u64_of(r.try_get("plaintext_len")?),
-            plaintext_sha256: r.try_get("plaintext_sha256")?,
-            accept_seq: r.try_get("accept_seq")?,
-            accepted_at: r.try_get("accepted_at")?,
-            updated_at: r.try_get("updated_at")?,
-            check_attempts: u32::try_from(r.try_get::<i64, _>("check_attempts")?).unwrap_or(0),
-            waits_for: r.try_get("waits_for")?,
-            request_id: r.try_get("request_id")?,
-        })
-    }
 }
 
 /// An [`UploadRow`] from the writer's connection (the columns of `upload_columns!`).
@@ -67,15 +40,7 @@ pub(super) fn upload_row(r: &rusqlite::Row) -> rusqlite::Result<UploadRow> {
     })
 }
 
-/// The columns of [`UploadRow`]; a macro so that queries stay static strings.
-macro_rules! upload_columns_def {
-    () => {
-        "id, tenant, name, protocol, state, declared_len, durable_offset, plaintext_len, \
-         plaintext_sha256, accept_seq, accepted_at, updated_at, check_attempts, waits_for, \
-         request_id"
-    };
-}
-pub(super) use upload_columns_def as upload_columns;
+pub(super) use crate::backends::catalog::rows::upload_columns;
 
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -153,7 +118,7 @@ impl SqliteCatalog {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(UploadRow::try_from).transpose()?)
+        Ok(row.as_ref().map(rows::upload).transpose()?)
     }
 
     /// The partial upload of `name` a client would resume, if any.
@@ -171,7 +136,7 @@ impl SqliteCatalog {
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(UploadRow::try_from).transpose()?)
+        Ok(row.as_ref().map(rows::upload).transpose()?)
     }
 
     /// Gives a partial upload a new name (an SFTP client's temporary name → the final
@@ -248,10 +213,7 @@ impl SqliteCatalog {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(UploadRow::try_from)
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(rows::upload).collect::<Result<_, _>>()?)
     }
 
     /// Records that the spool file holds `offset` bytes on stable storage.
@@ -328,7 +290,7 @@ impl SqliteCatalog {
         )
         .fetch_one(&self.pool)
         .await?;
-        Ok(usage_of(&row)?)
+        Ok(rows::usage(&row)?)
     }
 
     pub async fn tenant_usage(&self, tenant: &str) -> Result<TenantUsage, CatalogError> {
@@ -340,20 +302,8 @@ impl SqliteCatalog {
         .bind(tenant)
         .fetch_one(&self.pool)
         .await?;
-        Ok(usage_of(&row)?)
+        Ok(rows::usage(&row)?)
     }
-}
-
-/// A `tenant_usage`-shaped row (bytes, files, receiving) as figures.
-fn usage_of(row: &sqlx::sqlite::SqliteRow) -> Result<TenantUsage, sqlx::Error> {
-    let get = |k: &str| -> Result<u64, sqlx::Error> {
-        Ok(u64_of(Some(row.try_get::<i64, _>(k)?)).unwrap_or(0))
-    };
-    Ok(TenantUsage {
-        accepted_bytes: get("bytes")?,
-        accepted_files: get("files")?,
-        receiving: get("receiving")?,
-    })
 }
 
 fn record_state(c: &Connection, id: &str, state: UploadState) -> Result<(), CatalogError> {
