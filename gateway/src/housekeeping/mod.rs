@@ -128,7 +128,15 @@ fn remove_spool(g: &Grounds, up: &UploadRow, action: &'static str) {
 /// Sweeps every `policy.interval` until `stop` turns true.
 pub async fn run(g: Grounds, policy: Policy, mut stop: watch::Receiver<bool>) {
     loop {
-        if let Err(e) = sweep(&g, &policy, crate::util::unix_now()).await {
+        // In a cluster one node sweeps at a time (`Leases`); the others skip the round.
+        let swept = match g.catalog.hold_job("housekeeping").await {
+            Ok(true) => sweep(&g, &policy, crate::util::unix_now())
+                .await
+                .map(|_| ()),
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = swept {
             tracing::error!(code = e.code(), error = %e, "housekeeping sweep failed");
         }
         tokio::select! {
@@ -146,7 +154,12 @@ pub async fn run_retention(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        match retention::sweep(&g, objects.as_ref(), crate::util::unix_now()).await {
+        let swept = match g.catalog.hold_job("retention").await {
+            Ok(true) => retention::sweep(&g, objects.as_ref(), crate::util::unix_now()).await,
+            Ok(false) => Ok(retention::RetentionSwept::default()),
+            Err(e) => Err(e.into()),
+        };
+        match swept {
             Ok(s) if s.files_expired > 0 || s.objects_deleted > 0 => {
                 tracing::info!(
                     files = s.files_expired,

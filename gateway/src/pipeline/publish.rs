@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::backends::catalog::{CatalogError, Outbox, OutboxEvent};
+use crate::backends::catalog::{Catalog, CatalogError, OutboxEvent};
 use crate::backends::sinks::Sink;
 use crate::config::PublishConfig;
 use crate::telemetry::metrics::METRICS;
@@ -69,7 +69,9 @@ impl From<CatalogError> for Stop {
 }
 
 struct Dispatcher {
-    catalog: Arc<dyn Outbox>,
+    /// The outbox, and the lease that keeps this sink's dispatch on one node of a
+    /// cluster at a time (another node takes over once this one stops renewing).
+    catalog: Catalog,
     sink: Arc<dyn Sink>,
     policy: Policy,
     stop: watch::Receiver<bool>,
@@ -200,7 +202,12 @@ impl Dispatcher {
         let mut changes = self.catalog.outbox_watch();
         loop {
             changes.borrow_and_update();
+            let job = format!("dispatch:{}", self.name());
             let round = async {
+                if !self.catalog.hold_job(&job).await? {
+                    // Another node dispatches this sink; look again after a while.
+                    return Ok(false);
+                }
                 self.retries().await?;
                 self.batch().await
             }
@@ -229,7 +236,7 @@ impl Dispatcher {
 
 /// Runs one dispatcher per sink until `stop` turns true.
 pub async fn run(
-    catalog: Arc<dyn Outbox>,
+    catalog: Catalog,
     sinks: Vec<Arc<dyn Sink>>,
     policy: Policy,
     stop: watch::Receiver<bool>,

@@ -5,6 +5,11 @@
 //! appends to it. Found by the loadtest: the resume then failed with
 //! `ingest.offset_mismatch`. The second open is refused with `ingest.busy` until the
 //! first lets go; clients retry, as tus clients do on `423 Locked`.
+//!
+//! In a cluster the same holds across nodes: the catalog's writer lease
+//! (`Leases::hold_upload`) is taken after this process's own hold, and given back when
+//! the hold ends, so a client resuming through the balancer on another node is answered
+//! `ingest.busy` only while this node still writes.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -13,10 +18,26 @@ use std::sync::{Arc, Mutex};
 pub struct LiveUploads(Arc<Mutex<HashSet<String>>>);
 
 /// Held while an [`super::Upload`] is open; lets go when dropped.
-#[derive(Debug)]
 pub struct Live {
     set: LiveUploads,
     id: String,
+    /// The shared catalog whose writer lease this hold also took.
+    lease: Option<crate::backends::catalog::Catalog>,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live").field("id", &self.id).finish()
+    }
+}
+
+impl Live {
+    /// Records that the catalog's writer lease was taken too, to be given back with
+    /// this hold.
+    pub fn with_lease(mut self, catalog: crate::backends::catalog::Catalog) -> Live {
+        self.lease = Some(catalog);
+        self
+    }
 }
 
 impl std::fmt::Debug for LiveUploads {
@@ -32,12 +53,24 @@ impl LiveUploads {
         held.insert(id.to_string()).then(|| Live {
             set: self.clone(),
             id: id.to_string(),
+            lease: None,
         })
     }
 }
 
 impl Drop for Live {
     fn drop(&mut self) {
+        if let Some(catalog) = self.lease.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let id = self.id.clone();
+            runtime.spawn(async move {
+                // Not given back (the catalog unreachable): it lapses by itself.
+                if let Err(e) = catalog.release_upload(&id).await {
+                    tracing::warn!(upload = %id, code = e.code(), "cannot give the writer lease back");
+                }
+            });
+        }
         let mut held = self.set.0.lock().unwrap_or_else(|p| p.into_inner());
         held.remove(&self.id);
     }

@@ -224,7 +224,7 @@ impl IngestCore {
             .await?;
         let ticket = self.admit(who).await;
         let id = new_upload_id()?;
-        let live = self.hold(&id)?;
+        let live = self.hold(&id).await?;
         let (dir, tenant, sid) = (
             self.settings.spool_dir.clone(),
             who.tenant.clone(),
@@ -290,7 +290,7 @@ impl IngestCore {
     }
 
     async fn reopen(self: &Arc<Self>, row: UploadRow) -> Result<Upload> {
-        let live = self.hold(&row.id)?;
+        let live = self.hold(&row.id).await?;
         // The catalog row may predate the last holder's final sync: read it again now
         // that this connection is the only writer.
         let row = self
@@ -372,11 +372,20 @@ impl IngestCore {
         ticket
     }
 
-    /// This connection's hold on upload `id`, or `ingest.busy` while another has it.
-    fn hold(&self, id: &str) -> Result<live::Live> {
-        self.live
+    /// This connection's hold on upload `id`, or `ingest.busy` while another
+    /// connection has it, here or (with a shared catalog) on another node.
+    async fn hold(&self, id: &str) -> Result<live::Live> {
+        let live = self
+            .live
             .take(id)
-            .ok_or_else(|| IngestError::Busy(id.to_string()))
+            .ok_or_else(|| IngestError::Busy(id.to_string()))?;
+        if !self.catalog.is_shared() {
+            return Ok(live);
+        }
+        match self.catalog.hold_upload(id).await? {
+            crate::backends::catalog::Lease::Held => Ok(live.with_lease(self.catalog.clone())),
+            crate::backends::catalog::Lease::Busy(_) => Err(IngestError::Busy(id.to_string())),
+        }
     }
 
     /// Gives up a partial upload (the client started over or removed it): it expires

@@ -19,8 +19,8 @@ use std::sync::Arc;
 
 pub use types::{
     AttributeMatch, AttributeValue, CurrentFile, DeadLetter, DicomGroup, DicomLevel, DicomLocation,
-    DicomQuery, DicomRow, ExpiredFile, FileQuery, FileRow, FolderActivity, NewFile, OutboxEvent,
-    Rejection, SameContent, TenantUsage, UploadRow, UploadState, result_of,
+    DicomQuery, DicomRow, ExpiredFile, FileQuery, FileRow, FolderActivity, Lease, NewFile,
+    OutboxEvent, Rejection, SameContent, TenantUsage, UploadRow, UploadState, result_of,
 };
 
 use crate::checks::{Check, CheckResult};
@@ -154,6 +154,7 @@ pub trait CatalogStore:
     + Outbox
     + Housekeeping
     + Operations
+    + Leases
 {
     /// Flushes and closes (at shutdown). Never fails; problems are logged.
     fn close(&self) -> BoxFuture<'_, ()>;
@@ -326,6 +327,20 @@ catalog_traits! {
         fn mark_file_purged(file_id: &'a str) -> ();
         /// Refreshes the query planner's statistics (run by housekeeping).
         fn refresh_statistics() -> ();
+    }
+
+    /// What one node of a cluster holds and the others leave alone while it lives
+    /// (`postgres/leases.rs`): a partial upload being written, a cluster job. The
+    /// embedded catalog serves one node, which always holds everything.
+    trait Leases {
+        sync is_shared -> bool;
+        /// Takes or renews the lease on a job that runs on one node at a time
+        /// (housekeeping, retention, each sink's dispatch); `false` while another holds it.
+        fn hold_job(job: &'a str) -> bool;
+        /// Takes or renews the writer's lease on a partial upload.
+        fn hold_upload(id: &'a str) -> Lease;
+        /// Gives the writer's lease up (the client closed the upload).
+        fn release_upload(id: &'a str) -> ();
     }
 
     /// For operators: liveness, the audit log, recent rejections.

@@ -42,6 +42,14 @@ impl UploadState {
     }
 }
 
+/// Whether this node holds a lease it asked for (`Leases`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease {
+    Held,
+    /// Another node holds it, until the given time (unix seconds).
+    Busy(i64),
+}
+
 #[derive(Debug, Clone)]
 pub struct UploadRow {
     pub id: String,

@@ -8,12 +8,13 @@ use crate::util::unix_now;
 
 impl PgCatalog {
     /// `receiving` uploads untouched since before `cutoff` become `expired`, each with
-    /// its history row and audit record, in one statement. A partial upload a node
-    /// still holds a lease on (`leases.rs`) is being written: it is left alone.
+    /// its history row and audit record, in one statement (untouched for hours: a
+    /// writer's lease, seconds long, does not keep an idle upload alive, as an idle
+    /// connection does not on the embedded catalog).
     pub async fn expire_receiving(&self, cutoff: i64) -> Result<Vec<UploadRow>, CatalogError> {
         let found = sqlx::query(concat!(
             "WITH u AS (UPDATE uploads SET state = 'expired', updated_at = $2 \
-             WHERE state = 'receiving' AND updated_at < $1 AND lease_until < $2 \
+             WHERE state = 'receiving' AND updated_at < $1 \
              RETURNING ",
             upload_columns!(),
             ", json_build_object('upload', id, 'name', name, 'received_bytes', durable_offset)::text AS detail), \

@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use super::PgCatalog;
-use crate::backends::catalog::CatalogError;
+use crate::backends::catalog::{CatalogError, Lease};
 use crate::util::unix_now;
 
 /// How long a lease lasts unless renewed (seconds).
@@ -22,15 +22,12 @@ pub(super) const LEASE_SECS: i64 = 15;
 /// How often a node renews its leases: three chances before one lapses.
 const RENEW_EVERY: Duration = Duration::from_secs(5);
 
-/// Whether this node holds a lease it asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lease {
-    Held,
-    /// Another node holds it, until the given time (unix seconds).
-    Busy(i64),
-}
-
 impl PgCatalog {
+    /// Many nodes may use this catalog at once.
+    pub fn is_shared(&self) -> bool {
+        true
+    }
+
     /// Takes or renews the lease on cluster job `job`; `false` while another node holds it.
     pub async fn hold_job(&self, job: &str) -> Result<bool, CatalogError> {
         let now = unix_now();

@@ -32,7 +32,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 
 use super::CatalogError;
 
-pub use leases::Lease;
+pub use crate::backends::catalog::Lease;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations-postgres");
 

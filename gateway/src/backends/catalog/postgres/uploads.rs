@@ -8,6 +8,7 @@ use crate::backends::catalog::{CatalogError, TenantUsage, UploadRow, UploadState
 use crate::util::unix_now;
 
 impl PgCatalog {
+    /// A new partial upload, its writer's lease held by this node (`leases.rs`).
     pub async fn create_upload(
         &self,
         id: &str,
@@ -18,8 +19,8 @@ impl PgCatalog {
     ) -> Result<UploadRow, CatalogError> {
         let now = unix_now();
         sqlx::query(
-            "WITH u AS (INSERT INTO uploads (id, tenant, name, protocol, state, declared_len, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'receiving', $5, $6, $6) RETURNING id) \
+            "WITH u AS (INSERT INTO uploads (id, tenant, name, protocol, state, declared_len, created_at, updated_at, \
+             lease_holder, lease_until) VALUES ($1, $2, $3, $4, 'receiving', $5, $6, $6, $7, $6 + $8) RETURNING id) \
              INSERT INTO upload_states (upload_id, state, at, detail) SELECT id, 'receiving', $6, '{}' FROM u",
         )
         .bind(id)
@@ -28,6 +29,8 @@ impl PgCatalog {
         .bind(protocol)
         .bind(declared_len.map(to_i64))
         .bind(now)
+        .bind(self.node())
+        .bind(super::leases::LEASE_SECS)
         .execute(&self.pool)
         .await?;
         Ok(UploadRow {

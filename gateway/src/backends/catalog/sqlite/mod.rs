@@ -207,6 +207,25 @@ impl SqliteCatalog {
         Ok(n)
     }
 
+    /// One process: nothing to share with other nodes.
+    pub fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// One node holds every job (see the `Leases` trait).
+    pub async fn hold_job(&self, _job: &str) -> Result<bool, CatalogError> {
+        Ok(true)
+    }
+
+    /// One node: the writer's lease is the session registry's (`ingest.busy` there).
+    pub async fn hold_upload(&self, _id: &str) -> Result<super::Lease, CatalogError> {
+        Ok(super::Lease::Held)
+    }
+
+    pub async fn release_upload(&self, _id: &str) -> Result<(), CatalogError> {
+        Ok(())
+    }
+
     /// Checkpoints the WAL into the main database and closes every connection.
     pub async fn close(&self) {
         if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
