@@ -83,11 +83,23 @@ pub async fn prepare(config: Config) -> Result<AppState, ServeError> {
         catalog::open_with(&config.catalog.url, &data_dir, config.catalog.synchronous).await?;
     let tenants = Registry::load(&config.server.tenants_file)?;
     let objects = open_objects(&config, &data_dir)?;
+    let mut settings = IngestSettings::from_config(&config);
+    if catalog.is_shared() && !config.objects.url.is_empty() {
+        // A cluster: partial uploads must be resumable on any node.
+        settings.checkpoints = Some(Arc::new(crate::session::checkpoint::Checkpoints::new(
+            objects.clone(),
+        )));
+    } else if catalog.is_shared() {
+        tracing::warn!(
+            "the catalog is shared but objects are on this node's disk: other nodes \
+             cannot read what this one stores (docs/scale-out.md)"
+        );
+    }
     let ingest = IngestCore::new(
         catalog.clone(),
         tenants.clone(),
         keys.age_identity.clone(),
-        IngestSettings::from_config(&config),
+        settings,
     );
     // Admission counts the backlog itself from here on; what a previous run left
     // accepted or mid-check is counted once, before any listener opens.

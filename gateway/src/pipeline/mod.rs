@@ -72,6 +72,9 @@ pub struct Pipeline {
     retention: crate::config::RetentionConfig,
     max_attempts: u32,
     set_quiet_secs: u64,
+    /// Partial and accepted uploads' bytes in the shared object store, in a cluster
+    /// (`session/checkpoint.rs`): a check claimed from a node that died reads them.
+    checkpoints: Option<Arc<crate::session::checkpoint::Checkpoints>>,
 }
 
 /// What happened to one upload.
@@ -131,6 +134,7 @@ impl Pipeline {
             retention: crate::config::RetentionConfig::default(),
             max_attempts: crate::config::PipelineConfig::default().max_check_attempts,
             set_quiet_secs: crate::config::PipelineConfig::default().set_quiet_secs,
+            checkpoints: settings.checkpoints.clone(),
         }
     }
 
@@ -232,6 +236,12 @@ impl Pipeline {
             .emit();
         }
         let _ = std::fs::remove_file(self.work_dir.join(format!("{}.sealed", upload.id)));
+        if let (Ok(_), Some(c)) = (&outcome, &self.checkpoints) {
+            // Its check is recorded: no node needs its checkpoints any more.
+            if let Err(e) = c.remove(&upload.tenant, &upload.id).await {
+                tracing::warn!(upload = %upload.id, code = e.code(), error = %e, "cannot remove checkpoints");
+            }
+        }
         outcome.map(Some)
     }
 
@@ -263,6 +273,13 @@ impl Pipeline {
             Err(check) => return self.reject(upload, vec![check]).await,
         };
         let accepted_at = upload.accepted_at.unwrap_or_else(crate::util::unix_now);
+        if let Some(c) = &self.checkpoints {
+            // Accepted on a node that is gone: its bytes are in the checkpoints (the
+            // check verifies them again from the first byte).
+            c.restore(&spool, &upload.tenant, &upload.id, upload.durable_offset)
+                .await
+                .map_err(std::io::Error::other)?;
+        }
         let sealed = self.sealed_source(upload, &spool).await?;
         let file = match folder_set::unlocked(sealed.clone(), identity, policy).await {
             Ok(f) => f,

@@ -37,6 +37,10 @@ pub enum IngestError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// A partial upload's checkpoint in the shared object store (`checkpoint.rs`)
+    /// could not be written or read back: the client resumes later.
+    #[error(transparent)]
+    Checkpoint(#[from] super::checkpoint::CheckpointError),
 }
 
 impl IngestError {
@@ -59,6 +63,7 @@ impl IngestError {
             IngestError::Sealed(e) => e.code(),
             IngestError::Io(_) => "ingest.io",
             IngestError::Catalog(e) => e.code(),
+            IngestError::Checkpoint(e) => e.code(),
         }
     }
 

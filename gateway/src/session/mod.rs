@@ -7,6 +7,7 @@
 //! SFTP, by id for tus) and continue at `offset()`, which after a crash is the last
 //! durable length the catalog recorded.
 
+pub mod checkpoint;
 mod error;
 mod inbox;
 pub mod names;
@@ -50,6 +51,9 @@ pub struct IngestSettings {
     pub admission_wait: std::time::Duration,
     /// What request ids look like per profile (rule 20), compiled once.
     pub requests: Arc<crate::pipeline::request::RequestRules>,
+    /// Partial uploads checkpointed to the shared object store (a cluster with a
+    /// shared catalog and store; `checkpoint.rs`), or `None` on one node.
+    pub checkpoints: Option<Arc<checkpoint::Checkpoints>>,
 }
 
 impl IngestSettings {
@@ -66,6 +70,7 @@ impl IngestSettings {
             max_backlog: config.ingest.max_backlog,
             admission_wait: std::time::Duration::from_secs(config.ingest.admission_wait_secs),
             requests: Arc::new(request_rules(&config.requests)),
+            checkpoints: None,
         }
     }
 }
@@ -131,6 +136,8 @@ pub struct Upload {
     _live: live::Live,
     /// Its place at the door, for a new upload (see `admission.rs`).
     ticket: Option<admission::Ticket>,
+    /// Bytes already checkpointed to the shared object store (`checkpoint.rs`).
+    checkpointed: u64,
 }
 
 impl std::fmt::Debug for Upload {
@@ -250,6 +257,7 @@ impl IngestCore {
             _live: live,
             broken: false,
             ticket: Some(ticket),
+            checkpointed: 0,
         })
     }
 
@@ -300,8 +308,16 @@ impl IngestCore {
             .filter(|r| r.state == UploadState::Receiving)
             .ok_or_else(|| IngestError::NotReceiving(row.id.clone()))?;
         let tenant_bytes = self.catalog.tenant_usage(&row.tenant).await?.accepted_bytes;
+        if let Some(c) = &self.settings.checkpoints {
+            // Begun on another node (or this one lost its disk): rebuilt from the
+            // checkpoints, then verified from the first byte like any resume.
+            let spool = spool::spool_path(&self.settings.spool_dir, &row.tenant, &row.id);
+            c.restore(&spool, &row.tenant, &row.id, row.durable_offset)
+                .await?;
+        }
         let core = self.clone();
         let (tenant, id, durable) = (row.tenant.clone(), row.id.clone(), row.durable_offset);
+        let durable_at_open = durable;
         // Verification restarts from the first byte: re-reading what is on disk costs
         // ~1 s per GB and spares persisting the decryptor's state.
         let inner = blocking(move || {
@@ -336,6 +352,7 @@ impl IngestCore {
             _live: live,
             broken: false,
             ticket: None,
+            checkpointed: durable_at_open,
         })
     }
 
@@ -457,6 +474,8 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
         .map_err(|e| IngestError::Io(io::Error::other(e)))?
 }
 
+#[cfg(test)]
+mod cluster_tests;
 #[cfg(test)]
 pub(crate) mod testing;
 #[cfg(test)]

@@ -29,10 +29,43 @@ pub async fn fixture_with(quota: Quota, max_file_bytes: u64, fsync_interval_byte
     )
     .unwrap();
     let catalog = catalog::open("", dir.path()).await.unwrap();
-    let registry = Registry::load(&tenants).unwrap();
     let identity = Identity::generate().unwrap();
+    let core = core_on(
+        catalog,
+        dir.path(),
+        identity.clone(),
+        max_file_bytes,
+        fsync_interval_bytes,
+        None,
+    );
+    Fixture {
+        dir,
+        core,
+        identity,
+    }
+}
+
+/// An ingest core on `catalog` with its spool and tenants file (the default quota)
+/// under `dir`: one node of a cluster when the catalog is shared.
+pub fn core_on(
+    catalog: catalog::Catalog,
+    dir: &std::path::Path,
+    identity: Identity,
+    max_file_bytes: u64,
+    fsync_interval_bytes: u64,
+    checkpoints: Option<Arc<super::checkpoint::Checkpoints>>,
+) -> Arc<IngestCore> {
+    let tenants = dir.join("tenants.toml");
+    if !tenants.exists() {
+        std::fs::write(
+            &tenants,
+            format!("[[tenant]]\ncode = \"{CODE}\"\nname = \"T\"\nprofile = \"generic\"\n"),
+        )
+        .unwrap();
+    }
+    let registry = Registry::load(&tenants).unwrap();
     let settings = IngestSettings {
-        spool_dir: dir.path().join("spool"),
+        spool_dir: dir.join("spool"),
         max_file_bytes,
         fsync_interval_bytes,
         fsync_interval_secs: 10,
@@ -41,13 +74,9 @@ pub async fn fixture_with(quota: Quota, max_file_bytes: u64, fsync_interval_byte
         max_backlog: 0,
         admission_wait: std::time::Duration::ZERO,
         requests: std::sync::Arc::new(super::request_rules(&Default::default())),
+        checkpoints,
     };
-    let core = IngestCore::new(catalog, registry, identity.clone(), settings);
-    Fixture {
-        dir,
-        core,
-        identity,
-    }
+    IngestCore::new(catalog, registry, identity, settings)
 }
 
 pub async fn fixture() -> Fixture {

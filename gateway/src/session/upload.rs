@@ -45,11 +45,7 @@ impl Upload {
         );
         let result = self.with_receiving(move |r| r.push(&data, every)).await;
         match result {
-            Ok(Some(durable)) => Ok(self
-                .core
-                .catalog
-                .set_durable_offset(&self.row.id, durable)
-                .await?),
+            Ok(Some(durable)) => self.record_durable(durable).await,
             Ok(None) => Ok(()),
             Err(e) => Err(self.fail(e).await),
         }
@@ -89,11 +85,49 @@ impl Upload {
             Ok(d) => d,
             Err(e) => return Err(self.fail(e).await),
         };
+        self.record_durable(durable).await?;
+        Ok(durable)
+    }
+
+    /// Records `durable` bytes (on disk) in the catalog, checkpointing them to the
+    /// shared object store first when there is one (`checkpoint.rs`): the offset a
+    /// client is told is one any node can resume from.
+    async fn record_durable(&mut self, durable: u64) -> Result<()> {
+        self.checkpoint(durable).await?;
         self.core
             .catalog
             .set_durable_offset(&self.row.id, durable)
             .await?;
-        Ok(durable)
+        Ok(())
+    }
+
+    /// Checkpoints the bytes up to `to` not checkpointed yet, if checkpoints are on.
+    async fn checkpoint(&mut self, to: u64) -> Result<()> {
+        let Some(c) = &self.core.settings.checkpoints else {
+            return Ok(());
+        };
+        let spool = spool::spool_path(
+            &self.core.settings.spool_dir,
+            &self.row.tenant,
+            &self.row.id,
+        );
+        if let Err(e) = c
+            .save(
+                &spool,
+                &self.row.tenant,
+                &self.row.id,
+                self.checkpointed,
+                to,
+            )
+            .await
+        {
+            // Nothing recorded past the last checkpoint: the client resumes from there.
+            self.inner = None;
+            self.broken = true;
+            return Err(e.into());
+        }
+        self.checkpointed = to;
+        Ok(())
     }
 
     /// Declares the length of an upload created without one (tus
@@ -197,6 +231,8 @@ impl Upload {
             }
         };
         let sha = hex::encode(sha);
+        // The last bytes too: the node that checks it may be another.
+        self.checkpoint(len).await?;
         let seq = self
             .core
             .catalog

@@ -221,7 +221,9 @@ pub fn ingest_problem(e: &IngestError) -> Response {
         IngestError::NotReceiving(_) | IngestError::Accepted { .. } => StatusCode::FORBIDDEN,
         IngestError::Busy(_) => StatusCode::LOCKED,
         IngestError::Sealed(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        IngestError::Io(_) | IngestError::Catalog(_) => StatusCode::SERVICE_UNAVAILABLE,
+        IngestError::Io(_) | IngestError::Catalog(_) | IngestError::Checkpoint(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
     };
     problem(status, e.code(), &e.to_string())
 }

@@ -419,7 +419,10 @@ async fn append(
     let id = up.id().to_string();
     if let Err(Cut::Ingest(e)) = &result
         && !e.is_resumable()
-        && !matches!(e, IngestError::Io(_) | IngestError::Catalog(_))
+        && !matches!(
+            e,
+            IngestError::Io(_) | IngestError::Catalog(_) | IngestError::Checkpoint(_)
+        )
     {
         s.open.forget(&id);
         return ingest_problem(e);
