@@ -111,18 +111,29 @@ enum Stop {
 
 impl Stop {
     /// A failure of the session or its connection: final when the gateway's own code
-    /// says so (other than a restart), resumable otherwise.
+    /// says so, resumable otherwise — and for the codes that say "not now" (a restart,
+    /// the upload still held by a connection another node is closing, the catalog or
+    /// the store unreachable for a moment), which a hospital's client retries.
     fn of(e: anyhow::Error) -> Stop {
         let text = e.to_string();
         let code = text
             .split([':', ' '])
             .find(|w| gateway_code(w).is_some() && !w.starts_with("sftp."));
         match code {
-            Some(c) if c != "gateway.shutting_down" => Stop::Refused(e),
+            Some(c) if !NOT_NOW.contains(&c) => Stop::Refused(e),
             _ => Stop::Lost(e),
         }
     }
 }
+
+/// The gateway's codes for a refusal that holds only for now.
+const NOT_NOW: [&str; 5] = [
+    "gateway.shutting_down",
+    "ingest.busy",
+    "ingest.io",
+    "catalog.unavailable",
+    "objects.unavailable",
+];
 
 /// Where one transfer is.
 struct Transfer<'a> {

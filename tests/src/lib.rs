@@ -202,6 +202,7 @@ pub struct TestGatewayBuilder {
     admin_config: String,
     grace_secs: u64,
     data_dir: Option<PathBuf>,
+    env: Vec<(String, String)>,
 }
 
 impl TestGatewayBuilder {
@@ -256,6 +257,12 @@ impl TestGatewayBuilder {
         self
     }
 
+    /// Sets an environment variable for the gateway process (credentials, say).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
     pub fn shutdown_grace_secs(mut self, secs: u64) -> Self {
         self.grace_secs = secs;
         self
@@ -295,6 +302,7 @@ impl TestGatewayBuilder {
             config_path,
             tenants_path,
             child: None,
+            env: self.env,
             sftp: unspecified(),
             https: unspecified(),
             admin: unspecified(),
@@ -315,6 +323,7 @@ pub struct TestGateway {
     pub config_path: PathBuf,
     pub tenants_path: PathBuf,
     child: Option<Child>,
+    env: Vec<(String, String)>,
     pub sftp: SocketAddr,
     pub https: SocketAddr,
     pub admin: SocketAddr,
@@ -349,6 +358,7 @@ impl TestGateway {
             .arg("--config")
             .arg(&self.config_path)
             .current_dir(self.dir.path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -655,4 +665,35 @@ pub fn assert_promtool_clean(scrape: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Every message in JetStream stream `stream`: (Nats-Msg-Id, the payload's event_id);
+/// each message's subject is checked to be `gateway.events.<kind>`.
+pub fn jetstream_messages(addr: SocketAddr, stream: &str) -> Vec<(String, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect(addr.to_string()).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let mut stream = js.get_stream(stream).await.unwrap();
+        let n = stream.info().await.unwrap().state.messages;
+        let mut out = Vec::new();
+        for seq in 1..=n {
+            let m = stream.get_raw_message(seq).await.unwrap();
+            let id = m
+                .headers
+                .get("Nats-Msg-Id")
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+            assert_eq!(
+                m.subject.as_str(),
+                format!("gateway.events.{}", v["kind"].as_str().unwrap())
+            );
+            out.push((id, v["event_id"].as_str().unwrap().to_string()));
+        }
+        out
+    })
 }

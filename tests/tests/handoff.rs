@@ -7,8 +7,8 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -372,69 +372,6 @@ fn webhooks_get_every_event_in_order_after_failures_and_dead_letters_can_be_retr
     });
 }
 
-/// A `nats-server` with JetStream on a loopback port, its store in `dir`.
-struct NatsServer {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl NatsServer {
-    fn start(port: u16, dir: &std::path::Path) -> NatsServer {
-        // Debian installs it in /usr/sbin, which not every PATH has.
-        let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .unwrap_or("nats-server");
-        let child = Command::new(bin)
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(dir)
-            .spawn()
-            .expect("nats-server runs (scripts/test-setup.sh installs it)");
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        wait_for("nats-server", Duration::from_secs(10), || {
-            TcpStream::connect(addr).is_ok()
-        });
-        NatsServer { child, addr }
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Every message in the stream: (Nats-Msg-Id, the payload's event_id).
-fn stream_messages(addr: SocketAddr) -> Vec<(String, String)> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = async_nats::connect(addr.to_string()).await.unwrap();
-        let js = async_nats::jetstream::new(client);
-        let mut stream = js.get_stream("GATEWAY_EVENTS").await.unwrap();
-        let n = stream.info().await.unwrap().state.messages;
-        let mut out = Vec::new();
-        for seq in 1..=n {
-            let m = stream.get_raw_message(seq).await.unwrap();
-            let id = m
-                .headers
-                .get("Nats-Msg-Id")
-                .map(|v| v.to_string())
-                .unwrap_or_default();
-            let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
-            assert_eq!(
-                m.subject.as_str(),
-                format!("gateway.events.{}", v["kind"].as_str().unwrap())
-            );
-            out.push((id, v["event_id"].as_str().unwrap().to_string()));
-        }
-        out
-    })
-}
-
 #[test]
 fn nats_jetstream_gets_each_event_once_across_a_restart() {
     let store = tempfile::tempdir().unwrap();
@@ -454,11 +391,11 @@ fn nats_jetstream_gets_each_event_once_across_a_restart() {
     wait_for("a failed publish", Duration::from_secs(10), || {
         metric(&gw, "gateway_outbox_delivery_failures_total{sink=\"nats\"}") >= 1.0
     });
-    let nats = NatsServer::start(port, store.path());
+    let nats = gateway_fixtures::engines::NatsServer::start(port, store.path());
     wait_for("two publishes", Duration::from_secs(20), || {
         metric(&gw, "gateway_outbox_delivered_total{sink=\"nats\"}") >= 2.0
     });
-    let first = stream_messages(nats.addr);
+    let first = gateway_tests::jetstream_messages(nats.addr, "GATEWAY_EVENTS");
     assert_eq!(first.len(), 2, "{first:?}");
     assert!(first.iter().all(|(header, id)| header == id));
 
@@ -486,7 +423,7 @@ fn nats_jetstream_gets_each_event_once_across_a_restart() {
     wait_for("replay and a new publish", Duration::from_secs(20), || {
         metric(&gw, "gateway_outbox_delivered_total{sink=\"nats\"}") >= 3.0
     });
-    let all = stream_messages(nats.addr);
+    let all = gateway_tests::jetstream_messages(nats.addr, "GATEWAY_EVENTS");
     let ids: Vec<&str> = all.iter().map(|(h, _)| h.as_str()).collect();
     assert_eq!(all.len(), 3, "each event id once: {ids:?}");
     assert_eq!(ids[..2], [first[0].0.as_str(), first[1].0.as_str()]);

@@ -12,18 +12,18 @@ impl Pipeline {
         upload: &UploadRow,
         error: PipelineError,
     ) -> Result<Outcome, PipelineError> {
-        // The catalog being busy or locked is no fault of the file: the check waits and
-        // the attempt is given back, so overload never turns a valid file into a
-        // poison upload (`check.interrupted`).
-        if let PipelineError::Catalog(e) = &error
-            && e.is_unavailable()
-        {
+        // The catalog being busy or locked, or the object store not answering, is no
+        // fault of the file: the check waits and the attempt is given back, so an
+        // overload or an outage never turns a valid file into a poison upload
+        // (`check.interrupted`).
+        if error.is_unavailable() {
             let after = crate::util::unix_now().saturating_add(2);
             crate::telemetry::events::CheckRetried {
                 upload: &upload.id,
                 attempts: upload.check_attempts,
                 backoff_secs: Some(2),
                 error: &error.to_string(),
+                code: error.code(),
             }
             .emit();
             self.catalog.defer_check(&upload.id, after, "").await?;
@@ -39,6 +39,7 @@ impl Pipeline {
             attempts: upload.check_attempts,
             backoff_secs: Some(backoff),
             error: &error.to_string(),
+            code: error.code(),
         }
         .emit();
         let after = crate::util::unix_now().saturating_add(backoff as i64);
@@ -58,6 +59,7 @@ impl Pipeline {
             attempts: upload.check_attempts,
             backoff_secs: None,
             error: why,
+            code: "check.interrupted",
         }
         .emit();
         let check = Check::new(

@@ -108,6 +108,37 @@ pub enum PipelineError {
     Store(#[from] crate::backends::objects::ObjectError),
 }
 
+impl From<crate::session::checkpoint::CheckpointError> for PipelineError {
+    fn from(e: crate::session::checkpoint::CheckpointError) -> PipelineError {
+        use crate::session::checkpoint::CheckpointError as C;
+        match e {
+            C::Objects(e) => PipelineError::Store(e),
+            C::Io(e) => PipelineError::Io(e),
+            broken @ C::Broken { .. } => PipelineError::Io(std::io::Error::other(broken)),
+        }
+    }
+}
+
+impl PipelineError {
+    /// The stable code logged with a check that did not finish.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PipelineError::Catalog(e) => e.code(),
+            PipelineError::Io(_) => "ingest.io",
+            PipelineError::Store(e) => e.code(),
+        }
+    }
+
+    /// The catalog or the object store cannot be used for now: no fault of the file.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            PipelineError::Catalog(e) => e.is_unavailable(),
+            PipelineError::Store(e) => e.code() == "objects.unavailable",
+            PipelineError::Io(_) => false,
+        }
+    }
+}
+
 impl Pipeline {
     pub fn new(
         core: &IngestCore,
@@ -277,8 +308,7 @@ impl Pipeline {
             // Accepted on a node that is gone: its bytes are in the checkpoints (the
             // check verifies them again from the first byte).
             c.restore(&spool, &upload.tenant, &upload.id, upload.durable_offset)
-                .await
-                .map_err(std::io::Error::other)?;
+                .await?;
         }
         let sealed = self.sealed_source(upload, &spool).await?;
         let file = match folder_set::unlocked(sealed.clone(), identity, policy).await {

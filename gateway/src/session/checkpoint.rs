@@ -105,8 +105,11 @@ impl Checkpoints {
         id: &str,
         durable: u64,
     ) -> Result<bool> {
-        let on_disk = std::fs::metadata(spool).map(|m| m.len()).unwrap_or(0);
-        if on_disk >= durable {
+        // (An upload whose node died before its first durable byte gets an empty
+        // spool file here.)
+        if let Ok(m) = std::fs::metadata(spool)
+            && m.len() >= durable
+        {
             return Ok(false);
         }
         if let Some(dir) = spool.parent() {
@@ -216,5 +219,9 @@ mod tests {
         c.remove("t", "u1").await.unwrap();
         let e = c.restore(&far, "t", "u1", 10).await.unwrap_err();
         assert!(matches!(e, CheckpointError::Broken { at: 0, .. }));
+        // Created on a node that died before its first durable byte: resumed from 0
+        // elsewhere, with an empty spool file to append to.
+        assert!(c.restore(&far, "t", "u2", 0).await.unwrap());
+        assert_eq!(std::fs::metadata(&far).unwrap().len(), 0);
     }
 }

@@ -84,7 +84,14 @@ impl S3Store {
                 retry_timeout: settings.retry_for,
                 ..RetryConfig::default()
             })
-            .with_client_options(ClientOptions::new().with_connect_timeout(Duration::from_secs(5)));
+            // A store that accepts connections but stops answering must fail too: each
+            // request is bounded by the same time as the retries (object_store's own
+            // default, 30 s, would hold every upload that long whatever retry_secs says).
+            .with_client_options(
+                ClientOptions::new()
+                    .with_connect_timeout(Duration::from_secs(5))
+                    .with_timeout(settings.retry_for.max(Duration::from_secs(1))),
+            );
         if !settings.endpoint.is_empty() {
             builder = builder
                 .with_endpoint(&settings.endpoint)

@@ -183,6 +183,8 @@ pub struct CheckRetried<'a> {
     /// Seconds until the next attempt; `None` when the upload was given up.
     pub backoff_secs: Option<u64>,
     pub error: &'a str,
+    /// The error's stable code (`catalog.unavailable`, `objects.unavailable`, …).
+    pub code: &'a str,
 }
 
 impl InternalEvent for CheckRetried<'_> {
@@ -197,6 +199,7 @@ impl InternalEvent for CheckRetried<'_> {
             attempts = self.attempts,
             backoff_secs = self.backoff_secs,
             error = self.error,
+            code = self.code,
             outcome,
             "check did not finish"
         );

@@ -74,6 +74,15 @@ async fn result_of(s: &Https, upload: &str, deadline: tokio::time::Instant) -> O
     }
 }
 
+/// Refusals that hold only for now (the catalog or the store unreachable for a
+/// moment, the gateway's own disk, the upload held by a closing connection).
+fn for_now(code: &str) -> bool {
+    matches!(
+        code,
+        "catalog.unavailable" | "objects.unavailable" | "ingest.io" | "ingest.busy"
+    )
+}
+
 pub(super) async fn respond(
     s: &Https,
     outcomes: Vec<Outcome>,
@@ -81,6 +90,21 @@ pub(super) async fn respond(
     base: &str,
     wait: Duration,
 ) -> Response {
+    // Nothing accepted, and refused for now: the whole request is answered 503 with
+    // the code, which clients retry, rather than a failure per part, which they do not.
+    let transient = outcomes.iter().find_map(|o| match o {
+        Outcome::Refused(code) if for_now(code) => Some(code.clone()),
+        _ => None,
+    });
+    if let Some(code) = transient
+        && outcomes.iter().all(|o| matches!(o, Outcome::Refused(_)))
+    {
+        return crate::frontends::https::problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &code,
+            "the gateway cannot store this now; send the request again",
+        );
+    }
     let deadline = tokio::time::Instant::now() + wait;
     let (mut referenced, mut failed, mut pending) = (Vec::new(), Vec::new(), 0);
     let mut stored_study = study.map(String::from);
