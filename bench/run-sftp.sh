@@ -11,7 +11,8 @@
 #      session (`put DIR/*`), to sshd vs to the gateway until all are indexed: files/s.
 # Prints a Markdown section for bench/RESULTS.md. Needs root (sshd) and openssh-server.
 # ONLY_SMALL=1 runs part 4 alone; GW=path/to/gateway measures that build (A/B of two
-# builds) instead of building this tree.
+# builds) instead of building this tree; GW_CONFIG_EXTRA is TOML appended to the
+# gateway's config (other backends: bench/run-scaleout.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${SIZE_MIB:-1024}; RUNS=${RUNS:-3}; PAR=${PAR:-8}; PAR_MIB=${PAR_MIB:-256}
@@ -50,6 +51,7 @@ listen = "127.0.0.1:0"
 listen = "127.0.0.1:0"
 [log]
 level = "warn"
+${GW_CONFIG_EXTRA:-}
 EOF
 "$GW" serve --config "$W/gateway.toml" > "$W/gateway.log" 2>&1 & GWPID=$!
 for _ in $(seq 100); do [ -f "$W/data/run/listeners.json" ] && break; sleep 0.1; done

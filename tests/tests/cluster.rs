@@ -344,6 +344,22 @@ fn three_nodes_lose_nothing_to_a_dead_node_a_database_restart_or_a_store_outage(
             "a node exited"
         );
     }
+    let resent: Vec<u64> = records
+        .iter()
+        .filter(|r| r["resumed"] == true)
+        .filter_map(|r| r["retransmitted"].as_u64())
+        .collect();
+    // The re-send bound after a node loss: what was not yet durable, at most
+    // `fsync_interval_bytes` (8 MiB), plus what the client had in flight.
+    assert!(
+        resent.iter().all(|&b| b <= 9 << 20),
+        "a transfer re-sent more than the bound: {resent:?}"
+    );
+    println!(
+        "cluster: re-sent after resumes: {} bytes in all, at most {} bytes by one transfer",
+        resent.iter().sum::<u64>(),
+        resent.iter().max().copied().unwrap_or(0)
+    );
     println!(
         "cluster: {} uploads acknowledged and indexed ({} resumed: tus {}, sftp {}, stow {}); \
          {} files indexed; {} events, each once in JetStream; nothing lost",
