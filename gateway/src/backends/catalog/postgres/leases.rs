@@ -60,6 +60,7 @@ impl PgCatalog {
         .execute(&self.pool)
         .await?;
         if held.rows_affected() == 1 {
+            self.keep(id);
             return Ok(Lease::Held);
         }
         let until: Option<i64> = sqlx::query_scalar(
@@ -75,6 +76,7 @@ impl PgCatalog {
     /// Gives up the writer's lease on a partial upload (the client closed it), so that
     /// a client resuming on another node need not wait for it to lapse.
     pub async fn release_upload(&self, id: &str) -> Result<(), CatalogError> {
+        self.let_go(id);
         sqlx::query(
             "UPDATE uploads SET lease_holder = NULL, lease_until = 0 \
              WHERE id = $1 AND lease_holder = $2 AND state = 'receiving'",
@@ -86,15 +88,16 @@ impl PgCatalog {
         Ok(())
     }
 
-    /// Renews every lease this node holds.
+    /// Renews every lease this node holds and still works on.
     pub(super) async fn renew_leases(&self) -> Result<(), CatalogError> {
         let until = unix_now() + LEASE_SECS;
         sqlx::query(
-            "UPDATE uploads SET lease_until = $1 \
-             WHERE lease_holder = $2 AND state IN ('receiving', 'checking')",
+            "UPDATE uploads SET lease_until = $1 WHERE lease_holder = $2 AND id = ANY($3) \
+             AND state IN ('receiving', 'checking')",
         )
         .bind(until)
         .bind(self.node())
+        .bind(self.held_ids())
         .execute(&self.pool)
         .await?;
         sqlx::query("UPDATE job_leases SET until = $1 WHERE holder = $2")

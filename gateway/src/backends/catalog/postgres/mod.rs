@@ -54,6 +54,10 @@ pub struct PgCatalog {
     /// This process's name in leases: host, process id and a random part, so a node
     /// restarted on the same host is another holder.
     node: Arc<str>,
+    /// The uploads and checks whose leases this node holds and renews: only what this
+    /// process still works on, so a lease it could not give back (the catalog was down
+    /// when the connection ended) lapses instead of being renewed for ever.
+    held: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     /// The notification listener and the lease renewer, stopped at close.
     tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
@@ -110,6 +114,7 @@ impl PgCatalog {
             pool,
             outbox,
             node: node.into(),
+            held: Arc::default(),
             tasks: Arc::new(std::sync::Mutex::new(vec![listener])),
         };
         let renewer = tokio::spawn(leases::renew(catalog.clone()));
@@ -122,6 +127,27 @@ impl PgCatalog {
     /// This node's name in leases.
     pub fn node(&self) -> &str {
         &self.node
+    }
+
+    /// Starts renewing the lease on `id` (an upload being written or checked here).
+    pub(super) fn keep(&self, id: &str) {
+        if let Ok(mut held) = self.held.lock() {
+            held.insert(id.to_string());
+        }
+    }
+
+    /// Stops renewing the lease on `id`: it is given back, or left to lapse.
+    pub(super) fn let_go(&self, id: &str) {
+        if let Ok(mut held) = self.held.lock() {
+            held.remove(id);
+        }
+    }
+
+    fn held_ids(&self) -> Vec<String> {
+        self.held
+            .lock()
+            .map(|h| h.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub(crate) fn outbox_changed(&self) {

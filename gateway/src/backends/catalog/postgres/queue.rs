@@ -28,6 +28,7 @@ impl PgCatalog {
     }
 
     pub async fn requeue_upload(&self, id: &str, after: i64) -> Result<bool, CatalogError> {
+        self.let_go(id);
         let done = sqlx::query(
             "UPDATE uploads SET state = 'accepted', check_after = $1, lease_holder = NULL \
              WHERE id = $2 AND state = 'checking'",
@@ -71,7 +72,11 @@ impl PgCatalog {
         .bind(super::leases::LEASE_SECS)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(rows::upload).transpose()?)
+        let claimed = row.as_ref().map(rows::upload).transpose()?;
+        if let Some(r) = &claimed {
+            self.keep(&r.id);
+        }
+        Ok(claimed)
     }
 
     pub async fn defer_check(
@@ -80,6 +85,7 @@ impl PgCatalog {
         after: i64,
         waits_for: &str,
     ) -> Result<bool, CatalogError> {
+        self.let_go(id);
         let done = sqlx::query(
             "UPDATE uploads SET state = 'accepted', check_after = $1, updated_at = $2, \
              waits_for = $3, check_attempts = GREATEST(check_attempts - 1, 0), lease_holder = NULL \

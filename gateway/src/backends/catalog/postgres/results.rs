@@ -174,6 +174,8 @@ impl PgCatalog {
         event: &Event,
     ) -> Result<(), CatalogError> {
         let now = unix_now();
+        // Renewed no more whatever happens: recorded, or left to lapse and be taken over.
+        self.let_go(&upload.id);
         let mut tx = self.pool.begin().await?;
         let moved = sqlx::query(
             "UPDATE uploads SET state = 'indexed', updated_at = $1, lease_holder = NULL \
@@ -274,6 +276,7 @@ impl PgCatalog {
         } else {
             UploadState::Rejected
         };
+        self.let_go(id);
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE uploads SET state = $1, updated_at = $2, lease_holder = NULL WHERE id = $3",
@@ -323,6 +326,7 @@ impl PgCatalog {
             .filter(|k| k.severity == Severity::Error)
             .map(|k| k.code.as_str())
             .collect();
+        self.let_go(id);
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE uploads SET state = 'rejected', updated_at = $1, lease_holder = NULL WHERE id = $2",

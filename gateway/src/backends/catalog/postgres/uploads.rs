@@ -33,6 +33,7 @@ impl PgCatalog {
         .bind(super::leases::LEASE_SECS)
         .execute(&self.pool)
         .await?;
+        self.keep(id);
         Ok(UploadRow {
             id: id.into(),
             tenant: tenant.into(),
@@ -173,6 +174,7 @@ impl PgCatalog {
         plaintext_len: u64,
         plaintext_sha256: &str,
     ) -> Result<i64, CatalogError> {
+        self.let_go(id);
         let seq: Option<i64> = sqlx::query_scalar(
             "WITH u AS (UPDATE uploads SET state = 'accepted', durable_offset = $1, plaintext_len = $2, \
              plaintext_sha256 = $3, accepted_at = $4, updated_at = $4, \
