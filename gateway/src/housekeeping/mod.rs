@@ -9,6 +9,8 @@
 //!   ended: bytes first, then its records (audit record `precheck.removed`) — a crash
 //!   in between leaves records that the next sweep removes, never an orphan file.
 //!
+//! - In a cluster, each node also clears its own spool of finished uploads
+//!   ([`node_spool`]): the sweep above runs on one node at a time.
 //! - Indexed files whose retention ended expire ([`retention`]), on their own timer
 //!   (`retention.sweep_interval_secs`).
 //!
@@ -16,6 +18,7 @@
 //! an orphan spool file, never a row pointing at missing bytes that a client could
 //! resume. Each removal is a metric (`gateway_housekeeping_*`).
 
+mod node_spool;
 pub mod retention;
 
 use std::sync::Arc;
@@ -138,6 +141,12 @@ pub async fn run(g: Grounds, policy: Policy, mut stop: watch::Receiver<bool>) {
         };
         if let Err(e) = swept {
             tracing::error!(code = e.code(), error = %e, "housekeeping sweep failed");
+        }
+        // In a cluster, every node also clears its own spool of finished uploads.
+        if g.catalog.is_shared()
+            && let Err(e) = node_spool::sweep(&g, &policy, crate::util::unix_now()).await
+        {
+            tracing::error!(code = e.code(), error = %e, "node spool sweep failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(policy.interval) => {}
