@@ -34,28 +34,28 @@ runuser -u postgres -- "$PGBIN/postgres" -D "$W/pg" -k "$W" -p "$PGPORT" \
   > "$W/pg.log" 2>&1 & PGPID=$!
 for _ in $(seq 100); do "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT" && break; sleep 0.1; done
 psql() { "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U gateway -v ON_ERROR_STOP=1 -qtA "$@"; }
-psql -d postgres -c "CREATE DATABASE gateway" > /dev/null
-psql -d gateway -c "CREATE EXTENSION pg_stat_statements" > /dev/null
+# One database per run below: a run's names (s0001.age …) must not meet the accepted
+# uploads of the one before (rule 10).
+for db in sftp rt stow pglocal; do psql -d postgres -c "CREATE DATABASE $db" > /dev/null; done
+psql -d rt -c "CREATE EXTENSION pg_stat_statements" > /dev/null
 (cd "$W" && moto_server -H 127.0.0.1 -p "$S3PORT" > "$W/moto.log" 2>&1) & MOTOPID=$!
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$S3PORT/" && break; sleep 0.1; done
 curl -s -X PUT "http://127.0.0.1:$S3PORT/gateway" > /dev/null
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret
-SCALE_CONFIG="[catalog]
-url = \"postgres://gateway@127.0.0.1:$PGPORT/gateway\"
-[objects]
-url = \"s3://gateway\"
-endpoint = \"http://127.0.0.1:$S3PORT\"
-region = \"us-east-1\""
+scale_config() {  # $1: database
+  printf '[catalog]\nurl = "postgres://gateway@127.0.0.1:%s/%s"\n[objects]\nurl = "s3://gateway/%s"\nendpoint = "http://127.0.0.1:%s"\nregion = "us-east-1"\n' \
+    "$PGPORT" "$1" "$1" "$S3PORT"
+}
 
-embedded=$(bench/run-sftp.sh)
-scaled=$(GW_CONFIG_EXTRA="$SCALE_CONFIG" bench/run-sftp.sh)
+embedded=$(bench/run-sftp.sh | tee "${TMPDIR:-/tmp}/scaleout-embedded.md")
+pg_local=$(GW_CONFIG_EXTRA="$(printf '[catalog]\nurl = "postgres://gateway@127.0.0.1:%s/pglocal"\n' "$PGPORT")" bench/run-sftp.sh | tee "${TMPDIR:-/tmp}/scaleout-pglocal.md")
+scaled=$(GW_CONFIG_EXTRA="$(scale_config sftp)" bench/run-sftp.sh | tee "${TMPDIR:-/tmp}/scaleout-scaled.md")
 # Round trips: a small-file run alone, statements counted from zero.
-psql -d gateway -c "SELECT pg_stat_statements_reset()" > /dev/null
-before=$(psql -d gateway -c "SELECT COUNT(*) FROM uploads")
-small=$(ONLY_SMALL=1 GW_CONFIG_EXTRA="$SCALE_CONFIG" bench/run-sftp.sh)
-uploads=$(( $(psql -d gateway -c "SELECT COUNT(*) FROM uploads") - before ))
-calls=$(psql -d gateway -c "SELECT SUM(calls) FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%'")
-top=$(psql -d gateway -F ' | ' -c "SELECT calls, left(regexp_replace(query, '\s+', ' ', 'g'), 70) FROM pg_stat_statements ORDER BY calls DESC LIMIT 8" | sed 's/^/| /; s/$/ |/')
+psql -d rt -c "SELECT pg_stat_statements_reset()" > /dev/null
+small=$(ONLY_SMALL=1 GW_CONFIG_EXTRA="$(scale_config rt)" bench/run-sftp.sh)
+uploads=$(psql -d rt -c "SELECT COUNT(*) FROM uploads")
+calls=$(psql -d rt -c "SELECT SUM(calls) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'rt' AND query NOT LIKE '%pg_stat_statements%'")
+top=$(psql -d rt -F ' | ' -c "SELECT calls, left(regexp_replace(query, '\s+', ' ', 'g'), 70) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'rt' ORDER BY calls DESC LIMIT 8" | sed 's/^/| /; s/$/ |/')
 
 stow() {  # $1: extra config; prints instances/s
   local d; d=$(mktemp -d "$W/stow.XXXX")
@@ -68,11 +68,11 @@ stow() {  # $1: extra config; prints instances/s
   for _ in $(seq 100); do [ -f "$d/data/run/listeners.json" ] && break; sleep 0.1; done
   local https; https=$(python3 -c "import json;print(json.load(open('$d/data/run/listeners.json'))['https'])")
   python3 bench/dicomweb_load.py stow "https://$https/dicomweb" "$tok" "$d/data/keys/tls-cert.pem" "$STOW_COUNT" 4 50 \
-    | python3 -c 'import json,sys; r=json.load(sys.stdin); print(f"{r[\"per_second\"]} ({r[\"stored\"]} stored, {r[\"failed\"]} failed, {r[\"seconds\"]} s)")'
+    | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["per_second"], "(%d stored, %d failed, %.1f s)" % (r["stored"], r["failed"], r["seconds"]))'
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 stow_embedded=$(stow "")
-stow_scaled=$(stow "$SCALE_CONFIG")
+stow_scaled=$(stow "$(scale_config stow)")
 
 cat <<MD
 ## Scale-out engines beside the embedded defaults ($(date -u +%Y-%m-%d), \`bench/run-scaleout.sh\`)
@@ -86,7 +86,11 @@ Each SFTP section carries its own stock-sshd reference, measured in the same run
 
 ${embedded}
 
-### PostgreSQL + S3 (moto)
+### PostgreSQL, objects on the node's disk (no checkpoints: the catalog's own cost)
+
+${pg_local}
+
+### PostgreSQL + S3 (moto), checkpoints on
 
 ${scaled}
 
