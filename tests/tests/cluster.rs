@@ -197,13 +197,33 @@ fn three_nodes_lose_nothing_to_a_dead_node_a_database_restart_or_a_store_outage(
     let alive = |load: &mut Child| assert!(load.try_wait().unwrap().is_none(), "the load ended");
 
     // 1. A node dies with transfers and checks in flight; it comes back later.
-    std::thread::sleep(Duration::from_secs(8));
+    //    The kill waits (up to 30 s) for an instant when node 1 holds both a partial
+    //    upload and a check (a node's leases name its process id).
+    std::thread::sleep(Duration::from_secs(5));
     alive(&mut load);
-    let receiving_before = psql_count(
-        &engines.pg,
-        "SELECT COUNT(*) FROM uploads WHERE state = 'receiving'",
+    let held = format!(
+        "SELECT id FROM uploads WHERE lease_holder LIKE '%/{}/%' AND state = ",
+        nodes[1].pid()
     );
+    let ids = |out: String| -> Vec<String> {
+        out.lines()
+            .map(str::trim)
+            .filter(|l| l.len() == 28 && l.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(String::from)
+            .collect()
+    };
+    let started = Instant::now();
+    let (receiving, checking) = loop {
+        let r = ids(engines.pg.psql("gateway", &format!("{held}'receiving'")));
+        let c = ids(engines.pg.psql("gateway", &format!("{held}'checking'")));
+        if (!r.is_empty() && !c.is_empty()) || started.elapsed() > Duration::from_secs(30) {
+            break (r, c);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     nodes[1].kill().unwrap();
+    assert!(!receiving.is_empty(), "node 1 never held a partial upload");
+    assert!(!checking.is_empty(), "node 1 never held a check");
     std::thread::sleep(Duration::from_secs(20));
     alive(&mut load);
     nodes[1].restart_on_same_ports().unwrap();
@@ -272,7 +292,24 @@ fn three_nodes_lose_nothing_to_a_dead_node_a_database_restart_or_a_store_outage(
         count("tus", true) + count("sftp", true) > 0,
         "no transfer was resumed after the kill: {summary}"
     );
-    assert!(receiving_before > 0, "the kill hit no transfer in flight");
+    // What node 1 held when it died was carried on elsewhere: its partial uploads
+    // resumed and accepted, its checks claimed again and finished.
+    let states = |id: &str, state: &str| {
+        psql_count(
+            &engines.pg,
+            &format!(
+                "SELECT COUNT(*) FROM upload_states WHERE upload_id = '{id}' AND state = '{state}'"
+            ),
+        )
+    };
+    assert!(
+        receiving.iter().any(|id| states(id, "accepted") == 1),
+        "none of node 1's partial uploads {receiving:?} was accepted after the kill"
+    );
+    assert!(
+        checking.iter().any(|id| states(id, "checking") >= 2),
+        "none of node 1's checks {checking:?} was claimed again after the kill"
+    );
 
     // Every check ran once to its end: nothing left accepted or being checked, no
     // upload indexed twice, nothing indexed that no client sent.
