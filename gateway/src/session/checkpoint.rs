@@ -68,8 +68,10 @@ impl Checkpoints {
     }
 
     /// Stores bytes `from..to` of the spool file `spool` (already durable on disk) as
-    /// the checkpoint starting at `from`, replacing one left by an attempt whose
-    /// offset was never recorded.
+    /// the checkpoint starting at `from`. With `stale`, one may already be there (an
+    /// attempt whose offset was never recorded): it is replaced. Without, the request
+    /// that would look for it is spared (a small upload's share of requests to the
+    /// store is most of its cost there: bench/RESULTS.md).
     pub async fn save(
         &self,
         spool: &Path,
@@ -77,6 +79,7 @@ impl Checkpoints {
         id: &str,
         from: u64,
         to: u64,
+        stale: bool,
     ) -> Result<()> {
         if to <= from {
             return Ok(());
@@ -87,7 +90,7 @@ impl Checkpoints {
         tokio::task::spawn_blocking(move || copy_range(&src, &dst, from, to))
             .await
             .map_err(io::Error::other)??;
-        if self.objects.head(&key).await?.is_some() {
+        if stale && self.objects.head(&key).await?.is_some() {
             self.objects.delete(&key).await?;
         }
         let stored = self.objects.put_file(&key, &part).await;
@@ -201,10 +204,15 @@ mod tests {
         std::fs::create_dir_all(spool.parent().unwrap()).unwrap();
         let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
         std::fs::write(&spool, &bytes).unwrap();
-        c.save(&spool, "t", "u1", 0, 100_000).await.unwrap();
-        // An attempt whose offset was never recorded, then the one that was.
-        c.save(&spool, "t", "u1", 100_000, 150_000).await.unwrap();
-        c.save(&spool, "t", "u1", 100_000, 250_000).await.unwrap();
+        c.save(&spool, "t", "u1", 0, 100_000, false).await.unwrap();
+        // An attempt whose offset was never recorded, then the one that was (by a
+        // node that resumed the upload, and so looks for a stale checkpoint).
+        c.save(&spool, "t", "u1", 100_000, 150_000, false)
+            .await
+            .unwrap();
+        c.save(&spool, "t", "u1", 100_000, 250_000, true)
+            .await
+            .unwrap();
         let elsewhere = dir.path().join("b/spool");
         assert!(c.restore(&elsewhere, "t", "u1", 200_000).await.unwrap());
         assert_eq!(std::fs::read(&elsewhere).unwrap(), &bytes[..200_000]);

@@ -138,6 +138,10 @@ pub struct Upload {
     ticket: Option<admission::Ticket>,
     /// Bytes already checkpointed to the shared object store (`checkpoint.rs`).
     checkpointed: u64,
+    /// Whether a checkpoint may already exist where the next one starts: left by the
+    /// node that wrote this upload before (its last attempt, never recorded). A new
+    /// upload has none, nor has a resumed one once it saved its first.
+    stale_checkpoint: bool,
 }
 
 impl std::fmt::Debug for Upload {
@@ -258,6 +262,7 @@ impl IngestCore {
             broken: false,
             ticket: Some(ticket),
             checkpointed: 0,
+            stale_checkpoint: false,
         })
     }
 
@@ -353,6 +358,7 @@ impl IngestCore {
             broken: false,
             ticket: None,
             checkpointed: durable_at_open,
+            stale_checkpoint: true,
         })
     }
 

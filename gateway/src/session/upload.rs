@@ -118,6 +118,7 @@ impl Upload {
                 &self.row.id,
                 self.checkpointed,
                 to,
+                self.stale_checkpoint,
             )
             .await
         {
@@ -127,6 +128,7 @@ impl Upload {
             return Err(e.into());
         }
         self.checkpointed = to;
+        self.stale_checkpoint = false;
         Ok(())
     }
 
