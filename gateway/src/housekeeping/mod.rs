@@ -60,6 +60,9 @@ pub struct Grounds {
     pub catalog: Catalog,
     pub spool_dir: PathBuf,
     pub objects_in_use: Arc<tokio::sync::RwLock<()>>,
+    /// In a cluster, partial uploads' checkpoints in the shared store, removed with
+    /// the uploads that expire.
+    pub checkpoints: Option<Arc<crate::session::checkpoint::Checkpoints>>,
 }
 
 impl Grounds {
@@ -68,6 +71,7 @@ impl Grounds {
             catalog: core.catalog().clone(),
             spool_dir: core.settings().spool_dir.clone(),
             objects_in_use: core.objects_in_use(),
+            checkpoints: core.settings().checkpoints.clone(),
         }
     }
 }
@@ -88,6 +92,7 @@ pub async fn sweep(g: &Grounds, policy: &Policy, now: i64) -> Result<Swept, Cata
     let expired = catalog.expire_receiving(expire_before).await?;
     for up in &expired {
         remove_spool(g, up, "expired");
+        remove_checkpoints(g, up).await;
     }
     let quarantine_before = now - secs(policy.quarantine);
     let ended = catalog.quarantine_ended(quarantine_before).await?;
@@ -109,6 +114,16 @@ pub async fn sweep(g: &Grounds, policy: &Policy, now: i64) -> Result<Swept, Cata
 
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2)
+}
+
+/// Removes an expired upload's checkpoints; one left behind is logged (the store keeps
+/// it, no upload points at it).
+async fn remove_checkpoints(g: &Grounds, up: &UploadRow) {
+    if let Some(c) = &g.checkpoints
+        && let Err(e) = c.remove(&up.tenant, &up.id).await
+    {
+        tracing::warn!(upload = %up.id, code = e.code(), error = %e, "cannot remove checkpoints");
+    }
 }
 
 fn remove_spool(g: &Grounds, up: &UploadRow, action: &'static str) {

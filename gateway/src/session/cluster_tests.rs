@@ -125,4 +125,19 @@ async fn a_client_resumes_on_another_node_after_its_node_is_lost() {
     );
     assert_eq!(std::fs::read(&elsewhere).unwrap(), sealed);
     c.remove(CODE, &id).await.unwrap();
+
+    // A partial upload given up takes its checkpoints with it.
+    let mut up = b.open(&who(), "given-up.pdf", None).await.unwrap();
+    up.write_at(0, sealed[..200_000].to_vec()).await.unwrap();
+    let gone = up.id().to_string();
+    up.suspend().await.unwrap();
+    let row = b.catalog().upload(&gone).await.unwrap().unwrap();
+    assert!(row.durable_offset > 0);
+    b.abandon(&row, "test").await.unwrap();
+    let nowhere = cluster.dir.path().join("c/spool/gone");
+    let e = c
+        .restore(&nowhere, CODE, &gone, row.durable_offset)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "ingest.checkpoint_lost");
 }

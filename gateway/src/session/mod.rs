@@ -425,6 +425,11 @@ impl IngestCore {
             {
                 tracing::warn!(path = %path.display(), error = %e, "cannot remove an abandoned spool file");
             }
+            if let Some(c) = &self.settings.checkpoints
+                && let Err(e) = c.remove(&upload.tenant, &upload.id).await
+            {
+                tracing::warn!(upload = %upload.id, code = e.code(), "cannot remove an abandoned upload's checkpoints");
+            }
         }
         Ok(())
     }
