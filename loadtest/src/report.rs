@@ -25,10 +25,22 @@ pub struct Record {
     /// `indexed`, `rejected:<code>`, `error:<code>`, or `accepted` (no outcome seen: lost).
     pub outcome: String,
     pub resumed: bool,
+    /// Bytes sent again, over all of this transfer's resumes.
     pub retransmitted: u64,
+    /// The most sent again after any one resume (what one failure cost).
+    #[serde(default)]
+    pub max_resend: u64,
     /// SHA-256 of the plaintext sent; the feed's `file.indexed` must report the same.
     #[serde(default)]
     pub sha256: String,
+}
+
+impl Record {
+    /// Counts `bytes` sent again after one resume.
+    pub fn resent(&mut self, bytes: u64) {
+        self.retransmitted += bytes;
+        self.max_resend = self.max_resend.max(bytes);
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -214,7 +214,7 @@ async fn attempt(
             Opened::File(file) => {
                 let mut file = *file;
                 let held = held(c, t.path).await?.unwrap_or(0);
-                rec.retransmitted += sent.saturating_sub(held);
+                rec.resent(sent.saturating_sub(held));
                 t.offset = held;
                 file.seek(SeekFrom::Start(held))
                     .await

@@ -79,7 +79,7 @@ pub async fn store(
             // Lost with its connection, or refused while the gateway starts.
             _ if patience.again().await => {
                 rec.resumed = true;
-                rec.retransmitted += body.len() as u64;
+                rec.resent(body.len() as u64);
                 continue;
             }
             Ok(r) => anyhow::bail!("stow.http_{}", r.status().as_u16()),
@@ -92,7 +92,7 @@ pub async fn store(
             // sending it again is what a STOW client can do.
             Err(_) if patience.again().await => {
                 rec.resumed = true;
-                rec.retransmitted += body.len() as u64;
+                rec.resent(body.len() as u64);
             }
             Err(e) => anyhow::bail!("stow.transport: {e}"),
         }

@@ -70,7 +70,7 @@ pub async fn upload(
                     .await;
             rec.resumed = true;
             let at = remote(client, &url, &mut patience).await?;
-            rec.retransmitted += n.saturating_sub(at.saturating_sub(offset));
+            rec.resent(n.saturating_sub(at.saturating_sub(offset)));
             offset = at;
             continue;
         }
@@ -94,7 +94,7 @@ pub async fn upload(
                 let at = remote(client, &url, &mut restarts).await?;
                 // Every offset a 204 reported was durable: holding less loses bytes.
                 anyhow::ensure!(at >= offset, "lost.acknowledged_bytes:{offset}>{at}");
-                rec.retransmitted += n.saturating_sub(at - offset);
+                rec.resent(n.saturating_sub(at - offset));
                 offset = at;
             }
             Err(e) => anyhow::bail!(e.code()),
