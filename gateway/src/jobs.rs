@@ -80,6 +80,20 @@ impl Jobs {
     }
 }
 
+/// Records whether this node holds the cluster lease on `job` this round
+/// (`gateway_jobs_leased`), logging when that changes: a job moving between nodes is
+/// worth a line in each node's log.
+pub fn leased(job: &str, held: bool) {
+    let gauge = crate::telemetry::metrics::METRICS
+        .jobs_leased
+        .with_label_values(&[job]);
+    let now = i64::from(held);
+    if gauge.get() != now {
+        tracing::info!(job, held, "cluster job lease");
+    }
+    gauge.set(now);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +101,20 @@ mod tests {
 
     fn ends(job: &str, outcome: &str) -> u64 {
         METRICS.job_ends.with_label_values(&[job, outcome]).get()
+    }
+
+    #[test]
+    fn a_cluster_job_lease_is_one_where_held_and_zero_elsewhere() {
+        let gauge = || {
+            crate::telemetry::metrics::METRICS
+                .jobs_leased
+                .with_label_values(&["test-job"])
+                .get()
+        };
+        super::leased("test-job", true);
+        assert_eq!(gauge(), 1);
+        super::leased("test-job", false);
+        assert_eq!(gauge(), 0);
     }
 
     #[tokio::test]

@@ -178,7 +178,11 @@ pub async fn run_retention(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        let swept = match g.catalog.hold_job("retention").await {
+        let held = g.catalog.hold_job("retention").await;
+        if let Ok(h) = held {
+            crate::jobs::leased("retention", h);
+        }
+        let swept = match held {
             Ok(true) => retention::sweep(&g, objects.as_ref(), crate::util::unix_now()).await,
             Ok(false) => Ok(retention::RetentionSwept::default()),
             Err(e) => Err(e.into()),

@@ -204,7 +204,9 @@ impl Dispatcher {
             changes.borrow_and_update();
             let job = format!("dispatch:{}", self.name());
             let round = async {
-                if !self.catalog.hold_job(&job).await? {
+                let held = self.catalog.hold_job(&job).await?;
+                crate::jobs::leased(&job, held);
+                if !held {
                     // Another node dispatches this sink; look again after a while.
                     return Ok(false);
                 }

@@ -25,6 +25,7 @@ pub struct Metrics {
     pub proxy_headers: IntCounterVec,
     pub https_unread_bodies: IntCounterVec,
     pub jobs_running: IntGaugeVec,
+    pub jobs_leased: IntGaugeVec,
     pub job_ends: IntCounterVec,
     pub https_connections: IntGauge,
     pub ssh_lockouts: IntCounter,
@@ -203,6 +204,12 @@ impl Metrics {
                 &registry,
                 "gateway_jobs_running",
                 "Background jobs running, by job (pipeline, outbox, housekeeping, retention, sampler): each should be 1.",
+                &["job"],
+            ),
+            jobs_leased: gauge_vec(
+                &registry,
+                "gateway_jobs_leased",
+                "Cluster jobs (housekeeping, retention, dispatch:<sink>) by whether this node holds their lease and runs them (1) or another node does (0): across the nodes each job sums to 1.",
                 &["job"],
             ),
             job_ends: counter_vec(
