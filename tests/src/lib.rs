@@ -697,3 +697,31 @@ pub fn jetstream_messages(addr: SocketAddr, stream: &str) -> Vec<(String, String
         out
     })
 }
+
+/// Ends a running `loadtest run` the way an operator does (SIGTERM: no new uploads,
+/// those under way finish and the report is written), waits up to `within`, and returns
+/// its printed summary and `report.json` from `out_dir`; a failed run fails the test.
+pub fn end_loadtest(load: Child, out_dir: &Path, within: Duration) -> (String, serde_json::Value) {
+    let mut load = load;
+    let status = Command::new("kill")
+        .args(["-TERM", &load.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + within;
+    while load.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the load generator did not end");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let run = load.wait_with_output().unwrap();
+    let summary = String::from_utf8_lossy(&run.stdout).into_owned();
+    println!("{summary}");
+    assert!(
+        run.status.success(),
+        "{summary}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report =
+        serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).unwrap()).unwrap();
+    (summary, report)
+}

@@ -168,27 +168,7 @@ fn kill_nine_under_the_loadtest_mix_loses_no_acknowledged_upload() {
     let kill_phase = started.elapsed();
 
     // No new uploads; those under way finish, and the feed reports every outcome.
-    let status = Command::new("kill")
-        .args(["-TERM", &load.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(240);
-    while load.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the load generator did not end");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let run = load.wait_with_output().unwrap();
-    let summary = String::from_utf8_lossy(&run.stdout);
-    println!("{summary}");
-    assert!(
-        run.status.success(),
-        "{summary}\n{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).unwrap()).unwrap();
+    let (summary, report) = gateway_tests::end_loadtest(load, &out_dir, Duration::from_secs(240));
     let records = report["records"].as_array().unwrap();
     // Every upload the clients finished is indexed with the digest sent: nothing a
     // client saw acknowledged was lost, and no client gave up.

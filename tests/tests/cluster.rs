@@ -264,32 +264,13 @@ fn three_nodes_lose_nothing_to_a_dead_node_a_database_restart_or_a_store_outage(
     alive(&mut load);
 
     // No new uploads; those under way finish.
-    let status = Command::new("kill")
-        .args(["-TERM", &load.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while load.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the load generator did not end");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let run = load.wait_with_output().unwrap();
-    let summary = String::from_utf8_lossy(&run.stdout);
-    println!("{summary}");
-    assert!(
-        run.status.success(),
-        "{summary}\n{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let (summary, report) = gateway_tests::end_loadtest(load, &out_dir, Duration::from_secs(300));
     // The nodes' logs outlive the test's directory, for a failure's post-mortem.
     let kept = std::env::temp_dir().join("gateway-cluster-test-logs");
     let _ = std::fs::create_dir_all(&kept);
     for (i, gw) in nodes.iter().enumerate() {
         let _ = std::fs::write(kept.join(format!("node{i}.log")), gw.log());
     }
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).unwrap()).unwrap();
     let records = report["records"].as_array().unwrap();
     assert_eq!(report["lost"], 0, "{summary}");
     for r in records {

@@ -235,7 +235,7 @@ impl IngestCore {
             .await?;
         let ticket = self.admit(who).await;
         let id = new_upload_id()?;
-        let live = self.hold(&id).await?;
+        let live = self.hold_new(&id)?;
         let (dir, tenant, sid) = (
             self.settings.spool_dir.clone(),
             who.tenant.clone(),
@@ -393,6 +393,20 @@ impl IngestCore {
                 .observe(waited.as_secs_f64());
         }
         ticket
+    }
+
+    /// This connection's hold on a new upload `id`. With a shared catalog its writer's
+    /// lease comes with the catalog row (`create_upload`): nothing to ask for yet.
+    fn hold_new(&self, id: &str) -> Result<live::Live> {
+        let live = self
+            .live
+            .take(id)
+            .ok_or_else(|| IngestError::Busy(id.to_string()))?;
+        Ok(if self.catalog.is_shared() {
+            live.with_lease(self.catalog.clone())
+        } else {
+            live
+        })
     }
 
     /// This connection's hold on upload `id`, or `ingest.busy` while another
