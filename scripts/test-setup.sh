@@ -3,7 +3,7 @@
 # (interop), promtool (metrics format), qpdf (PDF test files), rclone (an SFTP client),
 # gcab and cabextract (CAB archives),
 # nats-server (JetStream, for event hand-off), HAProxy, PostgreSQL and moto (S3) for scale-out,
-# pyrage (interop) and
+# chromium with puppeteer-core and axe-core (the web console), pyrage (interop) and
 # pydicom (DICOM test files and the reference for DICOM metadata). A second run only checks.
 set -euo pipefail
 
@@ -23,6 +23,10 @@ command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || need_apt+=(
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need_apt+=(haproxy)
 # Scale-out: PostgreSQL (throwaway clusters per test, run as the `postgres` user).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+# The web console's browser tests: Debian's chromium (driven by puppeteer-core) and a
+# font with Traditional Chinese glyphs for its screenshots.
+command -v chromium >/dev/null || need_apt+=(chromium)
+[ -d /usr/share/fonts/opentype/noto ] || need_apt+=(fonts-noto-cjk)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test-setup: apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -70,6 +74,13 @@ fi
 if [ ! -d tests/interop/js/node_modules/tus-js-client ]; then
   echo "test-setup: npm ci (tests/interop/js)"
   (cd tests/interop/js && npm ci --silent --no-audit --no-fund)
+fi
+
+# The console's browser tests: puppeteer-core and axe-core (and the sources of the
+# console's vendored bundles: age-encryption, tus-js-client, esbuild).
+if [ ! -d tests/browser/node_modules/puppeteer-core ] || [ ! -d tests/browser/node_modules/axe-core ]; then
+  echo "test-setup: npm ci (tests/browser)"
+  (cd tests/browser && npm ci --silent --no-audit --no-fund)
 fi
 
 # DICOMweb interop: dicomweb-client (PyPI), the client the DICOMweb tests drive.

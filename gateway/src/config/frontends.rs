@@ -95,6 +95,11 @@ pub struct HttpsConfig {
     /// PEM CA certificates a client certificate must chain to; empty = certificates are
     /// trusted by their registered fingerprint alone (self-signed ones work).
     pub client_ca_file: PathBuf,
+    /// Serve the web console (`/console/`) for hospitals and reviewers.
+    pub console: bool,
+    /// Minutes a console sign-in lasts without activity (the cookie is renewed while
+    /// the page is open, never beyond the API token's own expiry).
+    pub console_session_minutes: u64,
 }
 
 impl Default for HttpsConfig {
@@ -114,6 +119,8 @@ impl Default for HttpsConfig {
             cors_origins: Vec::new(),
             client_certificates: false,
             client_ca_file: PathBuf::new(),
+            console: true,
+            console_session_minutes: 30,
         }
     }
 }

@@ -36,6 +36,9 @@ pub struct GatewayKeys {
     pub tls_cert_pem: PathBuf,
     pub tls_key_pem: PathBuf,
     pub age_identity: Identity,
+    /// The key web-console session cookies are signed with (`console-session.key`):
+    /// copied with the rest of `keys/`, every node of a cluster accepts every cookie.
+    pub console_key: [u8; 32],
 }
 
 impl GatewayKeys {
@@ -119,11 +122,13 @@ pub fn load_or_generate(
         None => self_signed_tls(&dir.join("tls-cert.pem"), &dir.join("tls-key.pem"))?,
     };
     let age_identity = age_identity(&dir.join("age-identity.txt"))?;
+    let console_key = console_key(&dir.join("console-session.key"))?;
     Ok(GatewayKeys {
         ssh_host_key,
         tls_cert_pem,
         tls_key_pem,
         age_identity,
+        console_key,
     })
 }
 
@@ -171,6 +176,22 @@ fn age_identity(path: &Path) -> Result<Identity, KeysError> {
     )?;
     tracing::info!(path = %path.display(), recipient = %id.to_public(), "generated age identity");
     Ok(id)
+}
+
+/// 32 random bytes, kept as 64 hex digits. Replacing the file signs every console user
+/// out (their cookies no longer verify); nothing else depends on it.
+fn console_key(path: &Path) -> Result<[u8; 32], KeysError> {
+    if path.exists() {
+        let text = read(path)?;
+        let bytes = hex::decode(text.trim()).map_err(|e| invalid(path, e.to_string()))?;
+        return bytes
+            .try_into()
+            .map_err(|_| invalid(path, "expected 64 hex digits (32 bytes)"));
+    }
+    let key = crate::sealed::random_seed().map_err(|e| invalid(path, e.to_string()))?;
+    write_secret(path, format!("{}\n", hex::encode(key)).as_bytes())?;
+    tracing::info!(path = %path.display(), "generated console session key");
+    Ok(key)
 }
 
 /// The DER bytes of the first PEM block.

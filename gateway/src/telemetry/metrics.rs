@@ -20,6 +20,7 @@ pub struct Metrics {
     pub ssh_connections: IntCounter,
     pub ssh_auth_failures: IntCounterVec,
     pub http_auth_failures: IntCounterVec,
+    pub console_sessions: IntCounterVec,
     pub ssh_refused_connections: IntCounterVec,
     pub https_refused_connections: IntCounterVec,
     pub proxy_headers: IntCounterVec,
@@ -255,6 +256,12 @@ impl Metrics {
                 "gateway_http_auth_failures_total",
                 "Refused HTTPS API calls (token missing or invalid, address not allowed), by reason.",
                 &["reason"],
+            ),
+            console_sessions: counter_vec(
+                &registry,
+                "gateway_console_sessions_total",
+                "Web console sign-ins and sign-outs, by role (hospital, reviewer), how (token, certificate) and action (sign_in, sign_out).",
+                &["role", "via", "action"],
             ),
             ssh_logins: counter(
                 &registry,

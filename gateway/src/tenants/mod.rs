@@ -45,6 +45,11 @@ impl Tenants {
         self.by_code.get(code)
     }
 
+    /// Every hospital's code, in no particular order.
+    pub fn codes(&self) -> impl Iterator<Item = &str> {
+        self.by_code.keys().map(String::as_str)
+    }
+
     pub fn len(&self) -> usize {
         self.by_code.len()
     }

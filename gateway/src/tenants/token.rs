@@ -35,6 +35,16 @@ impl TokenHash {
         TokenHash(self.0, Some(at))
     }
 
+    /// When the token expires (unix seconds), if it was minted to.
+    pub fn expires_at(&self) -> Option<i64> {
+        self.1
+    }
+
+    /// The hash as 64 hex digits (without the expiry).
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
     /// Whether the token's expiry has passed at `now`.
     pub fn expired(&self, now: i64) -> bool {
         self.1.is_some_and(|at| now >= at)

@@ -101,8 +101,32 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The hospital's `quota.requests_per_second` (bursts of twice that), shared by its
+/// API calls and its console pages.
+// The error is the extractor's own rejection type (a response), returned as is.
+#[allow(clippy::result_large_err)]
+pub(super) fn within_rate(state: &Https, tenant: &crate::tenants::Tenant) -> Result<(), Response> {
+    let rate = tenant.quota.requests_per_second;
+    if state
+        .rate
+        .allow(&tenant.code, rate, std::time::Instant::now())
+    {
+        return Ok(());
+    }
+    let mut r = problem(
+        StatusCode::TOO_MANY_REQUESTS,
+        "http.rate_limited",
+        &format!("at most {rate} requests per second for this hospital"),
+    );
+    r.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("1"),
+    );
+    Err(r)
+}
+
 /// The client certificate (DER) presented in the TLS handshake, if any.
-fn client_cert(parts: &Parts) -> Option<&[u8]> {
+pub(super) fn client_cert(parts: &Parts) -> Option<&[u8]> {
     parts
         .extensions
         .get::<std::sync::Arc<axum_server::tls::TlsInfo>>()
@@ -181,17 +205,7 @@ fn vendor(
             ));
         }
     };
-    let rate = tenant.quota.requests_per_second;
-    if !state
-        .rate
-        .allow(&tenant.code, rate, std::time::Instant::now())
-    {
-        return Err(problem(
-            StatusCode::TOO_MANY_REQUESTS,
-            "http.rate_limited",
-            &format!("at most {rate} requests per second for this hospital"),
-        ));
-    }
+    within_rate(state, tenant)?;
     let token = bearer(parts)
         .map(TokenHash::of)
         .unwrap_or_else(|| TokenHash::of(""));
@@ -230,6 +244,12 @@ impl FromRequestParts<Https> for Caller {
             }
             r
         };
+        if bearer(parts).is_none()
+            && client_cert(parts).is_none()
+            && let Some(session) = super::console::session::hospital(parts, state, ip)
+        {
+            return session;
+        }
         let snapshot = state.app.tenants.snapshot();
         if let Some(token) = bearer(parts)
             && snapshot.by_token(token).is_none()
@@ -319,22 +339,7 @@ impl FromRequestParts<Https> for Caller {
                 &why,
             ));
         }
-        let rate = tenant.quota.requests_per_second;
-        if !state
-            .rate
-            .allow(&tenant.code, rate, std::time::Instant::now())
-        {
-            let mut r = problem(
-                StatusCode::TOO_MANY_REQUESTS,
-                "http.rate_limited",
-                &format!("at most {rate} requests per second for this hospital"),
-            );
-            r.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
-            );
-            return Err(r);
-        }
+        within_rate(state, tenant)?;
         let credential = match (bearer(parts), cert) {
             (Some(token), _) => Credential::Token(TokenHash::of(token)),
             (None, Some(der)) if snapshot.by_client_cert(der).is_none() => Credential::CertSubject,

@@ -4,6 +4,7 @@
 //! same stable codes as check results.
 
 pub mod auth;
+pub mod console;
 pub mod dicomweb;
 pub mod limit;
 mod linger;
@@ -85,8 +86,13 @@ fn routes(state: AppState) -> Router {
         .route("/v1/events", get(review::feed::events))
         .route("/v1/hospital/events", get(review::feed::hospital_events))
         .merge(dicomweb::routes())
-        .merge(tus)
-        .fallback(not_found);
+        .merge(tus);
+    let app = if state.config.https.console {
+        app.merge(console::routes())
+    } else {
+        app
+    };
+    let app = app.fallback(not_found);
     // Per route, so each request is counted under its route template.
     let app = app.layer(axum::middleware::from_fn(|req, next| {
         count_requests("https", req, next)
@@ -253,14 +259,22 @@ pub async fn count_requests(listener: &'static str, req: Request, next: Next) ->
 
 /// The service index; it also announces the age recipient hospitals seal files to
 /// (public by nature), so that `gateway push` needs no out-of-band setup.
-async fn index(axum::extract::State(s): axum::extract::State<Https>) -> impl IntoResponse {
+async fn index(
+    axum::extract::State(s): axum::extract::State<Https>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if s.app.config.https.console && console::wants_page(&headers) {
+        return axum::response::Redirect::to("/console/").into_response();
+    }
     axum::Json(json!({
         "service": "medical-records ingestion gateway",
         "version": env!("CARGO_PKG_VERSION"),
         "uploads": "/v1/uploads",
         "openapi": "/v1/openapi.json",
         "recipient": s.app.keys.age_recipient().to_string(),
+        "console": s.app.config.https.console.then_some("/console/"),
     }))
+    .into_response()
 }
 
 /// An RFC 9457 problem document with our stable error code.

@@ -12,10 +12,56 @@ use super::auth::Caller;
 use super::{Https, problem};
 use crate::backends::catalog::UploadState;
 
-/// `GET /v1/uploads/{id}/result`.
-pub async fn result(State(s): State<Https>, caller: Caller, Path(id): Path<String>) -> Response {
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultQuery {
+    /// json (default) | txt: the error report (檢核錯誤明細表) as text, to save or print.
+    format: Option<String>,
+}
+
+/// `GET /v1/uploads/{id}/result?format=json|txt`.
+pub async fn result(
+    State(s): State<Https>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: Result<Query<ResultQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let text = match query.as_ref().map(|q| q.format.as_deref()) {
+        Ok(None | Some("json")) => false,
+        Ok(Some("txt" | "text")) => true,
+        _ => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "http.bad_query",
+                "format is json or txt",
+            );
+        }
+    };
     let found = s.app.catalog.check_result(&id).await;
     match found {
+        Ok(Some(r)) if r.tenant == caller.who.tenant && text => {
+            let file = format!(
+                "attachment; filename=\"{}.result.txt\"",
+                r.name
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("upload")
+                    .replace('"', "")
+            );
+            let disposition = axum::http::HeaderValue::from_str(&file)
+                .unwrap_or(axum::http::HeaderValue::from_static("attachment"));
+            (
+                [
+                    (
+                        axum::http::header::CONTENT_TYPE,
+                        axum::http::HeaderValue::from_static("text/plain; charset=utf-8"),
+                    ),
+                    (axum::http::header::CONTENT_DISPOSITION, disposition),
+                ],
+                r.to_text(),
+            )
+                .into_response()
+        }
         Ok(Some(r)) if r.tenant == caller.who.tenant => Json(r).into_response(),
         Ok(_) => problem(StatusCode::NOT_FOUND, "ingest.not_found", "no such upload"),
         Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string()),

@@ -27,6 +27,11 @@ pub enum AuthRefusal {
     TooManySessions,
     Suspended,
     VendorNotAllowed,
+    /// A console session cookie that is forged, expired or no longer backed by its
+    /// credential.
+    SessionInvalid,
+    /// A console request that changes something without its CSRF token.
+    CsrfMissing,
 }
 
 impl AuthRefusal {
@@ -39,6 +44,8 @@ impl AuthRefusal {
             AuthRefusal::TooManySessions => "too_many_sessions",
             AuthRefusal::Suspended => "suspended",
             AuthRefusal::VendorNotAllowed => "vendor_not_allowed",
+            AuthRefusal::SessionInvalid => "session_invalid",
+            AuthRefusal::CsrfMissing => "csrf_missing",
         }
     }
 }
@@ -253,6 +260,37 @@ impl InternalEvent for HttpRequestServed<'_> {
             path = self.path,
             status = self.status,
             "http request"
+        );
+    }
+}
+
+/// A web console sign-in or sign-out (audited).
+pub struct ConsoleSession<'a> {
+    pub ip: IpAddr,
+    /// `hospital` or `reviewer`.
+    pub role: &'a str,
+    /// The hospital's code or the reviewer's name.
+    pub subject: &'a str,
+    /// `token` or `certificate`.
+    pub via: &'a str,
+    /// `sign_in` or `sign_out`.
+    pub action: &'static str,
+}
+
+impl InternalEvent for ConsoleSession<'_> {
+    fn emit(self) {
+        METRICS
+            .console_sessions
+            .with_label_values(&[self.role, self.via, self.action])
+            .inc();
+        tracing::info!(
+            audit = true,
+            ip = %self.ip,
+            role = self.role,
+            subject = self.subject,
+            via = self.via,
+            action = self.action,
+            "console session"
         );
     }
 }

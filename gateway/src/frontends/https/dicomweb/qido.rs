@@ -118,6 +118,12 @@ fn parse(
                 }
             }
             "includefield" => include.add(v).map_err(|e| bad(&e))?,
+            // Our own narrowing (the console's studies of one hospital): a hospital the
+            // caller may not read matches nothing, as an unknown one does.
+            "hospital" => {
+                let may = viewer.tenants.as_ref().is_none_or(|t| t.contains(v));
+                q.tenants = Some(if may { vec![v.clone()] } else { Vec::new() });
+            }
             _ => match keyword_of(k) {
                 Some("PatientName") => q.patient_name = text(),
                 Some("PatientID") => q.patient_id = text(),

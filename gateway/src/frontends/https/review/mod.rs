@@ -53,6 +53,11 @@ impl FromRequestParts<Https> for Reviewer {
             HttpAuthRefused { ip, reason }.emit();
             problem(status, code, detail)
         };
+        if auth::bearer(parts).is_none()
+            && let Some(session) = super::console::session::reviewer(parts, state, ip)
+        {
+            return session;
+        }
         let Some(token) = auth::bearer(parts) else {
             return Err(refuse(
                 AuthRefusal::MethodNotAllowed,
