@@ -110,6 +110,7 @@ const rowStatus = (page, name) =>
 async function hospital(browser) {
   const ctx = await browser.createBrowserContext();
   let page = await ctx.newPage();
+  await page.setViewport({ width: 1200, height: 900 });
   await watch(page);
   await downloads(page);
   page.on("framenavigated", (f) => { if (f === page.mainFrame()) report.navigations++; });
@@ -183,6 +184,13 @@ async function hospital(browser) {
   report.error_report = text;
   await axe(page, "hospital-zh");
 
+  step("the folder's result list (上傳結果清單), downloaded");
+  await page.type("#summary-folder", setName);
+  await page.click("#summary-csv");
+  const csv = fs.readFileSync(await downloaded(`results-${setName}.csv`), "utf8");
+  check(csv.includes('"DICOMDIR",passed') && !csv.includes(good), `the set's list only: ${csv}`);
+  report.summary_csv = csv;
+
   step("resume an upload after its page is closed");
   const big = path.basename(env("BIG"));
   await page.emulateNetworkConditions({ offline: false, download: -1, upload: 3 * 1024 * 1024, latency: 0 });
@@ -192,6 +200,7 @@ async function hospital(browser) {
   const before = await page.$eval(`#transfers-body tr[data-name="${big}"]`, (tr) => Number(tr.dataset.acked));
   await page.close();
   page = await ctx.newPage();
+  await page.setViewport({ width: 1200, height: 900 });
   await watch(page);
   await downloads(page);
   await page.goto(`${GW}/console/`, { waitUntil: "domcontentloaded" });
@@ -227,6 +236,7 @@ async function hospital(browser) {
 async function reviewer(browser) {
   const ctx = await browser.createBrowserContext();
   const page = await ctx.newPage();
+  await page.setViewport({ width: 1200, height: 900 });
   await watch(page);
   await downloads(page);
   step("reviewer signs in");
@@ -254,6 +264,9 @@ async function reviewer(browser) {
   await shot(page, "reviewer-files-zh");
   await page.click("#file-download");
   report.reviewer_download = await downloaded(good);
+  await page.type("#sealed-to", env("REVIEWER_RECIPIENT"));
+  await page.click("#file-sealed");
+  report.reviewer_sealed_download = await downloaded(`${good}.age`);
 
   step("reviewer lists a hospital's DICOM studies");
   await page.click("#tab-studies");

@@ -121,6 +121,20 @@ fn hospitals_and_reviewers_use_the_console_in_a_real_browser() {
     };
     std::fs::create_dir_all(&out).unwrap();
     std::fs::create_dir_all(&shots).unwrap();
+    // The reviewer's own age key, for the encrypted download.
+    let reviewer_key = files.path().join("reviewer.key");
+    let keygen = Command::new("age-keygen")
+        .arg("-o")
+        .arg(&reviewer_key)
+        .output()
+        .unwrap();
+    assert!(keygen.status.success());
+    let reviewer_recipient = std::fs::read_to_string(&reviewer_key)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap()
+        .to_string();
     let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
     let run = Command::new("node")
         .arg(browser_dir.join("console.mjs"))
@@ -134,6 +148,7 @@ fn hospitals_and_reviewers_use_the_console_in_a_real_browser() {
         .env("GOOD", &good)
         .env("BAD", &bad)
         .env("BIG", &big)
+        .env("REVIEWER_RECIPIENT", &reviewer_recipient)
         .env("OUT", &out)
         .env("SHOTS", &shots)
         .output()
@@ -170,6 +185,12 @@ fn hospitals_and_reviewers_use_the_console_in_a_real_browser() {
     // The reviewer's download is the original file.
     let dl = report["reviewer_download"].as_str().unwrap();
     assert_eq!(std::fs::read(dl).unwrap(), good_plain);
+    let sealed_dl = PathBuf::from(report["reviewer_sealed_download"].as_str().unwrap());
+    assert_eq!(
+        age_open(&reviewer_key, &sealed_dl),
+        good_plain,
+        "the encrypted download opens with the reviewer's key"
+    );
     // The set's study, with its series and instances counted.
     let studies = report["studies"].as_array().unwrap();
     assert_eq!(studies.len(), 1, "{report}");

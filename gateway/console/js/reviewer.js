@@ -37,6 +37,8 @@ function files() {
   const f = {
     tenant: hospitalSelect("f-tenant", true),
     type: el("select", { id: "f-type" }, ["", "pdf", "dicom", "zip"].map((v) => el("option", { value: v, text: v || t("filter.any") }))),
+    status: el("select", { id: "f-status" }, ["", "ready", "downloaded", "expired", "any"].map((v) =>
+      el("option", { value: v, text: v ? t(`download.${v}`) : t("filter.live") }))),
     request_id: el("input", { id: "f-request", type: "text" }),
     patient_id: el("input", { id: "f-patient", type: "text" }),
     modality: el("input", { id: "f-modality", type: "text", size: 6 }),
@@ -72,6 +74,7 @@ function files() {
   const form = el("form", { class: "card", id: "file-filters", onsubmit: (e) => { e.preventDefault(); search(false); } },
     el("div", { class: "row" },
       field("f-tenant", "filter.hospital", f.tenant), field("f-type", "filter.type", f.type),
+      field("f-status", "col.download", f.status),
       field("f-request", "filter.request", f.request_id), field("f-patient", "filter.patient", f.patient_id),
       field("f-modality", "filter.modality", f.modality), field("f-from", "filter.from", f.indexed_from),
       field("f-to", "filter.to", f.indexed_to),
@@ -105,12 +108,26 @@ async function show(id, box) {
         f.status === "expired" ? null : el("a", { class: "button", id: "file-download", href: content,
           download: session.encrypted_downloads_only ? `${base}.age` : base,
           text: session.encrypted_downloads_only ? t("file.sealed") : t("file.download") }),
-        el("button", { type: "button", class: "secondary", text: t("file.close"), onclick: () => box.replaceChildren() }))));
+        el("button", { type: "button", class: "secondary", text: t("file.close"), onclick: () => box.replaceChildren() })),
+      f.status === "expired" || session.encrypted_downloads_only ? null : sealedTo(content, base)));
     box.querySelector("h2").setAttribute("tabindex", "-1");
     box.querySelector("h2").focus();
   } catch (e) {
     box.replaceChildren(el("p", { class: "error-text", text: describe(e) }));
   }
+}
+
+// Encrypted download (rule 13): the content sealed to an age recipient the reviewer
+// names, so it is never stored in the clear on the reviewer's machine.
+function sealedTo(content, base) {
+  const recipient = el("input", { id: "sealed-to", type: "text", autocomplete: "off", placeholder: "age1…", size: 40 });
+  const link = el("a", { class: "button secondary", id: "file-sealed", href: content, download: `${base}.age`, text: t("file.sealed_to"), "aria-disabled": "true" });
+  recipient.addEventListener("input", () => {
+    const r = recipient.value.trim();
+    link.href = `${content}?recipient=${encodeURIComponent(r)}`;
+    link.setAttribute("aria-disabled", String(!r.startsWith("age1")));
+  });
+  return el("div", { class: "row" }, field("sealed-to", "file.recipient", recipient), link);
 }
 
 const TAG = { name: "00100010", id: "00100020", date: "00080020", desc: "00081030", mods: "00080061", series: "00201206", inst: "00201208", uid: "0020000D" };
