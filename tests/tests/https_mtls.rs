@@ -244,9 +244,30 @@ fn pinned_certificates_identify_tenants_without_tokens() {
     let r = nobody.call("GET", "/v1/uploads", &[], None);
     assert_eq!((r.status, r.code().as_str()), (401, "auth.token_missing"));
 
+    // The web console: the registered certificate signs in without a token, and the
+    // session it gets is its hospital's.
+    let r = issued.call("POST", "/console/api/session", &[], None);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["role"], "hospital");
+    assert_eq!(r.json()["subject"], CODE);
+    let cookie = r.header("set-cookie").unwrap_or_default().to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let r = nobody.call("POST", "/console/api/session", &[], None);
+    assert_eq!((r.status, r.code().as_str()), (401, "auth.token_missing"));
+    let r = Client::new(gw.https, None)
+        .with_client_cert(&certs.stranger.cert, &certs.stranger.key)
+        .call("POST", "/console/api/session", &[], None);
+    assert_eq!((r.status, r.code().as_str()), (401, "auth.cert_unknown"));
+
     let (_, metrics) = gw.admin_get("/metrics").unwrap();
     assert!(
         metrics.contains("gateway_http_auth_failures_total{reason=\"key_not_authorized\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "gateway_console_sessions_total{action=\"sign_in\",role=\"hospital\",via=\"certificate\"} 1"
+        ),
         "{metrics}"
     );
 }

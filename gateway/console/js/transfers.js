@@ -163,7 +163,16 @@ async function seal(rec, file) {
   }));
   const out = await enc.encrypt(counted);
   set(rec, { sealed: out.size(file.size) });
-  const handle = await (await sealedDir()).getFileHandle(`${rec.key}.age`, { create: true });
+  let handle = null;
+  try {
+    handle = await (await sealedDir()).getFileHandle(`${rec.key}.age`, { create: true });
+  } catch {
+    // No private file storage (OPFS): sealed in memory, sent, but not resumable after
+    // the tab is closed.
+    const blob = await new Response(out).blob();
+    set(rec, { sent: 0 });
+    return blob;
+  }
   await out.pipeTo(await handle.createWritable());
   set(rec, { sealedDone: true, sent: 0 });
   return handle.getFile();
