@@ -251,7 +251,10 @@ fn pinned_certificates_identify_tenants_without_tokens() {
     assert_eq!(r.json()["role"], "hospital");
     assert_eq!(r.json()["subject"], CODE);
     let cookie = r.header("set-cookie").unwrap_or_default().to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     let r = nobody.call("POST", "/console/api/session", &[], None);
     assert_eq!((r.status, r.code().as_str()), (401, "auth.token_missing"));
     let r = Client::new(gw.https, None)

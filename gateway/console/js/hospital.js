@@ -71,7 +71,11 @@ function onAccepted(e) {
   refresh();
 }
 
+// Also read again every 30 s: uploads from other channels change state without an
+// event of their own until their check ends.
 async function refresh() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(refresh, 30_000);
   try {
     const page = await api("/v1/uploads?limit=200");
     uploads = page.uploads;

@@ -47,7 +47,8 @@ export function stop() {
 /** The "send files" card and the transfers table. */
 export function section(s) {
   session = s;
-  records = load();
+  // Accepted transfers are in the results list; only the unfinished stay listed here.
+  records = load().filter((r) => r.state !== "accepted" || live.has(r.key) || r.tenant !== s.subject);
   // A transfer this page did not start was cut by a closed tab: resumable from its
   // sealed copy, or lost if it was still being sealed.
   for (const r of mine()) {
