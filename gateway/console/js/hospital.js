@@ -31,7 +31,9 @@ export function render(main, s) {
       el("a", { class: "button secondary", id: "summary-csv", href: `/v1/results/summary?folder=${f}&format=csv`,
         download: `results-${summaryFolder.value.trim() || "all"}.csv`, text: t("results.csv") }),
       el("a", { class: "button secondary", id: "summary-txt", href: `/v1/results/summary?folder=${f}&format=txt`,
-        download: `results-${summaryFolder.value.trim() || "all"}.txt`, text: t("results.txt") }));
+        download: `results-${summaryFolder.value.trim() || "all"}.txt`, text: t("results.txt") }),
+      el("button", { type: "button", class: "secondary", id: "summary-print", text: t("btn.print"),
+        onclick: async () => printText(t("results.summary"), await api(`/v1/results/summary?folder=${f}&format=txt`)) }));
   };
   summaryFolder.addEventListener("input", updateLinks);
   updateLinks();
