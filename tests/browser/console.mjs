@@ -8,7 +8,7 @@
 //
 // Env: GW (https://127.0.0.1:port), TOKEN_A, TOKEN_R, CODE_A, OTHER_NAME (a file of
 // another hospital that must never appear), SET_DIR, GOOD, BAD, BIG, OUT (downloads),
-// SHOTS (screenshots).
+// DROP_DIR (a folder dropped on the page), SHOTS (screenshots).
 import fs from "node:fs";
 import path from "node:path";
 import puppeteer from "puppeteer-core";
@@ -152,22 +152,34 @@ async function hospital(browser) {
   const setName = path.basename(env("SET_DIR"));
   const good = path.basename(env("GOOD"));
   const bad = path.basename(env("BAD"));
+
+  step("drop another folder (a second DICOMDIR set) on the page");
+  const dropName = path.basename(env("DROP_DIR"));
+  const box = await (await page.$("#drop")).boundingBox();
+  const at = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+  const input = await page.createCDPSession();
+  const data = { items: [], files: [env("DROP_DIR")], dragOperationsMask: 1 };
+  for (const type of ["dragEnter", "dragOver", "drop"]) {
+    await input.send("Input.dispatchDragEvent", { type, ...at, data });
+  }
   await until("every transfer accepted", async () => {
     const states = await page.$$eval("#transfers-body tr[data-state]", (rows) => rows.map((r) => [r.dataset.name, r.dataset.state]));
     const failed = states.filter(([, s]) => s === "error" || s === "lost");
     check(failed.length === 0, `transfers failed: ${JSON.stringify(failed)}`);
-    return states.length >= 3 && states.every(([, s]) => s === "accepted") ? states : null;
+    const dropped = states.filter(([n]) => n.startsWith(`${dropName}/`));
+    return dropped.length > 0 && states.every(([, s]) => s === "accepted") ? states : null;
   }, 120_000);
   const sent = await page.$$eval("#transfers-body tr[data-state]", (rows) => rows.map((r) => r.dataset.name));
   report.sent = sent;
-  check(sent.includes(`${setName}/DICOMDIR`), `the folder kept its paths: ${sent}`);
+  check(sent.includes(`${setName}/DICOMDIR`), `the chosen folder kept its paths: ${sent}`);
+  check(sent.includes(`${dropName}/DICOMDIR`), `the dropped folder kept its paths: ${sent}`);
 
   step("statuses change to passed and failed without a reload");
   await until("good passed, bad failed, the set passed", async () => {
     const names = await page.$$eval("#results-body tr[data-name]", (rows) => rows.map((r) => [r.dataset.name, r.dataset.status]));
     const of = Object.fromEntries(names);
-    const set = names.filter(([n]) => n.startsWith(`${setName}/`));
-    return of[good] === "passed" && of[bad] === "failed" && set.length === sent.length - 2 && set.every(([, s]) => s === "passed");
+    const sets = names.filter(([n]) => n.startsWith(`${setName}/`) || n.startsWith(`${dropName}/`));
+    return of[good] === "passed" && of[bad] === "failed" && sets.length === sent.length - 2 && sets.every(([, s]) => s === "passed");
   }, 120_000);
   check(report.navigations === 1, `no reload (navigations: ${report.navigations})`);
   check(await page.$eval(`#results-body tr[data-name="${good}"] .badge`, (b) => b.textContent) === "檢核正確", "passed reads 檢核正確");

@@ -71,14 +71,16 @@ fn age_open(identity: &Path, sealed: &Path) -> Vec<u8> {
     out.stdout
 }
 
-/// A DICOMDIR set made by pydicom (tests/interop/make_set.py) under `dir/<name>/`.
-fn dicom_set(dir: &Path, name: &str) -> PathBuf {
+/// A DICOMDIR set of `images` CT instances made by pydicom (tests/interop/make_set.py)
+/// under `dir/<name>/`.
+fn dicom_set(dir: &Path, name: &str, images: u32) -> PathBuf {
     let set = dir.join(name);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/make_set.py");
     let out = Command::new("python3")
         .arg(script)
         .arg(&set)
-        .args(["3", "0"])
+        .arg(images.to_string())
+        .arg("0")
         .output()
         .unwrap();
     assert!(
@@ -93,7 +95,8 @@ fn dicom_set(dir: &Path, name: &str) -> PathBuf {
 fn hospitals_and_reviewers_use_the_console_in_a_real_browser() {
     let gw = start();
     let files = tempfile::tempdir().unwrap();
-    let set = dicom_set(files.path(), "case-7");
+    let set = dicom_set(files.path(), "case-7", 3);
+    let dropped = dicom_set(files.path(), "case-8", 2);
     let good = files.path().join("12A03123345.pdf");
     let bad = files.path().join("broken-report.pdf");
     let big = files.path().join("large-scan.pdf");
@@ -145,6 +148,7 @@ fn hospitals_and_reviewers_use_the_console_in_a_real_browser() {
         .env("CODE_A", CODE_A)
         .env("OTHER_NAME", OTHER_NAME)
         .env("SET_DIR", &set)
+        .env("DROP_DIR", &dropped)
         .env("GOOD", &good)
         .env("BAD", &bad)
         .env("BIG", &big)
@@ -191,11 +195,21 @@ fn hospitals_and_reviewers_use_the_console_in_a_real_browser() {
         good_plain,
         "the encrypted download opens with the reviewer's key"
     );
-    // The set's study, with its series and instances counted.
-    let studies = report["studies"].as_array().unwrap();
-    assert_eq!(studies.len(), 1, "{report}");
-    assert_eq!(studies[0]["series"], 1);
-    assert_eq!(studies[0]["instances"], 3);
+    // The two sets' studies (the chosen folder's and the dropped one's), with their
+    // series and instances counted.
+    let mut counts: Vec<(u64, u64)> = report["studies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["series"].as_u64().unwrap(),
+                s["instances"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    counts.sort();
+    assert_eq!(counts, [(1, 2), (1, 3)], "{report}");
     // The upload really resumed: one upload for the big file, past its first part.
     assert!(report["resume"]["resumed_from"].as_u64().unwrap() > 0);
     let a = Client::new(gw.https, Some(TOKEN_A));
