@@ -188,6 +188,8 @@ async function hospital(browser) {
   step("the error report of the failed file: shown, downloaded");
   await page.click(`#results-body tr[data-name="${bad}"] button`);
   await page.waitForSelector("a[data-report]");
+  const said = await page.$eval('li[data-code="pdf.invalid"]', (li) => li.textContent);
+  check(said.includes("PDF 檔案無法解析"), `the finding in Chinese: ${said}`);
   await shot(page, "hospital-results-zh");
   await page.click("a[data-report]");
   const reportFile = await downloaded(`${bad}.result.txt`);

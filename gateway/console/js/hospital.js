@@ -2,7 +2,8 @@
 // status, updated live from the hospital's event feed (a long poll), its findings, its
 // error report (檢核錯誤明細表) to download or print, and its download state.
 import { api, describe } from "./api.js";
-import { t } from "./i18n.js";
+import { t, lang } from "./i18n.js";
+import { words } from "./findings.js";
 import { el, bytes, announce, printText } from "./ui.js";
 import * as transfers from "./transfers.js";
 
@@ -163,8 +164,7 @@ function findings(u) {
   const r = results.get(u.id);
   if (!r) return el("p", { text: t("findings.none") });
   const list = el("ul", { class: "findings" },
-    r.checks.map((c) => el("li", { class: c.severity },
-      el("strong", { text: `${t(`sev.${c.severity}`)} ` }), el("code", { text: c.code }), ` — ${c.message}`)));
+    r.checks.map((c) => finding(c)));
   const report = `/v1/uploads/${encodeURIComponent(u.id)}/result?format=txt`;
   return el("div", { class: "card" },
     el("h3", { text: t("findings.heading", { name: r.name }) }),
@@ -177,4 +177,12 @@ function findings(u) {
         "data-report": u.id, text: t("btn.report") }),
       el("button", { type: "button", class: "secondary", text: t("btn.print"),
         onclick: async () => printText(t("report.title"), await api(report)) })));
+}
+
+/** One finding: severity, code, its words; in Chinese the English particulars follow. */
+export function finding(c) {
+  const w = words(c, lang());
+  return el("li", { class: c.severity, "data-code": c.code },
+    el("strong", { text: `${t(`sev.${c.severity}`)} ` }), el("code", { text: c.code }), ` — ${w.text}`,
+    w.note ? el("div", { class: "note", lang: "en", text: w.note }) : null);
 }

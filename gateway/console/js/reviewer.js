@@ -4,6 +4,7 @@
 import { api, describe } from "./api.js";
 import { t } from "./i18n.js";
 import { el, bytes } from "./ui.js";
+import { finding } from "./hospital.js";
 
 let session = null;
 let tab = "files";
@@ -100,8 +101,7 @@ async function show(id, box) {
     box.replaceChildren(el("div", { class: "card", id: "file-card", "data-file": f.id },
       el("h2", { text: `${t("file.heading")}: ${f.name}` }),
       el("dl", { class: "meta" }, meta.flatMap(([k, v]) => [el("dt", { text: k.includes(".") ? t(k) : k }), el("dd", { text: v })])),
-      Array.isArray(f.checks) ? el("ul", { class: "findings" }, f.checks.map((c) =>
-        el("li", { class: c.severity }, el("strong", { text: `${t(`sev.${c.severity}`)} ` }), el("code", { text: c.code }), ` — ${c.message}`))) : null,
+      Array.isArray(f.checks) ? el("ul", { class: "findings" }, f.checks.map(finding)) : null,
       el("details", {}, el("summary", { text: "metadata" }), el("pre", { text: JSON.stringify(f.metadata, null, 2) })),
       session.encrypted_downloads_only ? el("p", { class: "note", text: t("file.sealed_only") }) : null,
       el("p", { class: "actions" },

@@ -26,6 +26,7 @@ assets! {
     "js/api.js" => "text/javascript; charset=utf-8",
     "js/i18n.js" => "text/javascript; charset=utf-8",
     "js/hospital.js" => "text/javascript; charset=utf-8",
+    "js/findings.js" => "text/javascript; charset=utf-8",
     "js/transfers.js" => "text/javascript; charset=utf-8",
     "js/reviewer.js" => "text/javascript; charset=utf-8",
     "js/ui.js" => "text/javascript; charset=utf-8",
@@ -50,5 +51,38 @@ mod tests {
         }
         assert!(!index.contains(" style="), "no inline style");
         assert!(!index.contains(" on"), "no inline event handlers");
+    }
+
+    #[test]
+    fn every_check_code_has_words_in_chinese() {
+        let words = std::str::from_utf8(super::find("js/findings.js").unwrap().body).unwrap();
+        let docs = include_str!("../../../../../docs/check-results.md");
+        let mut missing = Vec::new();
+        for line in docs.lines() {
+            // A row names one code, or several (`a` / `b`, `a`, `b`); `family.*` rows
+            // point to another page.
+            let Some(cell) = line
+                .strip_prefix("| `")
+                .and_then(|l| l.split_once("` | "))
+                .filter(|(_, rest)| {
+                    ["info", "warning", "error"]
+                        .iter()
+                        .any(|s| rest.starts_with(s))
+                })
+                .map(|(cell, _)| cell)
+            else {
+                continue;
+            };
+            let codes = cell.split(['`', '/', ',', ' ']).filter(|c| c.contains('.'));
+            for code in codes.filter(|c| !c.ends_with(".*")) {
+                if !words.contains(&format!("\"{code}\":")) {
+                    missing.push(code);
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "codes without Chinese words in findings.js: {missing:?}"
+        );
     }
 }
