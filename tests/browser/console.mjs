@@ -177,10 +177,11 @@ async function hospital(browser) {
   step("statuses change to passed and failed without a reload");
   await until("good passed, bad failed, the set passed", async () => {
     const names = await page.$$eval("#results-body tr[data-name]", (rows) => rows.map((r) => [r.dataset.name, r.dataset.status]));
+    report.last_rows = names;
     const of = Object.fromEntries(names);
     const sets = names.filter(([n]) => n.startsWith(`${setName}/`) || n.startsWith(`${dropName}/`));
     return of[good] === "passed" && of[bad] === "failed" && sets.length === sent.length - 2 && sets.every(([, s]) => s === "passed");
-  }, 120_000);
+  }, 120_000).catch((e) => { throw new Error(`${e.message}: ${JSON.stringify(report.last_rows)}`); });
   check(report.navigations === 1, `no reload (navigations: ${report.navigations})`);
   check(await page.$eval(`#results-body tr[data-name="${good}"] .badge`, (b) => b.textContent) === "檢核正確", "passed reads 檢核正確");
   check(await page.$eval(`#results-body tr[data-name="${bad}"] .badge`, (b) => b.textContent) === "檢核失敗", "failed reads 檢核失敗");
@@ -274,6 +275,8 @@ async function reviewer(browser) {
   check(row >= 0, `${good} is listed`);
   await (await page.$$("#files-body tr[data-file] button"))[row].click();
   await page.waitForSelector("#file-download");
+  const findings = await page.$$eval("#file-card li[data-code]", (li) => li.map((x) => x.dataset.code));
+  check(findings.includes("pdf.structure"), `the file's findings are shown: ${findings}`);
   await axe(page, "reviewer-files");
   await shot(page, "reviewer-files-zh");
   await page.click("#file-download");

@@ -82,8 +82,10 @@ async function refresh() {
   try {
     const page = await api("/v1/uploads?limit=200");
     uploads = page.uploads;
-    const final = uploads.filter((u) => ["indexed", "rejected", "prechecked"].includes(u.status) && !results.has(u.id));
-    await Promise.all(final.slice(0, 20).map(loadResult));
+    // The listing carries each file's download state; a result (its findings) is read
+    // when it is opened, and for the failed ones, whose status needs it.
+    const failed = uploads.filter((u) => u.status === "rejected" && !results.has(u.id));
+    await Promise.all(failed.slice(0, 20).map(loadResult));
     draw();
   } catch (e) {
     if (e.status !== 401) console.warn("refresh", describe(e));
@@ -136,10 +138,10 @@ function draw() {
   for (const u of uploads) {
     const st = statusOf(u);
     const r = results.get(u.id);
-    const dl = r?.download?.state;
+    const dl = (r?.download || u.download)?.state;
     const shown = open.has(u.id);
     rows.push(el("tr", { "data-name": u.name, "data-status": st, "data-id": u.id },
-      el("td", { text: u.name }),
+      el("td", {}, u.name, u.name.startsWith("precheck/") ? [" ", el("span", { class: "badge accepted", text: t("results.precheck") })] : null),
       el("td", {}, el("span", { class: `badge ${st}`, text: t(`status.${st}`) })),
       el("td", { class: "num", text: bytes(u.received_bytes) }),
       el("td", {}, dl ? el("span", { class: `badge ${dl}`, "data-download": dl, text: t(`download.${dl}`) }) : ""),

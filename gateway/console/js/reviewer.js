@@ -101,7 +101,7 @@ async function show(id, box) {
     box.replaceChildren(el("div", { class: "card", id: "file-card", "data-file": f.id },
       el("h2", { text: `${t("file.heading")}: ${f.name}` }),
       el("dl", { class: "meta" }, meta.flatMap(([k, v]) => [el("dt", { text: k.includes(".") ? t(k) : k }), el("dd", { text: v })])),
-      Array.isArray(f.checks) ? el("ul", { class: "findings" }, f.checks.map(finding)) : null,
+      Array.isArray(f.result?.checks) ? el("ul", { class: "findings" }, f.result.checks.map(finding)) : null,
       el("details", {}, el("summary", { text: "metadata" }), el("pre", { text: JSON.stringify(f.metadata, null, 2) })),
       session.encrypted_downloads_only ? el("p", { class: "note", text: t("file.sealed_only") }) : null,
       el("p", { class: "actions" },

@@ -1,17 +1,18 @@
 // Sending from the browser. Each file is sealed here with age (the age-encryption
-// library) to the gateway's recipient, streamed into the browser's private file
-// storage (OPFS), and that sealed copy is uploaded with tus (tus-js-client) — so no
-// plaintext leaves the machine, memory stays flat however large the file, and the very
-// same bytes can be resumed after the tab is closed: the transfer list (with each tus
-// upload's address) is kept in localStorage, the sealed copies in OPFS until accepted.
-import * as age from "../vendor/age.js";
+// library) to the gateway's recipient into a sealed copy in the browser's private file
+// storage (sealed.js), and sent with tus (tus-js-client) from that copy while it is
+// still being written: no plaintext leaves the machine, memory stays flat however
+// large the file, sealing and sending overlap, and the very same bytes can be resumed
+// after the tab is closed (the transfer list, with each tus upload's address, is kept
+// in localStorage; the sealed copy stays until the upload is accepted).
 import { csrfToken } from "./api.js";
+import { SealedCopy, SEGMENT } from "./sealed.js";
 import { t } from "./i18n.js";
 import { el, bytes, announce } from "./ui.js";
 
 const KEY = "gw-transfers";
 const PARALLEL = 2;
-const CHUNK = 8 * 1024 * 1024; // each PATCH is acknowledged once durable
+const CHUNK = SEGMENT; // one PATCH per sealed segment, each acknowledged once durable
 const sources = new Map(); // record key → the File chosen (this page only)
 const live = new Map(); // record key → its tus.Upload
 let session = null;
@@ -24,19 +25,6 @@ function load() {
 }
 function save() { localStorage.setItem(KEY, JSON.stringify(records)); }
 function mine() { return records.filter((r) => r.tenant === session?.subject); }
-
-async function sealedDir() {
-  const root = await navigator.storage.getDirectory();
-  return root.getDirectoryHandle("sealed", { create: true });
-}
-
-async function sealedCopy(rec) {
-  try { return await (await (await sealedDir()).getFileHandle(`${rec.key}.age`)).getFile(); } catch { return null; }
-}
-
-async function dropSealed(rec) {
-  try { await (await sealedDir()).removeEntry(`${rec.key}.age`); } catch { /* already gone */ }
-}
 
 export function stop() {
   for (const u of live.values()) u.abort();
@@ -139,53 +127,37 @@ function pump() {
     const next = mine().find((r) => r.state === "queued" && sources.has(r.key));
     if (!next) return;
     active++;
+    // Taken at once: the next pump (when another transfer ends) must not start it again.
+    set(next, { state: "sealing" });
     run(next).finally(() => { active--; pump(); });
   }
 }
 
 async function run(rec) {
   try {
-    set(rec, { state: "sealing" });
-    const sealed = await seal(rec, sources.get(rec.key));
-    sources.delete(rec.key);
-    await send(rec, sealed);
+    const file = sources.get(rec.key);
+    const copy = await SealedCopy.create(rec.key, 0);
+    // The sealed size is known before a byte is sealed: tus creates the upload with it.
+    await copy.begin(file, session.recipient);
+    set(rec, { state: "uploading", sealed: copy.size, sealedBytes: 0 });
+    const sealing = copy.seal((n) => { rec.sealedBytes = n; drawSoon(); })
+      .then(() => { sources.delete(rec.key); set(rec, { sealedDone: copy.resumable, sealedBytes: copy.size }); });
+    await Promise.all([sealing, send(rec, copy)]);
   } catch (e) {
+    live.get(rec.key)?.abort();
+    live.delete(rec.key);
     set(rec, { state: "error", error: String(e?.message || e) });
   }
 }
 
-// Streams the file through age into OPFS; the sealed size is known up front.
-async function seal(rec, file) {
-  const enc = new age.Encrypter();
-  enc.addRecipient(session.recipient);
-  let read = 0;
-  const counted = file.stream().pipeThrough(new TransformStream({
-    transform(chunk, ctl) { read += chunk.length; rec.sent = read; drawSoon(); ctl.enqueue(chunk); },
-  }));
-  const out = await enc.encrypt(counted);
-  set(rec, { sealed: out.size(file.size) });
-  let handle = null;
-  try {
-    handle = await (await sealedDir()).getFileHandle(`${rec.key}.age`, { create: true });
-  } catch {
-    // No private file storage (OPFS): sealed in memory, sent, but not resumable after
-    // the tab is closed.
-    const blob = await new Response(out).blob();
-    set(rec, { sent: 0 });
-    return blob;
-  }
-  await out.pipeTo(await handle.createWritable());
-  set(rec, { sealedDone: true, sent: 0 });
-  return handle.getFile();
-}
-
-function send(rec, blob) {
+function send(rec, copy) {
   return new Promise((done) => {
     const metadata = { filename: rec.name };
     if (rec.precheck) metadata.precheck = "1";
     if (rec.requestId) metadata.request_id = rec.requestId;
-    const upload = new window.tus.Upload(blob, {
+    const upload = new window.tus.Upload(copy, {
       endpoint: "/v1/uploads",
+      fileReader: SealedCopy.reader(),
       uploadUrl: rec.url,
       chunkSize: CHUNK,
       retryDelays: [0, 1000, 3000, 5000, 10000, 20000],
@@ -207,7 +179,7 @@ function send(rec, blob) {
       onSuccess: async () => {
         live.delete(rec.key);
         set(rec, { state: "accepted", sent: rec.sealed, error: null });
-        await dropSealed(rec);
+        await SealedCopy.remove(rec.key);
         window.dispatchEvent(new CustomEvent("gw-upload-accepted", { detail: { name: rec.name } }));
         done();
       },
@@ -218,7 +190,6 @@ function send(rec, blob) {
       },
     });
     live.set(rec.key, upload);
-    set(rec, { state: "uploading" });
     upload.start();
   });
 }
@@ -244,9 +215,9 @@ async function resume(rec) {
     upload.start();
     return;
   }
-  const copy = await sealedCopy(rec);
+  const copy = await SealedCopy.reopen(rec.key, rec.sealed);
   if (!copy) { set(rec, { state: "lost" }); return; }
-  set(rec, { resumedFrom: null });
+  set(rec, { state: "uploading", resumedFrom: null });
   active++;
   send(rec, copy).finally(() => { active--; pump(); });
 }
@@ -255,7 +226,7 @@ async function remove(rec) {
   live.get(rec.key)?.abort(true).catch(() => {});
   live.delete(rec.key);
   sources.delete(rec.key);
-  await dropSealed(rec);
+  await SealedCopy.remove(rec.key);
   records = records.filter((r) => r.key !== rec.key);
   save();
   draw();
@@ -284,7 +255,7 @@ function draw() {
     return;
   }
   tbody.replaceChildren(...list.map((r) => {
-    const total = r.state === "sealing" ? r.size : r.sealed || r.size;
+    const total = r.sealed || r.size;
     const label = `${r.name}: ${t(`state.${r.state}`)}`;
     const buttons = [];
     if (r.state === "uploading") buttons.push(el("button", { type: "button", class: "secondary", "data-action": "pause", onclick: () => pause(r), text: t("btn.pause") }));
@@ -294,6 +265,8 @@ function draw() {
       el("td", { text: r.name }),
       el("td", { class: "num", text: bytes(r.size) }),
       el("td", {}, el("span", { class: `badge ${r.state}`, text: t(`state.${r.state}`) }),
+        r.state === "uploading" && r.sealed && r.sealedBytes < r.sealed
+          ? el("div", { class: "note", text: `${t("state.sealing")} ${Math.floor((100 * r.sealedBytes) / r.sealed)}%` }) : null,
         r.error ? el("div", { class: "error-text", text: r.error }) : null),
       el("td", {}, el("progress", { max: total || 1, value: Math.min(r.sent, total), "aria-label": label })),
       el("td", {}, el("div", { class: "actions" }, buttons)));

@@ -264,6 +264,9 @@ catalog_traits! {
         fn checks_under(tenant: &'a str, prefix: &'a str) -> Vec<(String, Check)>;
         /// The download state of every indexed file under `prefix`, by upload id.
         fn download_states_under(tenant: &'a str, prefix: &'a str) -> Vec<(String, crate::checks::DownloadState)>;
+        /// The download state of the files these uploads of `tenant` yielded, by upload
+        /// id (one query for a page of `/v1/uploads`).
+        fn download_states_of(tenant: &'a str, upload_ids: &'a [String]) -> Vec<(String, crate::checks::DownloadState)>;
     }
 
     /// What reviewers read: file listings, one file, downloads counted.

@@ -168,6 +168,17 @@ pub async fn list(
         Ok(r) => r,
         Err(e) => return problem(StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string()),
     };
+    // Each indexed file's download state (rule 19), in one query for the page.
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let downloads: std::collections::HashMap<String, crate::checks::DownloadState> = match s
+        .app
+        .catalog
+        .download_states_of(&caller.who.tenant, &ids)
+        .await
+    {
+        Ok(d) => d.into_iter().collect(),
+        Err(e) => return problem(StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string()),
+    };
     // A full page may have a successor; its last id is the cursor.
     let next = rows
         .last()
@@ -185,6 +196,7 @@ pub async fn list(
                 "length": r.declared_len,
                 "sha256": r.plaintext_sha256,
                 "result": format!("/v1/uploads/{}/result", r.id),
+                "download": downloads.get(&r.id),
             })
         })
         .collect();

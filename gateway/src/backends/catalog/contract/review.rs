@@ -61,6 +61,24 @@ async fn review_downloads_and_retention(c: &dyn CatalogStore) {
         "downloaded"
     );
     assert_eq!(c.outbox_count("file.downloaded").await.unwrap(), 2);
+    // A page of a hospital's uploads gets its files' download states in one call, and
+    // never another hospital's.
+    let ids = ["h1", "h2", "h3", "nothing"].map(String::from);
+    let states: std::collections::HashMap<String, String> = c
+        .download_states_of(H1, &ids)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(u, d)| (u, d.state))
+        .collect();
+    assert_eq!(states.get("h1").map(String::as_str), Some("ready"));
+    assert_eq!(states.get("h2").map(String::as_str), Some("downloaded"));
+    assert_eq!(
+        states.len(),
+        2,
+        "not H2's h3, not an unknown id: {states:?}"
+    );
+    assert!(c.download_states_of(H1, &[]).await.unwrap().is_empty());
 
     assert!(
         c.expire_due(now + 50, 10).await.unwrap().is_empty(),

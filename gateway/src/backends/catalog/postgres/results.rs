@@ -421,6 +421,28 @@ impl PgCatalog {
             .collect()
     }
 
+    pub async fn download_states_of(
+        &self,
+        tenant: &str,
+        upload_ids: &[String],
+    ) -> Result<Vec<(String, crate::checks::DownloadState)>, CatalogError> {
+        let found = sqlx::query(
+            "SELECT upload_id, downloads, last_downloaded_at, expires_at, expired_at \
+             FROM files WHERE tenant = $1 AND upload_id = ANY($2) ORDER BY indexed_at, seq",
+        )
+        .bind(tenant)
+        .bind(upload_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        found
+            .iter()
+            .map(|r| {
+                use rows::Columns;
+                Ok((r.text("upload_id")?, rows::download(r)?))
+            })
+            .collect()
+    }
+
     pub async fn checks_under(
         &self,
         tenant: &str,

@@ -397,6 +397,31 @@ impl SqliteCatalog {
             .collect()
     }
 
+    /// [`Self::download_state`] of each of `upload_ids` (those of `tenant` only).
+    pub async fn download_states_of(
+        &self,
+        tenant: &str,
+        upload_ids: &[String],
+    ) -> Result<Vec<(String, crate::checks::DownloadState)>, CatalogError> {
+        if upload_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = sqlx::QueryBuilder::new(
+            "SELECT upload_id, downloads, last_downloaded_at, expires_at, expired_at \
+             FROM files WHERE tenant = ",
+        );
+        q.push_bind(tenant).push(" AND upload_id IN (");
+        let mut list = q.separated(", ");
+        for id in upload_ids {
+            list.push_bind(id.clone());
+        }
+        q.push(") ORDER BY indexed_at");
+        let rows = q.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("upload_id")?, rows::download(r)?)))
+            .collect()
+    }
+
     /// The review side's use of the file an upload yielded (the current version).
     async fn download_state(
         &self,
