@@ -2,8 +2,9 @@
 # The web console's upload path beside the command line, in one run, same gateway, same
 # machine: a SIZE_MIB (256) MiB file from plaintext until the gateway has indexed it,
 #   reference: `age -r` (the Go CLI) seals it, then `curl` sends it with tus (one PATCH);
-#   console:   headless chromium seals it in the page (age-encryption, into OPFS) and
-#              sends it with tus-js-client (8 MiB PATCHes), bench/console.mjs.
+#   console:   headless chromium seals it in the page (age-encryption in a worker, into
+#              OPFS) and sends it with tus-js-client (8 MiB PATCHes) while sealing goes
+#              on, bench/console.mjs.
 # Alternating pairs after a warm-up, RUNS (3) each, medians; a fresh file each run (so
 # no duplicate findings). Prints a Markdown section for bench/RESULTS.md.
 set -euo pipefail
@@ -72,10 +73,11 @@ ver=$(chromium --version 2>/dev/null | awk '{print $2}')
 echo "## Web console upload ($(date -u +%Y-%m-%d), \`bench/run-console.sh\`)"
 echo
 echo "One ${SIZE_MIB} MiB file from plaintext until the gateway has **indexed** it (release build, generic"
-echo "profile), median of ${RUNS} alternating runs after a warm-up, a fresh file each run. Seal / send"
-echo "split the same time; MB/s is of the plaintext over the whole."
+echo "profile), median of ${RUNS} alternating runs after a warm-up, a fresh file each run. *seal s*:"
+echo "until the last byte is sealed; *send s*: from then until accepted (the console sends while it"
+echo "seals, so this is only what did not overlap); MB/s is of the plaintext over the whole."
 echo
 echo "| client | seal s | send s | until indexed s | MB/s | vs CLI |"
 echo "|---|---|---|---|---|---|"
 echo "| \`age -r\` $(age --version) + \`curl\` tus, one PATCH — reference | ${cs} | ${cu} | ${ct} | $(rate "$ct") | 1.00× |"
-echo "| console in headless chromium ${ver}: age-encryption into OPFS, tus-js-client 8 MiB PATCHes | ${ps} | ${pu} | ${pt} | $(rate "$pt") | $(echo "scale=2; $ct / $pt" | bc)× |"
+echo "| console in headless chromium ${ver}: age-encryption in a worker into OPFS, tus-js-client 8 MiB PATCHes while sealing | ${ps} | ${pu} | ${pt} | $(rate "$pt") | $(echo "scale=2; $ct / $pt" | bc)× |"

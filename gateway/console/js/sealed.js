@@ -1,11 +1,10 @@
 // A file's sealed copy, kept in the browser's private file storage (OPFS) as segments
-// of SEGMENT bytes (`sealed/<key>/<n>`), each closed as soon as it is full. Sending
-// reads a segment the moment it is closed, so sealing and sending overlap; memory holds
-// at most one segment being filled; and the copy outlives the tab, so a transfer
-// resumes with the very same bytes. Without OPFS the segments are kept in memory (sent,
-// not resumable after a close).
-import * as age from "../vendor/age.js";
-
+// of SEGMENT bytes (`sealed/<key>/<n>`), each closed as soon as it is full. A worker
+// seals (seal-worker.js); sending reads a segment the moment it is closed, so sealing
+// and sending overlap; memory holds at most one segment being filled; and the copy
+// outlives the tab, so a transfer resumes with the very same bytes. Without OPFS the
+// segments come back to the page and stay in memory (sent, not resumable after a
+// close).
 export const SEGMENT = 8 * 1024 * 1024;
 
 async function root() {
@@ -51,60 +50,49 @@ export class SealedCopy {
 
   get resumable() { return this.dir !== null; }
 
-  /** Starts sealing `file` to `recipient`: from here on the sealed size is known. */
+  /**
+   * Starts sealing `file` to `recipient` in a worker (seal-worker.js); returns once the
+   * sealed size is known, which the tus upload is created with.
+   */
   async begin(file, recipient) {
-    const enc = new age.Encrypter();
-    enc.addRecipient(recipient);
-    const out = await enc.encrypt(file.stream());
-    this.size = out.size(file.size);
-    this.reader = out.getReader();
-  }
-
-  /** Writes the sealed bytes into the copy; `onSealed(bytes)` reports progress. */
-  async seal(onSealed) {
-    try {
-      const reader = this.reader;
-      let parts = [];
-      let filled = 0;
-      let n = 0;
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (value) {
-          let chunk = value;
-          while (filled + chunk.length >= SEGMENT) {
-            const take = SEGMENT - filled;
-            parts.push(chunk.subarray(0, take));
-            await this.close(n++, parts);
-            chunk = chunk.subarray(take);
-            parts = [];
-            filled = 0;
-          }
-          if (chunk.length) { parts.push(chunk); filled += chunk.length; }
-          onSealed(this.written + filled);
-        }
-        if (done) break;
-      }
-      if (filled) await this.close(n, parts);
-      if (this.written !== this.size) throw new Error(`sealed ${this.written} bytes, expected ${this.size}`);
-    } catch (e) {
-      this.failed = e;
+    const worker = new Worker(new URL("./seal-worker.js", import.meta.url), { type: "module" });
+    let sized;
+    const size = new Promise((ok, bad) => { sized = { ok, bad }; });
+    this.done = new Promise((ok, bad) => { this.end = { ok, bad }; });
+    this.done.catch(() => {}); // observed by seal(); a failure before it is awaited is not unhandled
+    const fail = (message) => {
+      this.failed = new Error(message);
+      worker.terminate();
       this.wake();
-      throw e;
-    }
+      sized.bad(this.failed);
+      this.end.bad(this.failed);
+    };
+    worker.onerror = (e) => fail(e.message || "the sealing worker failed");
+    worker.onmessage = ({ data }) => {
+      if (data.error) return fail(data.error);
+      if (data.size !== undefined) {
+        this.size = data.size;
+        sized.ok();
+      } else if (data.written !== undefined) {
+        if (data.blob) this.memory.set(this.memory.size, data.blob);
+        this.written = data.written;
+        this.onSealed?.(data.written);
+        this.wake();
+      } else if (data.done) {
+        if (!data.resumable) this.dir = null;
+        worker.terminate();
+        this.end.ok();
+      }
+    };
+    worker.postMessage({ file, recipient, key: this.key, segment: SEGMENT });
+    await size;
   }
 
-  async close(n, parts) {
-    const blob = new Blob(parts);
-    if (this.dir) {
-      const handle = await this.dir.getFileHandle(String(n), { create: true });
-      const w = await handle.createWritable();
-      await w.write(blob);
-      await w.close();
-    } else {
-      this.memory.set(n, blob);
-    }
-    this.written += blob.size;
-    this.wake();
+  /** Resolves once every sealed byte is in the copy; `onSealed(bytes)` reports progress. */
+  async seal(onSealed) {
+    this.onSealed = onSealed;
+    await this.done;
+    if (this.written !== this.size) throw new Error(`sealed ${this.written} bytes, expected ${this.size}`);
   }
 
   wake() {

@@ -261,7 +261,8 @@ function draw() {
     if (r.state === "uploading") buttons.push(el("button", { type: "button", class: "secondary", "data-action": "pause", onclick: () => pause(r), text: t("btn.pause") }));
     if (["paused", "interrupted"].includes(r.state)) buttons.push(el("button", { type: "button", "data-action": "resume", onclick: () => resume(r), text: t("btn.resume") }));
     if (r.state !== "uploading" && r.state !== "sealing") buttons.push(el("button", { type: "button", class: "secondary", "data-action": "remove", onclick: () => remove(r), text: t("btn.remove") }));
-    return el("tr", { "data-name": r.name, "data-state": r.state, "data-resumed-from": r.resumedFrom ?? "", "data-acked": r.acked ?? 0 },
+    return el("tr", { "data-name": r.name, "data-state": r.state, "data-resumed-from": r.resumedFrom ?? "", "data-acked": r.acked ?? 0,
+      "data-sealed": r.sealed && r.sealedBytes >= r.sealed ? "1" : "0" },
       el("td", { text: r.name }),
       el("td", { class: "num", text: bytes(r.size) }),
       el("td", {}, el("span", { class: `badge ${r.state}`, text: t(`state.${r.state}`) }),

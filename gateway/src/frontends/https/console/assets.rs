@@ -29,6 +29,7 @@ assets! {
     "js/findings.js" => "text/javascript; charset=utf-8",
     "js/transfers.js" => "text/javascript; charset=utf-8",
     "js/sealed.js" => "text/javascript; charset=utf-8",
+    "js/seal-worker.js" => "text/javascript; charset=utf-8",
     "js/reviewer.js" => "text/javascript; charset=utf-8",
     "js/ui.js" => "text/javascript; charset=utf-8",
     "vendor/tus.min.js" => "text/javascript; charset=utf-8",
