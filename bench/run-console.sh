@@ -57,7 +57,7 @@ one_cli() {
 one_console() {
   n=$((n + 1)); mk "$W/page$n.mp4"; sync
   GW="https://$HTTPS" ADMIN="$ADMIN" TOKEN="$TOKEN" FILE="$W/page$n.mp4" CHECKED="$n" \
-    node bench/console.mjs | python3 -c "import json,sys; d=json.load(sys.stdin); print(d['seal_s'], d['send_s'], d['total_s'])"
+    node bench/console.mjs | python3 -c "import json,sys; d=json.load(sys.stdin); print(f\"{d['seal_s']:.3f} {d['send_s']:.3f} {d['total_s']:.3f}\")"
   rm -f "$W/page$n.mp4"
 }
 one_cli > /dev/null; one_console > /dev/null
