@@ -227,6 +227,13 @@ async function hospital(browser) {
   const resumedFrom = await page.$eval(`#transfers-body tr[data-name="${big}"]`, (tr) => Number(tr.dataset.resumedFrom));
   check(resumedFrom >= before && resumedFrom > 0, `resumed from ${resumedFrom}, ${before} acknowledged before the close`);
   report.resume = { acknowledged_before_close: before, resumed_from: resumedFrom };
+  const left = await until("no sealed copy left in the browser's storage", () => page.evaluate(async () => {
+    const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle("sealed", { create: true });
+    const names = [];
+    for await (const n of dir.keys()) names.push(n);
+    return names.length === 0 ? "empty" : null;
+  }), 10_000);
+  check(left === "empty", "sealed copies are removed once accepted");
   await until("the big file passed", async () => (await rowStatus(page, big)) === "passed", 120_000);
 
   step("switch language to English");

@@ -44,6 +44,17 @@ export class SealedCopy {
     }
   }
 
+  /** Removes every sealed copy but those of `keep` (keys): copies left by transfers
+   * that ended, were lost or were removed in another tab. */
+  static async sweep(keep) {
+    try {
+      const dir = await root();
+      const gone = [];
+      for await (const name of dir.keys()) if (!keep.has(name)) gone.push(name);
+      for (const name of gone) await dir.removeEntry(name, { recursive: true });
+    } catch { /* no OPFS */ }
+  }
+
   static async remove(key) {
     try { await (await root()).removeEntry(key, { recursive: true }); } catch { /* already gone */ }
   }

@@ -19,6 +19,7 @@ let session = null;
 let records = load();
 let tbody = null;
 let active = 0;
+let sweeping = null; // the one sweep of stale sealed copies, awaited before a new copy
 
 function load() {
   try { return JSON.parse(localStorage.getItem(KEY)) || []; } catch { return []; }
@@ -36,7 +37,9 @@ export function stop() {
 export function section(s) {
   session = s;
   // Accepted transfers are in the results list; only the unfinished stay listed here.
-  records = load().filter((r) => r.state !== "accepted" || live.has(r.key) || r.tenant !== s.subject);
+  // The same objects are kept: transfers under way update them (a language switch
+  // draws this section again).
+  records = records.filter((r) => r.state !== "accepted" || live.has(r.key) || r.tenant !== s.subject);
   // A transfer this page did not start was cut by a closed tab: resumable from its
   // sealed copy, or lost if it was still being sealed.
   for (const r of mine()) {
@@ -45,6 +48,11 @@ export function section(s) {
     }
   }
   save();
+  // Once per page, before this page starts anything: copies no transfer can resume go.
+  if (!sweeping) {
+    const resumable = ["queued", "sealing", "uploading", "paused", "interrupted"];
+    sweeping = SealedCopy.sweep(new Set(records.filter((r) => resumable.includes(r.state)).map((r) => r.key)));
+  }
   const files = el("input", { id: "pick-files", type: "file", multiple: true });
   const folder = el("input", { id: "pick-folder", type: "file", multiple: true, webkitdirectory: true });
   const precheck = el("input", { id: "precheck", type: "checkbox" });
@@ -136,6 +144,7 @@ function pump() {
 async function run(rec) {
   try {
     const file = sources.get(rec.key);
+    await sweeping;
     const copy = await SealedCopy.create(rec.key, 0);
     // The sealed size is known before a byte is sealed: tus creates the upload with it.
     await copy.begin(file, session.recipient);
