@@ -7,7 +7,8 @@
 // as one JSON line for the Rust side to check against the gateway.
 //
 // Env: GW (https://127.0.0.1:port), TOKEN_A, TOKEN_R, CODE_A, OTHER_NAME (a file of
-// another hospital that must never appear), SET_DIR, GOOD, BAD, BIG, OUT (downloads),
+// another hospital that must never appear), SET_DIR, GOOD, BAD, BIG, PRE (sent as a
+// pre-check), OUT (downloads),
 // DROP_DIR (a folder dropped on the page), SHOTS (screenshots).
 import fs from "node:fs";
 import path from "node:path";
@@ -199,6 +200,15 @@ async function hospital(browser) {
   report.error_report = text;
   await axe(page, "hospital-zh");
 
+  step("a pre-check: checked, marked, never indexed");
+  await page.click("#precheck");
+  await (await page.$("#pick-files")).uploadFile(env("PRE"));
+  await page.click("#precheck");
+  const pre = `precheck/${path.basename(env("PRE"))}`;
+  await until("the pre-check passed", async () => (await rowStatus(page, pre)) === "passed", 120_000);
+  const marked = await page.$eval(`#results-body tr[data-name="${pre}"] td`, (td) => td.textContent);
+  check(marked.includes("預檢"), `the pre-check is marked: ${marked}`);
+
   step("the folder's result list (上傳結果清單), downloaded");
   await page.type("#summary-folder", setName);
   await page.click("#summary-csv");
@@ -275,6 +285,7 @@ async function reviewer(browser) {
     return types.length >= 2 && types.every((t) => t === "application/pdf");
   });
   const tenants = await page.$$eval("#files-body tr[data-file]", (r) => r.map((x) => x.dataset.tenant));
+  check(!(await page.content()).includes(path.basename(env("PRE"))), "a pre-check is never indexed");
   check(tenants.every((t) => t === env("CODE_A")), `only the granted hospital's files: ${tenants}`);
   check(!(await page.content()).includes(OTHER), "the other hospital's file is not listed");
   const good = path.basename(env("GOOD"));

@@ -103,6 +103,12 @@ fn hospitals_and_reviewers_use_the_console_in_a_real_browser() {
     let good_plain = gateway_fixtures::pdf::sample("BT /F1 12 Tf (console) Tj ET", false, false);
     std::fs::write(&good, &good_plain).unwrap();
     std::fs::write(&bad, b"%PDF-1.7\nthis is not a PDF body at all\n").unwrap();
+    let pre = files.path().join("precheck-me.pdf");
+    std::fs::write(
+        &pre,
+        gateway_fixtures::pdf::sample("BT (pre-check) Tj ET", false, false),
+    )
+    .unwrap();
     // Large enough that the page is closed mid-transfer (the browser sends at 3 MiB/s).
     let filler = "q 1 0 0 1 0 0 cm Q\n".repeat(24 << 20 >> 4);
     let big_plain = gateway_fixtures::pdf::sample(&filler, false, false);
@@ -152,6 +158,7 @@ fn hospitals_and_reviewers_use_the_console_in_a_real_browser() {
         .env("GOOD", &good)
         .env("BAD", &bad)
         .env("BIG", &big)
+        .env("PRE", &pre)
         .env("REVIEWER_RECIPIENT", &reviewer_recipient)
         .env("OUT", &out)
         .env("SHOTS", &shots)
