@@ -12,23 +12,12 @@ cd "$(dirname "$0")/.."
 SIZE_MIB=${SIZE_MIB:-256}; RUNS=${RUNS:-3}
 [ -d tests/browser/node_modules/puppeteer-core ] || (cd tests/browser && npm ci --silent --no-audit --no-fund)
 cargo build --release --locked -p gateway --bin gateway >&2
-GW=$PWD/target/release/gateway
+. bench/lib/gateway.sh
 W=$(mktemp -d /var/tmp/gwconsole.XXXXXX)
 GWPID=
 cleanup() { kill $GWPID 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$W"; }
 trap cleanup EXIT
-TENANT=3501200000
-TOKEN=bench-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-HASH=$(printf '%s' "$TOKEN" | openssl dgst -sha256 -r | cut -d' ' -f1)
-printf '[[tenant]]\ncode = "%s"\nname = "Bench hospital"\nprofile = "generic"\ntoken_hashes = ["sha256:%s"]\nallow_ips = ["127.0.0.0/8"]\n' \
-  "$TENANT" "$HASH" > "$W/tenants.toml"
-printf '[server]\ndata_dir = "%s/data"\ntenants_file = "%s/tenants.toml"\n[sftp]\nlisten = "127.0.0.1:0"\n[https]\nlisten = "127.0.0.1:0"\n[admin]\nlisten = "127.0.0.1:0"\n[log]\nlevel = "warn"\n' \
-  "$W" "$W" > "$W/gateway.toml"
-"$GW" serve --config "$W/gateway.toml" > "$W/gateway.log" 2>&1 & GWPID=$!
-for _ in $(seq 100); do [ -f "$W/data/run/listeners.json" ] && break; sleep 0.1; done
-HTTPS=$(python3 -c "import json;print(json.load(open('$W/data/run/listeners.json'))['https'])")
-ADMIN=$(python3 -c "import json;print(json.load(open('$W/data/run/listeners.json'))['admin'])")
-R=$("$GW" keys show --config "$W/gateway.toml" 2>/dev/null | grep -o 'age1[0-9a-z]*' | head -1)
+start_gateway "$W"
 # A video-like plaintext (the generic profile takes it; nothing to parse at length).
 mk() { { printf '\0\0\0\030ftypmp42\0\0\0\0mp42isom'; head -c "$((SIZE_MIB << 20))" /dev/urandom; } > "$1"; cat "$1" > /dev/null; }
 now() { date +%s%N; }

@@ -14,27 +14,16 @@ SIZE_MIB=${SIZE_MIB:-1024}; RUNS=${RUNS:-3}; PAR=${PAR:-8}; PAR_MIB=${PAR_MIB:-2
 command -v age >/dev/null || { apt-get update -qq && apt-get install -y -qq age >/dev/null; }
 [ -d bench/tus-node/node_modules/@tus/server ] || (cd bench/tus-node && npm ci --silent --no-audit --no-fund)
 cargo build --release --locked -p gateway --bin gateway >&2
-GW=$PWD/target/release/gateway
+. bench/lib/gateway.sh
 W=$(mktemp -d /var/tmp/gwtus.XXXXXX)
 GWPID=; NODEPID=
 cleanup() { kill $GWPID $NODEPID 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$W"; }
 trap cleanup EXIT
-TENANT=3501200000
-TOKEN=bench-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-HASH=$(printf '%s' "$TOKEN" | openssl dgst -sha256 -r | cut -d' ' -f1)
-printf '[[tenant]]\ncode = "%s"\nname = "Bench hospital"\nprofile = "generic"\ntoken_hashes = ["sha256:%s"]\nallow_ips = ["127.0.0.0/8"]\n' \
-  "$TENANT" "$HASH" > "$W/tenants.toml"
-printf '[server]\ndata_dir = "%s/data"\ntenants_file = "%s/tenants.toml"\n[sftp]\nlisten = "127.0.0.1:0"\n[https]\nlisten = "127.0.0.1:0"\n[admin]\nlisten = "127.0.0.1:0"\n[log]\nlevel = "warn"\n' \
-  "$W" "$W" > "$W/gateway.toml"
-"$GW" serve --config "$W/gateway.toml" > "$W/gateway.log" 2>&1 & GWPID=$!
-for _ in $(seq 100); do [ -f "$W/data/run/listeners.json" ] && break; sleep 0.1; done
-HTTPS=$(python3 -c "import json;print(json.load(open('$W/data/run/listeners.json'))['https'])")
-ADMIN=$(python3 -c "import json;print(json.load(open('$W/data/run/listeners.json'))['admin'])")
+start_gateway "$W"
 NODE_PORT=$(( ${HTTPS##*:} + 1 ))
 mkdir -p "$W/node-files"
 node bench/tus-node/server.mjs "$NODE_PORT" "$W/node-files" "$W/data/keys/tls-cert.pem" "$W/data/keys/tls-key.pem" > "$W/node.log" 2>&1 & NODEPID=$!
 for _ in $(seq 100); do grep -q listening "$W/node.log" 2>/dev/null && break; sleep 0.1; done
-R=$("$GW" keys show --config "$W/gateway.toml" 2>/dev/null | grep -o 'age1[0-9a-z]*' | head -1)
 mk() { { printf '\0\0\0\030ftypmp42\0\0\0\0mp42isom'; head -c "$(($2 << 20))" /dev/urandom; } | age -r "$R" -o "$1"; }
 mk "$W/big.age" "$SIZE_MIB"
 for i in $(seq "$PAR"); do mk "$W/par$i.age" "$PAR_MIB"; done

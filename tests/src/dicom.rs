@@ -1,5 +1,6 @@
 //! Hand-built DICOM Part-10 files for the hostile cases no tool writes on purpose
-//! (deep sequences, impossible lengths): explicit VR little endian, element by element.
+//! (deep sequences, impossible lengths): explicit VR little endian, element by element;
+//! and real DICOMDIR sets written by pydicom ([`make_set`]).
 
 const SOP_CLASS: &str = "1.2.840.10008.5.1.4.1.1.2";
 const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
@@ -102,4 +103,24 @@ pub fn huge_length(sop_uid: &str) -> Vec<u8> {
     out.extend_from_slice(&0x7FFF_FFF0u32.to_le_bytes());
     out.extend_from_slice(&[0u8; 64]);
     out
+}
+
+/// A DICOMDIR set in `dir` made by pydicom's FileSet (tests/interop/make_set.py):
+/// `count` small CT instances and, with `big` > 0, one more of about `big` bytes.
+/// Returns the script's facts: `members` (paths relative to `dir`, DICOMDIR not among
+/// them) and their sizes.
+pub fn make_set(dir: &std::path::Path, count: u32, big: u64) -> serde_json::Value {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/make_set.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(dir)
+        .args([count.to_string(), big.to_string()])
+        .output()
+        .expect("python3 runs (scripts/test-setup.sh installs pydicom)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }

@@ -554,6 +554,24 @@ pub fn curl(args: &[&str]) -> Result<(u16, String)> {
     Ok((code.trim().parse().unwrap_or(0), body.to_string()))
 }
 
+/// The `age` CLI's opening of the sealed file at `sealed` with `identity` (an identity
+/// file); panics with age's own words when it refuses.
+pub fn age_decrypt_file(identity: &Path, sealed: &Path) -> Vec<u8> {
+    let out = Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(identity)
+        .arg(sealed)
+        .output()
+        .expect("the age CLI (scripts/test-setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "age -d: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// An Ed25519 key pair made by the real `ssh-keygen`; returns (private path, public line).
 pub fn ssh_keygen(dir: &Path, name: &str) -> Result<(PathBuf, String)> {
     let path = dir.join(name);

@@ -64,19 +64,7 @@ fn gcab(dir: &Path, files: &[&str], compress: bool) -> Vec<u8> {
 /// A pydicom FileSet of `count` small instances and one of `big` bytes, in `dir`;
 /// returns its file list (DICOMDIR first).
 fn make_set(dir: &Path, count: u32, big: u64) -> Vec<String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/make_set.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(dir)
-        .args([count.to_string(), big.to_string()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let facts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let facts = gateway_tests::dicom::make_set(dir, count, big);
     let mut files = vec!["DICOMDIR".to_string()];
     files.extend(
         facts["members"]

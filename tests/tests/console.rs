@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use gateway_tests::http::Client;
-use gateway_tests::{TestGateway, TestReviewer, TestTenant, curl};
+use gateway_tests::{TestGateway, TestReviewer, TestTenant, age_decrypt_file, curl};
 
 const CODE_A: &str = "3501200000";
 const CODE_B: &str = "3501209999";
@@ -55,39 +55,10 @@ fn stored_object(data: &Path, sha: &str) -> PathBuf {
     panic!("no stored object for {sha} under {}", data.display());
 }
 
-fn age_open(identity: &Path, sealed: &Path) -> Vec<u8> {
-    let out = Command::new("age")
-        .arg("-d")
-        .arg("-i")
-        .arg(identity)
-        .arg(sealed)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "age -d: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-/// A DICOMDIR set of `images` CT instances made by pydicom (tests/interop/make_set.py)
-/// under `dir/<name>/`.
+/// A DICOMDIR set of `images` CT instances made by pydicom under `dir/<name>/`.
 fn dicom_set(dir: &Path, name: &str, images: u32) -> PathBuf {
     let set = dir.join(name);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/make_set.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(&set)
-        .arg(images.to_string())
-        .arg("0")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    gateway_tests::dicom::make_set(&set, images, 0);
     set
 }
 
@@ -181,7 +152,7 @@ fn hospitals_and_reviewers_use_the_console_in_a_real_browser() {
     let identity = gw.data_dir.join("keys/age-identity.txt");
     for (plain, name) in [(&good_plain, "the PDF"), (&big_plain, "the resumed PDF")] {
         let object = stored_object(&gw.data_dir, &sha256_hex(plain));
-        assert_eq!(&age_open(&identity, &object), plain, "{name}");
+        assert_eq!(&age_decrypt_file(&identity, &object), plain, "{name}");
     }
     let image = std::fs::read_dir(set.join("PT000000/ST000000/SE000000"))
         .unwrap()
@@ -191,14 +162,18 @@ fn hospitals_and_reviewers_use_the_console_in_a_real_browser() {
         .path();
     let image_plain = std::fs::read(&image).unwrap();
     let object = stored_object(&gw.data_dir, &sha256_hex(&image_plain));
-    assert_eq!(age_open(&identity, &object), image_plain, "a DICOM image");
+    assert_eq!(
+        age_decrypt_file(&identity, &object),
+        image_plain,
+        "a DICOM image"
+    );
 
     // The reviewer's download is the original file.
     let dl = report["reviewer_download"].as_str().unwrap();
     assert_eq!(std::fs::read(dl).unwrap(), good_plain);
     let sealed_dl = PathBuf::from(report["reviewer_sealed_download"].as_str().unwrap());
     assert_eq!(
-        age_open(&reviewer_key, &sealed_dl),
+        age_decrypt_file(&reviewer_key, &sealed_dl),
         good_plain,
         "the encrypted download opens with the reviewer's key"
     );

@@ -80,19 +80,7 @@ fn age_decrypt(key: &std::path::Path, sealed: &[u8]) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.age");
     std::fs::write(&input, sealed).unwrap();
-    let out = Command::new("age")
-        .arg("-d")
-        .arg("-i")
-        .arg(key)
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "age -d: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    gateway_tests::age_decrypt_file(key, &input)
 }
 
 struct Setup {

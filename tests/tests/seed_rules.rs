@@ -217,19 +217,7 @@ fn loose_dicom_is_refused_for_review_and_a_folder_set_passes() {
 
     // The same kind of files as a folder set (pydicom's FileSet), DICOMDIR last.
     let set = h.dir.path().join("set");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/make_set.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .arg(&set)
-        .args(["3", "0"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let facts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let facts = gateway_tests::dicom::make_set(&set, 3, 0);
     let mut files: Vec<(String, Vec<u8>)> = facts["members"]
         .as_array()
         .unwrap()
@@ -269,19 +257,7 @@ fn loose_dicom_is_refused_for_review_and_a_folder_set_passes() {
 fn a_dicomdir_set_in_a_cab_passes_over_sftp_and_tus() {
     let h = nhi_review_quiet(600);
     let set = h.dir.path().join("set");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/make_set.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .arg(&set)
-        .args(["6", "0"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let facts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let facts = gateway_tests::dicom::make_set(&set, 6, 0);
     let members: Vec<String> = facts["members"]
         .as_array()
         .unwrap()

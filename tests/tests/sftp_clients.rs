@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use gateway_tests::dicom::make_set;
 use gateway_tests::sftp::*;
 
 /// pydicom's DICOMDIR set copied into `dir` (see interop/dicomdir_tree.py).
@@ -202,24 +203,6 @@ fn a_folder_set_missing_a_file_is_named_in_the_result() {
         .find(|c| c["code"] == "dicomdir.missing_file")
         .unwrap_or_else(|| panic!("{r}"));
     assert!(check.to_string().contains(missing), "{check}");
-}
-
-/// A DICOMDIR set made by pydicom's FileSet (see interop/make_set.py): `count` small
-/// instances and one of about `big` bytes; returns the members and their sizes.
-fn make_set(dir: &Path, count: u32, big: u64) -> serde_json::Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/make_set.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(dir)
-        .args([count.to_string(), big.to_string()])
-        .output()
-        .expect("python3 runs (scripts/test-setup.sh installs pydicom)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// The status of `/results/<name>.json` now (`None` before it is accepted).

@@ -11,11 +11,10 @@ const STATUS = {
   receiving: "receiving", accepted: "checking", checking: "checking", indexed: "passed",
   rejected: "failed", prechecked: "passed", expired: "expired",
 };
-const RESULT_STATUS = { Receiving: "receiving", Checking: "checking", Passed: "passed", Failed: "failed", Expired: "expired" };
 
 let session = null;
 let uploads = [];
-const results = new Map(); // upload id → its check result (final ones)
+const results = new Map(); // upload id → its check result, read when its findings open
 const open = new Set(); // upload ids whose findings are shown
 let feedAbort = null;
 let cursor = null;
@@ -81,11 +80,12 @@ async function refresh() {
   refreshTimer = setTimeout(refresh, 30_000);
   try {
     const page = await api("/v1/uploads?limit=200");
+    // The listing carries each upload's status and its file's download state; a result
+    // (its findings) is read when it is opened, and again when its status changes.
+    const before = new Map(uploads.map((u) => [u.id, u.status]));
     uploads = page.uploads;
-    // The listing carries each file's download state; a result (its findings) is read
-    // when it is opened, and for the failed ones, whose status needs it.
-    const failed = uploads.filter((u) => u.status === "rejected" && !results.has(u.id));
-    await Promise.all(failed.slice(0, 20).map(loadResult));
+    const changed = uploads.filter((u) => open.has(u.id) && before.has(u.id) && before.get(u.id) !== u.status);
+    await Promise.all(changed.map(loadResult));
     draw();
   } catch (e) {
     if (e.status !== 401) console.warn("refresh", describe(e));
@@ -112,7 +112,6 @@ async function follow() {
       const page = await api(`/v1/hospital/events?after=${cursor}&wait=25`, { signal: abort.signal });
       cursor = page.next;
       if (page.events.length) {
-        for (const ev of page.events) if (ev.upload_id) results.delete(ev.upload_id);
         await refresh();
         announce(t("announce.checked"));
       }
@@ -124,8 +123,7 @@ async function follow() {
 }
 
 function statusOf(u) {
-  const r = results.get(u.id);
-  return (r && RESULT_STATUS[r.status]) || STATUS[u.status] || u.status;
+  return STATUS[u.status] || u.status;
 }
 
 function draw() {
@@ -137,8 +135,7 @@ function draw() {
   const rows = [];
   for (const u of uploads) {
     const st = statusOf(u);
-    const r = results.get(u.id);
-    const dl = (r?.download || u.download)?.state;
+    const dl = u.download?.state;
     const shown = open.has(u.id);
     rows.push(el("tr", { "data-name": u.name, "data-status": st, "data-id": u.id },
       el("td", {}, u.name, u.name.startsWith("precheck/") ? [" ", el("span", { class: "badge accepted", text: t("results.precheck") })] : null),
@@ -172,8 +169,8 @@ function findings(u) {
     el("h3", { text: t("findings.heading", { name: r.name }) }),
     r.precheck ? el("p", { class: "note", text: t("findings.precheck") }) : null,
     r.checks.length ? list : el("p", { text: t("findings.none") }),
-    r.download ? el("p", {}, `${t("col.download")}: `, el("span", { class: `badge ${r.download.state}`, text: t(`download.${r.download.state}`) }),
-      r.download.expires_at ? ` (${r.download.expires_at})` : "") : null,
+    u.download ? el("p", {}, `${t("col.download")}: `, el("span", { class: `badge ${u.download.state}`, text: t(`download.${u.download.state}`) }),
+      u.download.expires_at ? ` (${u.download.expires_at})` : "") : null,
     el("p", { class: "actions" },
       el("a", { class: "button secondary", href: report, download: `${r.name.split("/").pop()}.result.txt`,
         "data-report": u.id, text: t("btn.report") }),

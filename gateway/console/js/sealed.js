@@ -15,7 +15,7 @@ async function root() {
 export class SealedCopy {
   constructor(key, size, dir) {
     this.key = key;
-    this.size = size; // the sealed size, known before sealing
+    this.size = size; // the sealed size (set by begin() for a new copy)
     this.dir = dir; // null: segments in memory
     this.memory = new Map();
     this.written = 0; // bytes in closed segments
@@ -24,10 +24,10 @@ export class SealedCopy {
   }
 
   /** A copy to be written by `seal`. */
-  static async create(key, size) {
+  static async create(key) {
     let dir = null;
     try { dir = await (await root()).getDirectoryHandle(key, { create: true }); } catch { /* no OPFS */ }
-    return new SealedCopy(key, size, dir);
+    return new SealedCopy(key, 0, dir);
   }
 
   /** A complete copy left by an earlier page, or null. */

@@ -145,7 +145,7 @@ async function run(rec) {
   try {
     const file = sources.get(rec.key);
     await sweeping;
-    const copy = await SealedCopy.create(rec.key, 0);
+    const copy = await SealedCopy.create(rec.key);
     // The sealed size is known before a byte is sealed: tus creates the upload with it.
     await copy.begin(file, session.recipient);
     set(rec, { state: "uploading", sealed: copy.size, sealedBytes: 0 });

@@ -412,13 +412,7 @@ impl PgCatalog {
         .bind(prefix)
         .fetch_all(&self.pool)
         .await?;
-        found
-            .iter()
-            .map(|r| {
-                use rows::Columns;
-                Ok((r.text("upload_id")?, rows::download(r)?))
-            })
-            .collect()
+        by_upload(&found)
     }
 
     pub async fn download_states_of(
@@ -434,13 +428,7 @@ impl PgCatalog {
         .bind(upload_ids)
         .fetch_all(&self.pool)
         .await?;
-        found
-            .iter()
-            .map(|r| {
-                use rows::Columns;
-                Ok((r.text("upload_id")?, rows::download(r)?))
-            })
-            .collect()
+        by_upload(&found)
     }
 
     pub async fn checks_under(
@@ -466,4 +454,15 @@ impl PgCatalog {
             })
             .collect()
     }
+}
+
+/// (upload id, download state) of each `files` row read.
+fn by_upload(
+    found: &[sqlx::postgres::PgRow],
+) -> Result<Vec<(String, crate::checks::DownloadState)>, CatalogError> {
+    use rows::Columns;
+    found
+        .iter()
+        .map(|r| Ok((r.text("upload_id")?, rows::download(r)?)))
+        .collect()
 }

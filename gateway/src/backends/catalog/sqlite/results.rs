@@ -392,9 +392,7 @@ impl SqliteCatalog {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("upload_id")?, rows::download(r)?)))
-            .collect()
+        by_upload(&rows)
     }
 
     /// [`Self::download_state`] of each of `upload_ids` (those of `tenant` only).
@@ -417,9 +415,7 @@ impl SqliteCatalog {
         }
         q.push(") ORDER BY indexed_at");
         let rows = q.build().fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("upload_id")?, rows::download(r)?)))
-            .collect()
+        by_upload(&rows)
     }
 
     /// The review side's use of the file an upload yielded (the current version).
@@ -462,4 +458,14 @@ impl SqliteCatalog {
             .collect::<Result<_, sqlx::Error>>()
             .map_err(CatalogError::from)
     }
+}
+
+/// (upload id, download state) of each `files` row read.
+fn by_upload(
+    found: &[sqlx::sqlite::SqliteRow],
+) -> Result<Vec<(String, crate::checks::DownloadState)>, CatalogError> {
+    found
+        .iter()
+        .map(|r| Ok((r.try_get("upload_id")?, rows::download(r)?)))
+        .collect()
 }

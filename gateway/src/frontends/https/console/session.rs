@@ -74,6 +74,15 @@ impl Claims {
         self
     }
 
+    /// How the session was signed in: `token` or `certificate`.
+    pub fn via(&self) -> &'static str {
+        if self.credential.starts_with("t:") {
+            "token"
+        } else {
+            "certificate"
+        }
+    }
+
     /// Whether more than half of the session's time is used up (then it is renewed).
     pub fn half_spent(&self, now: i64, minutes: u64) -> bool {
         self.expires - now < i64::try_from(minutes * 30).unwrap_or(900)
@@ -136,19 +145,24 @@ fn refuse(ip: IpAddr, reason: AuthRefusal, status: StatusCode, code: &str, d: &s
     problem(status, code, d)
 }
 
+/// The answer to a session that no longer holds: forged, expired, or its credential gone.
+fn ended(ip: IpAddr) -> Response {
+    refuse(
+        ip,
+        AuthRefusal::SessionInvalid,
+        StatusCode::UNAUTHORIZED,
+        "auth.session_invalid",
+        "the console session has ended; sign in again",
+    )
+}
+
 /// The request's session, checked (signature, time, and the CSRF token of a request
 /// that changes something); `None` when it carries no session cookie.
 pub fn claims(parts: &Parts, state: &Https, ip: IpAddr) -> Option<Result<Claims, Response>> {
     let value = cookie(parts)?;
     let key = &state.app.keys.console_key;
     let Some(claims) = open(key, value, crate::util::unix_now()) else {
-        return Some(Err(refuse(
-            ip,
-            AuthRefusal::SessionInvalid,
-            StatusCode::UNAUTHORIZED,
-            "auth.session_invalid",
-            "the console session has ended; sign in again",
-        )));
+        return Some(Err(ended(ip)));
     };
     let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
     if !safe {
@@ -191,23 +205,23 @@ fn credential_of(claims: &Claims) -> Option<Credential> {
 /// credential still registered and unexpired, the hospital not suspended, the address
 /// allowed, the request rate. `None`: no session cookie, or a reviewer's.
 pub fn hospital(parts: &Parts, state: &Https, ip: IpAddr) -> Option<Result<Caller, Response>> {
-    let claims = match claims(parts, state, ip)? {
-        Ok(c) if c.role == "hospital" => c,
-        Ok(_) => return None,
-        Err(r) => return Some(Err(r)),
-    };
-    let ended = |why: &str| {
+    match claims(parts, state, ip)? {
+        Ok(c) if c.role == "hospital" => Some(hospital_of(&c, state, ip)),
+        Ok(_) => None,
+        Err(r) => Some(Err(r)),
+    }
+}
+
+/// [`hospital`] for claims already opened.
+// The error is the extractors' own rejection type (a response), returned as is.
+#[allow(clippy::result_large_err)]
+pub fn hospital_of(claims: &Claims, state: &Https, ip: IpAddr) -> Result<Caller, Response> {
+    let gone = |why: &str| {
         tracing::info!(audit = true, %ip, hospital = %claims.subject, why, "console session ended");
-        refuse(
-            ip,
-            AuthRefusal::SessionInvalid,
-            StatusCode::UNAUTHORIZED,
-            "auth.session_invalid",
-            "the console session has ended; sign in again",
-        )
+        ended(ip)
     };
-    let Some(credential) = credential_of(&claims) else {
-        return Some(Err(ended("credential_unreadable")));
+    let Some(credential) = credential_of(claims) else {
+        return Err(gone("credential_unreadable"));
     };
     let caller = Caller {
         who: Principal {
@@ -218,36 +232,33 @@ pub fn hospital(parts: &Parts, state: &Https, ip: IpAddr) -> Option<Result<Calle
         credential,
     };
     if let Some(why) = caller.revoked(&state.app.tenants) {
-        return Some(Err(ended(why)));
+        return Err(gone(why));
     }
     let snapshot = state.app.tenants.snapshot();
-    let tenant = snapshot.tenant(&claims.subject)?;
-    if let Err(r) = super::super::auth::within_rate(state, tenant) {
-        return Some(Err(r));
-    }
-    Some(Ok(caller))
+    let tenant = snapshot
+        .tenant(&claims.subject)
+        .ok_or_else(|| gone("tenant_removed"))?;
+    super::super::auth::within_rate(state, tenant)?;
+    Ok(caller)
 }
 
 /// A reviewer's session as a [`Reviewer`]: the principal still holds the token it
 /// signed in with (unexpired), is not suspended, and the address is allowed.
 /// `None`: no session cookie, or a hospital's.
 pub fn reviewer(parts: &Parts, state: &Https, ip: IpAddr) -> Option<Result<Reviewer, Response>> {
-    let claims = match claims(parts, state, ip)? {
-        Ok(c) if c.role == "reviewer" => c,
-        Ok(_) => return None,
-        Err(r) => return Some(Err(r)),
-    };
-    let ended = || {
-        refuse(
-            ip,
-            AuthRefusal::SessionInvalid,
-            StatusCode::UNAUTHORIZED,
-            "auth.session_invalid",
-            "the console session has ended; sign in again",
-        )
-    };
-    let Some(Credential::Token(hash)) = credential_of(&claims) else {
-        return Some(Err(ended()));
+    match claims(parts, state, ip)? {
+        Ok(c) if c.role == "reviewer" => Some(reviewer_of(&c, state, ip)),
+        Ok(_) => None,
+        Err(r) => Some(Err(r)),
+    }
+}
+
+/// [`reviewer`] for claims already opened.
+// The error is the extractors' own rejection type (a response), returned as is.
+#[allow(clippy::result_large_err)]
+pub fn reviewer_of(claims: &Claims, state: &Https, ip: IpAddr) -> Result<Reviewer, Response> {
+    let Some(Credential::Token(hash)) = credential_of(claims) else {
+        return Err(ended(ip));
     };
     let snapshot = state.app.tenants.snapshot();
     let now = crate::util::unix_now();
@@ -259,23 +270,23 @@ pub fn reviewer(parts: &Parts, state: &Https, ip: IpAddr) -> Option<Result<Revie
                 .any(|h| h.same_as(&hash) && !h.expired(now))
     });
     let Some(p) = principal.filter(|p| p.allows_ip(ip)) else {
-        return Some(Err(ended()));
+        return Err(ended(ip));
     };
     if let Some(why) = p.suspension().at(now) {
-        return Some(Err(refuse(
+        return Err(refuse(
             ip,
             AuthRefusal::Suspended,
             StatusCode::FORBIDDEN,
             "auth.suspended",
             &why,
-        )));
+        ));
     }
-    Some(Ok(Reviewer {
+    Ok(Reviewer {
         name: p.name.clone(),
         grant: p.grant(),
         recipient: p.age_recipient.as_deref().and_then(|r| r.parse().ok()),
         ip,
-    }))
+    })
 }
 
 #[cfg(test)]

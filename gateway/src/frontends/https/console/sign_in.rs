@@ -55,12 +55,7 @@ pub async fn sign_in(State(s): State<Https>, req: Request) -> Response {
         Err(r) => return r,
     };
     let ip = auth::peer(&parts).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
-    let via = if claims.credential.starts_with("t:") {
-        "token"
-    } else {
-        "certificate"
-    };
-    record(&s, &claims, ip, via, "sign_in").await;
+    record(&s, &claims, ip, "sign_in").await;
     answer(&s, &claims, true)
 }
 
@@ -114,30 +109,25 @@ async fn reviewer_claims(parts: &mut Parts, s: &Https, token: &str) -> Result<Cl
 pub async fn current(State(s): State<Https>, req: Request) -> Response {
     let (parts, _) = req.into_parts();
     let ip = auth::peer(&parts).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
-    let still = match session::hospital(&parts, &s, ip) {
-        Some(r) => r.map(|_| ()),
-        None => match session::reviewer(&parts, &s, ip) {
-            Some(r) => r.map(|_| ()),
-            None => Err(problem(
+    let claims = match session::claims(&parts, &s, ip) {
+        Some(Ok(c)) => c,
+        Some(Err(r)) => return signed_out(r),
+        None => {
+            return problem(
                 StatusCode::UNAUTHORIZED,
                 "auth.session_missing",
                 "not signed in",
-            )),
-        },
+            );
+        }
+    };
+    let still = if claims.role == "hospital" {
+        session::hospital_of(&claims, &s, ip).map(drop)
+    } else {
+        session::reviewer_of(&claims, &s, ip).map(drop)
     };
     if let Err(r) = still {
-        let mut r = r;
-        r.headers_mut()
-            .insert(axum::http::header::SET_COOKIE, session::set_cookie(None, 0));
-        return r;
+        return signed_out(r);
     }
-    let Some(Ok(claims)) = session::claims(&parts, &s, ip) else {
-        return problem(
-            StatusCode::UNAUTHORIZED,
-            "auth.session_missing",
-            "not signed in",
-        );
-    };
     let now = crate::util::unix_now();
     let minutes = s.app.config.https.console_session_minutes;
     let renew = claims.half_spent(now, minutes);
@@ -149,30 +139,29 @@ pub async fn current(State(s): State<Https>, req: Request) -> Response {
     answer(&s, &claims, renew)
 }
 
-/// `DELETE /console/api/session` (with the CSRF token).
-pub async fn sign_out(State(s): State<Https>, req: Request) -> Response {
-    let (parts, _) = req.into_parts();
-    let ip = auth::peer(&parts).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
-    match session::claims(&parts, &s, ip) {
-        Some(Ok(c)) => {
-            let via = if c.credential.starts_with("t:") {
-                "token"
-            } else {
-                "certificate"
-            };
-            record(&s, &c, ip, via, "sign_out").await;
-        }
-        Some(Err(r)) => return r,
-        None => {}
-    }
-    let mut r = StatusCode::NO_CONTENT.into_response();
+/// A refusal (or the sign-out) that also clears the cookie: the page shows the sign-in
+/// form.
+fn signed_out(mut r: Response) -> Response {
     r.headers_mut()
         .insert(axum::http::header::SET_COOKIE, session::set_cookie(None, 0));
     r
 }
 
+/// `DELETE /console/api/session` (with the CSRF token).
+pub async fn sign_out(State(s): State<Https>, req: Request) -> Response {
+    let (parts, _) = req.into_parts();
+    let ip = auth::peer(&parts).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+    match session::claims(&parts, &s, ip) {
+        Some(Ok(c)) => record(&s, &c, ip, "sign_out").await,
+        Some(Err(r)) => return r,
+        None => {}
+    }
+    signed_out(StatusCode::NO_CONTENT.into_response())
+}
+
 /// Counted, logged and written to the catalog's audit trail.
-async fn record(s: &Https, c: &Claims, ip: std::net::IpAddr, via: &str, action: &'static str) {
+async fn record(s: &Https, c: &Claims, ip: std::net::IpAddr, action: &'static str) {
+    let via = c.via();
     ConsoleSession {
         ip,
         role: &c.role,
