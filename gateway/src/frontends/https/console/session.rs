@@ -272,21 +272,7 @@ pub fn reviewer_of(claims: &Claims, state: &Https, ip: IpAddr) -> Result<Reviewe
     let Some(p) = principal.filter(|p| p.allows_ip(ip)) else {
         return Err(ended(ip));
     };
-    if let Some(why) = p.suspension().at(now) {
-        return Err(refuse(
-            ip,
-            AuthRefusal::Suspended,
-            StatusCode::FORBIDDEN,
-            "auth.suspended",
-            &why,
-        ));
-    }
-    Ok(Reviewer {
-        name: p.name.clone(),
-        grant: p.grant(),
-        recipient: p.age_recipient.as_deref().and_then(|r| r.parse().ok()),
-        ip,
-    })
+    Reviewer::admit(p, ip)
 }
 
 #[cfg(test)]

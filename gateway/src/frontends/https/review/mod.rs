@@ -31,6 +31,28 @@ pub struct Reviewer {
 }
 
 impl Reviewer {
+    /// The reviewer a known principal is, from `ip`, unless it is suspended (a token's
+    /// and a console session's last check alike).
+    // The error is the extractor's own rejection type (a response), returned as is.
+    #[allow(clippy::result_large_err)]
+    pub fn admit(p: &crate::tenants::Principal, ip: IpAddr) -> Result<Reviewer, Response> {
+        if let Some(why) = p.suspension().at(crate::util::unix_now()) {
+            HttpAuthRefused {
+                ip,
+                reason: AuthRefusal::Suspended,
+            }
+            .emit();
+            return Err(problem(StatusCode::FORBIDDEN, "auth.suspended", &why));
+        }
+        Ok(Reviewer {
+            name: p.name.clone(),
+            grant: p.grant(),
+            // Validated when the tenants file was loaded.
+            recipient: p.age_recipient.as_deref().and_then(|r| r.parse().ok()),
+            ip,
+        })
+    }
+
     pub fn may_read(&self, tenant: &str) -> bool {
         self.grant
             .as_ref()
@@ -88,21 +110,7 @@ impl FromRequestParts<Https> for Reviewer {
                 auth::TOKEN_REFUSED,
             ));
         }
-        if let Some(why) = p.suspension().at(crate::util::unix_now()) {
-            return Err(refuse(
-                AuthRefusal::Suspended,
-                StatusCode::FORBIDDEN,
-                "auth.suspended",
-                &why,
-            ));
-        }
-        Ok(Reviewer {
-            name: p.name.clone(),
-            grant: p.grant(),
-            // Validated when the tenants file was loaded.
-            recipient: p.age_recipient.as_deref().and_then(|r| r.parse().ok()),
-            ip,
-        })
+        Reviewer::admit(p, ip)
     }
 }
 
